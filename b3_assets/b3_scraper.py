@@ -1,0 +1,211 @@
+"""HTTP client of B3's GetPortfolioDay: every page, retries, and errors that name the problem."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from pydantic import ValidationError
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from b3_assets.ibov import PortfolioPage
+
+USER_AGENT = "b3-lake/0.1 (+https://github.com/b3-lake; portfolio capture)"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class B3ApiError(RuntimeError):
+    """B3 answered, or failed to answer, in a way the pipeline must not store."""
+
+
+@dataclass(frozen=True)
+class FetchedPortfolio:
+    """A whole portfolio as captured: the raw bytes to keep and the object they hold."""
+
+    raw: bytes
+    response: dict[str, Any]
+    source_url: str
+    fetched_at: datetime
+    pages: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @property
+    def portfolio(self) -> PortfolioPage:
+        return PortfolioPage.model_validate(self.response)
+
+
+def request_params(index: str, segment: int, page_number: int, page_size: int) -> dict[str, Any]:
+    return {
+        "language": "pt-br",
+        "pageNumber": page_number,
+        "pageSize": page_size,
+        "index": index,
+        "segment": str(segment),
+    }
+
+
+def portfolio_url(api_url: str, params: dict[str, Any]) -> str:
+    """B3 takes its parameters as base64 of compact JSON in the path."""
+    encoded = base64.b64encode(json.dumps(params, separators=(",", ":")).encode()).decode()
+    return f"{api_url.rstrip('/')}/GetPortfolioDay/{encoded}"
+
+
+def retrying_session(retries: int, backoff: float = 0.5) -> requests.Session:
+    """A session that retries connection errors, 5xx and 429 with exponential backoff."""
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=backoff,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+    return session
+
+
+def decode_page(body: bytes, url: str, content_type: str | None = None) -> dict[str, Any]:
+    """Parses one page's body, refusing HTML maintenance pages, non-JSON and wrong shapes."""
+    head = body.lstrip()[:200].lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+        raise B3ApiError(
+            f"B3 answered with an HTML page instead of JSON (maintenance or block page?) for {url}"
+        )
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise B3ApiError(
+            f"B3 answered with a body that is not valid JSON ({exc}; content-type "
+            f"{content_type!r}, {len(body)} bytes) for {url}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise B3ApiError(f"B3 answered with JSON that is not an object for {url}")
+    try:
+        page = PortfolioPage.model_validate(data)
+    except ValidationError as exc:
+        raise B3ApiError(
+            f"B3 answered with an unexpected response shape for {url}:\n{exc}"
+        ) from exc
+    if not page.results:
+        raise B3ApiError(
+            f"B3 answered with an empty portfolio (no results) for {url}; nothing was stored"
+        )
+    return data
+
+
+def merge_pages(pages: list[dict[str, Any]]) -> dict[str, Any]:
+    """One response object: page 1's envelope, the header once, every page's results in order."""
+    first = pages[0]
+    for number, page in enumerate(pages[1:], start=2):
+        if page["header"] != first["header"]:
+            raise B3ApiError(
+                f"B3 pages disagree: page {number} has header {page['header']} but page 1 has "
+                f"{first['header']}; the portfolio changed while it was being read, try again"
+            )
+        for key in ("totalRecords", "totalPages"):
+            if page["page"].get(key) != first["page"].get(key):
+                raise B3ApiError(
+                    f"B3 pages disagree on {key}: page {number} says {page['page'].get(key)}, "
+                    f"page 1 says {first['page'].get(key)}"
+                )
+    merged = dict(first)
+    merged["results"] = [row for page in pages for row in page["results"]]
+    expected = first["page"]["totalRecords"]
+    if len(merged["results"]) != expected:
+        raise B3ApiError(
+            f"B3 said totalRecords={expected} but its {len(pages)} page(s) held "
+            f"{len(merged['results'])} results"
+        )
+    tickers = [row["cod"] for row in merged["results"]]
+    if len(set(tickers)) != len(tickers):
+        raise B3ApiError("B3 pages repeat constituents (a ticker appears twice across pages)")
+    return merged
+
+
+class B3Client:
+    """Reads the portfolio B3 is serving now; B3 has no date parameter."""
+
+    def __init__(
+        self,
+        api_url: str,
+        index: str = "IBOV",
+        segment: int = 2,
+        page_size: int = 120,
+        timeout: float = 20.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_pages: int = 50,
+    ) -> None:
+        if segment not in (1, 2):
+            raise ValueError(f"segment must be 1 or 2, not {segment!r}")
+        self.api_url = api_url
+        self.index = index
+        self.segment = segment
+        self.page_size = page_size
+        self.timeout = timeout
+        self.max_pages = max_pages
+        self.session = retrying_session(retries, backoff)
+
+    def url(self, page_number: int = 1) -> str:
+        params = request_params(self.index, self.segment, page_number, self.page_size)
+        return portfolio_url(self.api_url, params)
+
+    def _get(self, url: str) -> requests.Response:
+        try:
+            response = self.session.get(url, timeout=self.timeout)
+        except requests.exceptions.RetryError as exc:
+            raise B3ApiError(f"B3 kept failing after retries for {url}: {exc}") from exc
+        except requests.exceptions.Timeout as exc:
+            raise B3ApiError(f"B3 did not answer within {self.timeout:g} s for {url}") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise B3ApiError(f"could not connect to B3 at {url}: {exc}") from exc
+        if response.status_code != 200:
+            raise B3ApiError(
+                f"B3 answered HTTP {response.status_code} for {url} (after retries): "
+                f"{response.text[:200]!r}"
+            )
+        return response
+
+    def fetch(self) -> FetchedPortfolio:
+        """Fetches every page (B3 may cap pageSize below what was asked: follow totalPages)."""
+        fetched_at = datetime.now(UTC)
+        first_url = self.url(1)
+        first_response = self._get(first_url)
+        bodies = [first_response.content]
+        pages = [
+            decode_page(
+                first_response.content, first_url, first_response.headers.get("content-type")
+            )
+        ]
+        total_pages = pages[0]["page"]["totalPages"]
+        if total_pages < 1 or total_pages > self.max_pages:
+            raise B3ApiError(f"B3 announced {total_pages} pages; refusing (limit {self.max_pages})")
+        for number in range(2, total_pages + 1):
+            url = self.url(number)
+            response = self._get(url)
+            bodies.append(response.content)
+            pages.append(decode_page(response.content, url, response.headers.get("content-type")))
+        merged = merge_pages(pages)
+        raw = bodies[0] if len(pages) == 1 else canonical_json(merged)
+        return FetchedPortfolio(raw, merged, first_url, fetched_at, len(pages))
+
+
+def canonical_json(response: dict[str, Any]) -> bytes:
+    """Deterministic bytes for a merged multi-page response, so a re-fetch is byte-identical."""
+    return json.dumps(response, ensure_ascii=False, indent=1).encode("utf-8")

@@ -1,0 +1,162 @@
+"""The local catalog (DuckDB views over the lake's refined tables) and read-only Athena SQL on it.
+
+`b3 query` takes the SQL a user would send to Athena (Trino dialect), transpiles it with sqlglot
+and runs it on DuckDB. Only single read-only statements pass: the check is on the parsed tree, and
+the catalog is opened read-only as a second guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from b3_assets.refine import TABLES, RefinedTable
+
+DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "bigint": "BIGINT",
+    "int": "INTEGER",
+    "date": "DATE",
+    "timestamp": "TIMESTAMPTZ",
+    "decimal(7,3)": "DECIMAL(7,3)",
+    "decimal(20,8)": "DECIMAL(20,8)",
+}
+
+
+class QueryError(ValueError):
+    """A query the local catalog refuses or cannot run; the message says why."""
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def view_sql(table: RefinedTable, lake_root: Path) -> str:
+    """A view over the table's hive-partitioned files, or an empty typed view if none exist."""
+    columns = ", ".join(name for name, _ in table.columns)
+    base = lake_root / table.prefix
+    depth = "/".join(f"{column}=*" for column in table.partition_by)
+    if not any(base.glob(f"{depth}/*.parquet")):
+        typed = ", ".join(
+            f"CAST(NULL AS {DUCKDB_TYPES[kind]}) AS {name}" for name, kind in table.columns
+        )
+        return f"CREATE OR REPLACE VIEW {table.name} AS SELECT {typed} WHERE false"
+    hive_types = ", ".join(
+        f"{_quote(column)}: {DUCKDB_TYPES[dict(table.columns)[column]]}"
+        for column in table.partition_by
+    )
+    return (
+        f"CREATE OR REPLACE VIEW {table.name} AS SELECT {columns} FROM read_parquet("
+        f"{_quote(str(base / depth / '*.parquet'))}, hive_partitioning = true, "
+        f"hive_types = {{{hive_types}}})"
+    )
+
+
+def register_tables(catalog_path: Path, lake_root: Path) -> None:
+    """(Re)creates the catalog's views so they see every partition now in the lake."""
+    catalog_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(catalog_path)) as con:
+        for table in TABLES.values():
+            con.execute(view_sql(table, lake_root))
+
+
+def to_duckdb(sql: str) -> str:
+    """Validates Athena (Trino) SQL as one read-only statement and transpiles it to DuckDB."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="trino") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
+        reason = first.get("description", str(exc))
+        raise QueryError(f"not valid Athena SQL{where}: {reason}") from exc
+    if len(statements) != 1:
+        raise QueryError(f"exactly one statement is allowed, got {len(statements)}")
+    [statement] = statements
+    if not isinstance(statement, exp.Query):
+        kind = statement.key.upper()
+        raise QueryError(f"only read-only queries (SELECT/WITH/...) are allowed, not {kind}")
+    writes = (exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop, exp.Merge, exp.Command)
+    found = next(iter(statement.find_all(*writes)), None)
+    if found is not None:
+        raise QueryError(f"the query contains a write ({found.key.upper()}); refused")
+    known = set(TABLES) | {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+    for table in statement.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            raise QueryError(f"table functions are not allowed: {table.this.sql('trino')}")
+        if table.name not in known:
+            tables = ", ".join(TABLES)
+            raise QueryError(f"unknown table {table.sql('trino')!r}; the tables are {tables}")
+    return statement.sql(dialect="duckdb")
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def run_query(catalog_path: Path, sql: str) -> QueryResult:
+    duck_sql = to_duckdb(sql)
+    if not catalog_path.exists():
+        raise QueryError(
+            f"no catalog at {catalog_path}: nothing has been refined yet "
+            "(run `b3 run` or `b3 import`)"
+        )
+    with duckdb.connect(str(catalog_path), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            relation = con.sql(duck_sql)
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {exc}") from exc
+        if relation is None:
+            raise QueryError("the statement returned no result set")
+        return QueryResult(relation.columns, [str(t) for t in relation.types], relation.fetchall())
+
+
+def format_table(result: QueryResult, max_width: int = 40) -> str:
+    """A plain-text grid: right-aligned numbers, NULL shown as such, long text cut."""
+
+    def cell(value: Any) -> str:
+        text = "NULL" if value is None else str(value)
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[cell(v) for v in row] for row in result.rows]
+    widths = [
+        max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(result.columns)
+    ]
+    numeric = [
+        any(
+            t.startswith(p)
+            for p in (
+                "INT",
+                "BIGINT",
+                "DECIMAL",
+                "DOUBLE",
+                "FLOAT",
+                "HUGEINT",
+                "SMALLINT",
+                "TINYINT",
+                "UBIGINT",
+            )
+        )
+        for t in result.types
+    ]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return " | ".join(parts).rstrip()
+
+    rule = "-+-".join("-" * w for w in widths)
+    body = [line(list(result.columns)), rule, *(line(row) for row in cells)]
+    count = len(result.rows)
+    body.append(f"({count} row{'s' if count != 1 else ''})")
+    return "\n".join(body)

@@ -1,0 +1,205 @@
+"""The shape of B3's GetPortfolioDay response and the parsing of its pt-BR values.
+
+B3 sends every number as a pt-BR string ("3.688.870.616", "11,477"). The models keep those strings
+untouched (the raw copy must stay faithful) and validate them strictly, so a number in the wrong
+locale ("11.477" for a weight, "3,688,870,616" for a quantity) is refused by name instead of being
+silently read a thousand times too large or small.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+_INTEGER = re.compile(r"^\d{1,3}(?:\.\d{3})*$")
+_DECIMAL = re.compile(r"^\d{1,3}(?:\.\d{3})*,\d+$")
+_B3_DATE = re.compile(r"^\d{2}/\d{2}/\d{2}$")
+
+SHARE_CLASSES = ("ON", "PN", "PNA", "PNB", "PNC", "PND", "UNT", "CI", "DR3")
+GOVERNANCE_LEVELS = ("NM", "N1", "N2", "MA", "M2")
+
+
+class B3ValueError(ValueError):
+    """A value in a B3 response that does not read as B3 writes it."""
+
+
+def parse_br_integer(text: str) -> int:
+    """Reads '3.688.870.616' as 3688870616; refuses decimals and US-style commas."""
+    if not isinstance(text, str) or not _INTEGER.match(text):
+        raise B3ValueError(f"not a pt-BR integer (expected like '3.688.870.616'): {text!r}")
+    return int(text.replace(".", ""))
+
+
+def parse_br_decimal(text: str) -> Decimal:
+    """Reads '11,477' or '15.438.607,05630450' exactly; refuses '11.477' (US locale)."""
+    if not isinstance(text, str) or not _DECIMAL.match(text):
+        raise B3ValueError(f"not a pt-BR decimal (expected like '1.234,567'): {text!r}")
+    return Decimal(text.replace(".", "").replace(",", "."))
+
+
+def format_br_decimal(value: Decimal, places: int = 3) -> str:
+    """The inverse of parse_br_decimal, for generators and CSV imports."""
+    quantized = f"{value:,.{places}f}"
+    return quantized.replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+def format_br_integer(value: int) -> str:
+    return f"{value:,d}".replace(",", ".")
+
+
+def parse_b3_date(text: str) -> date:
+    """Reads B3's 'dd/mm/yy' ('14/07/25' is 2025-07-14); never falls back to today."""
+    if not isinstance(text, str) or not _B3_DATE.match(text):
+        raise B3ValueError(f"not a B3 date (expected dd/mm/yy): {text!r}")
+    try:
+        return datetime.strptime(text, "%d/%m/%y").date()
+    except ValueError as exc:
+        raise B3ValueError(f"not a real calendar date: {text!r}") from exc
+
+
+def format_b3_date(day: date) -> str:
+    return day.strftime("%d/%m/%y")
+
+
+class AssetType(NamedTuple):
+    classe: str
+    ex_flag: str | None
+    governanca: str | None
+
+
+def split_type(text: str) -> AssetType:
+    """Splits B3's fixed-width type ('PN  EJ  N1') into class, ex-flag and governance level."""
+    words = text.split()
+    if not words:
+        raise B3ValueError("empty asset type")
+    classe, rest = words[0], words[1:]
+    governanca = rest.pop() if rest and rest[-1] in GOVERNANCE_LEVELS else None
+    if len(rest) > 1:
+        raise B3ValueError(f"asset type has more than one ex-flag: {text!r}")
+    return AssetType(classe, rest[0] if rest else None, governanca)
+
+
+class Page(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    pageNumber: int
+    pageSize: int
+    totalRecords: int
+    totalPages: int
+
+
+class Header(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    date: str
+    text: str | None = None
+    part: str
+    partAcum: str | None = None
+    textReductor: str | None = None
+    reductor: str
+    theoricalQty: str
+
+    @field_validator("date")
+    @classmethod
+    def _date(cls, value: str) -> str:
+        parse_b3_date(value)
+        return value
+
+    @field_validator("part", "reductor")
+    @classmethod
+    def _decimal(cls, value: str) -> str:
+        parse_br_decimal(value)
+        return value
+
+    @field_validator("partAcum")
+    @classmethod
+    def _optional_decimal(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_br_decimal(value)
+        return value
+
+    @field_validator("theoricalQty")
+    @classmethod
+    def _integer(cls, value: str) -> str:
+        parse_br_integer(value)
+        return value
+
+    @property
+    def trading_date(self) -> date:
+        return parse_b3_date(self.date)
+
+    @property
+    def total_quantity(self) -> int:
+        return parse_br_integer(self.theoricalQty)
+
+
+class Result(BaseModel):
+    """One constituent. `segment`/`partAcum` hold the sector and its weight in segment 2."""
+
+    model_config = ConfigDict(extra="allow")
+
+    segment: str | None = None
+    cod: str
+    asset: str
+    type: str
+    part: str
+    partAcum: str | None = None
+    theoricalQty: str
+
+    @field_validator("cod")
+    @classmethod
+    def _ticker(cls, value: str) -> str:
+        if not re.match(r"^[A-Z][A-Z0-9]{3}\d{1,2}$", value):
+            raise B3ValueError(f"not a B3 ticker: {value!r}")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        split_type(value)
+        return value
+
+    @field_validator("part")
+    @classmethod
+    def _decimal(cls, value: str) -> str:
+        parse_br_decimal(value)
+        return value
+
+    @field_validator("partAcum")
+    @classmethod
+    def _optional_decimal(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_br_decimal(value)
+        return value
+
+    @field_validator("theoricalQty")
+    @classmethod
+    def _integer(cls, value: str) -> str:
+        parse_br_integer(value)
+        return value
+
+    @property
+    def weight(self) -> Decimal:
+        return parse_br_decimal(self.part)
+
+    @property
+    def quantity(self) -> int:
+        return parse_br_integer(self.theoricalQty)
+
+
+class PortfolioPage(BaseModel):
+    """One page of GetPortfolioDay, or all pages merged into one response object."""
+
+    model_config = ConfigDict(extra="allow")
+
+    page: Page
+    header: Header
+    results: list[Result]
+
+    @property
+    def trading_date(self) -> date:
+        return self.header.trading_date

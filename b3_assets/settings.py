@@ -1,0 +1,37 @@
+"""Every B3_* variable, read once and typed (DESIGN.md section 3 names them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_API_URL = "https://sistemaswebb3-listados.b3.com.br/indexProxy/indexCall"
+
+
+class Settings(BaseSettings):
+    """The environment of one process; resources and the CLI take their defaults from here."""
+
+    model_config = SettingsConfigDict(env_prefix="B3_", extra="ignore")
+
+    env: Literal["local", "aws"] = "local"
+    data_dir: Path = Path("./data")
+    api_url: str = DEFAULT_API_URL
+    index: str = Field(default="IBOV", pattern=r"^[A-Z0-9]{2,10}$")
+    segment: Literal[1, 2] = 2
+    page_size: int = Field(default=120, ge=1, le=1000)
+    http_timeout: float = Field(default=20.0, gt=0)
+    http_retries: int = Field(default=4, ge=0, le=10)
+    bucket: str | None = None
+    glue_job: str = "b3-refine"
+    glue_database: str = "b3_refined"
+    athena_workgroup: str = "primary"
+    athena_output: str | None = None
+    glue_runner: Literal["aws", "local"] = "aws"
+    trigger: Literal["lambda", "dagster"] = "lambda"
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
