@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from b3_assets.b3_scraper import FetchedPortfolio
 from b3_assets.ibov import PortfolioPage
 
 BRONZE_FILE = "dados_originais.parquet"
@@ -265,3 +266,52 @@ def response_from_bronze(table: pa.Table) -> dict[str, Any]:
     response["page"] = {key: page.get(key) for key in order["page"]}
     response["header"] = {key: header.get(key) for key in order["header"]}
     return response
+
+
+class DateNotServedError(RuntimeError):
+    """B3 serves another date than the one asked for; B3 has no date parameter."""
+
+
+def not_served_message(asked: date, served: date) -> str:
+    csv = f"IBOVDia_{asked.strftime('%d-%m-%y')}.csv"
+    return (
+        f"B3 is serving the portfolio of {served}, not {asked}. B3 has no date parameter: it "
+        f"serves only the current portfolio, so {asked} can only come from data already captured "
+        f"or from B3's CSV download of that day: `b3 import {csv}`. Nothing was written."
+    )
+
+
+def capture_portfolio(
+    data_dir: Path, day: date, index: str, fetch: Callable[[], FetchedPortfolio]
+) -> tuple[Capture, bool]:
+    """The capture of `day`: kept if already stored, else fetched and stored under its own date.
+
+    Returns (capture, whether it was fetched now). Never stores a portfolio under another date.
+    """
+    existing = read_capture(data_dir, day, index)
+    if existing is not None:
+        return existing, False
+    fetched = fetch()
+    served = fetched.portfolio.trading_date
+    if served != day:
+        raise DateNotServedError(not_served_message(day, served))
+    capture, _ = write_raw(
+        data_dir, fetched.raw, fetched.source_url, fetched.fetched_at, index, fetched.pages
+    )
+    return capture, True
+
+
+def build_bronze(data_dir: Path, day: date, index: str) -> tuple[Path, pa.Table, bool]:
+    """Writes the bronze file of a captured date; returns (path, table, whether it changed)."""
+    capture = read_capture(data_dir, day, index)
+    if capture is None:
+        raise FileNotFoundError(f"no complete raw capture of {day} under {data_dir / 'raw'}")
+    target = bronze_path(data_dir, day)
+    if target.exists():
+        current = pq.read_table(target)
+        if current.num_rows and current["_sha256"][0].as_py() == capture.sha256:
+            return target, current, False
+    response = json.loads(raw_json_path(data_dir, day, index).read_bytes())
+    table = bronze_table(response, capture)
+    write_parquet(table, target)
+    return target, table, True

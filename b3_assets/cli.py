@@ -1,0 +1,275 @@
+"""The `b3` command: run the pipeline, import B3's CSV downloads, query the refined tables.
+
+It materializes the same Dagster assets the UI does (with the DAGSTER_HOME instance when that is
+set, so the runs show in `dagster dev`), and prints where everything went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from b3_assets.settings import Settings
+
+
+class CliError(Exception):
+    """A failure to report in one clear line, without a traceback."""
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
+
+
+def _instance():
+    import os
+
+    import dagster as dg
+
+    return (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
+
+
+def _materialize(settings: Settings, day: date, offline: bool):
+    """Runs the whole chain for one trading date; returns {asset: metadata} or raises CliError."""
+    import warnings
+
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from b3_assets.defs.assets import ALL_ASSETS
+    from b3_assets.defs.resources import resources_for
+
+    result = dg.materialize(
+        ALL_ASSETS,
+        resources=resources_for(settings, offline=offline),
+        partition_key=day.isoformat(),
+        instance=_instance(),
+        raise_on_error=False,
+        tags={"b3/source": "cli"},
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+    )
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data:
+                error = event.step_failure_data.error
+                message = error.message.strip() if error else "unknown error"
+                if error and error.cause and "Failure" not in error.cls_name:
+                    message += f" (caused by {error.cause.message.strip()})"
+                raise CliError(f"{event.step_key} failed for {day}: {message}")
+        raise CliError(f"the run for {day} failed")
+    return {
+        event.asset_key.to_user_string(): {
+            key: value.value for key, value in event.materialization.metadata.items()
+        }
+        for event in result.get_asset_materialization_events()
+        if event.asset_key
+    }
+
+
+def _check_trading_day(day: date) -> None:
+    from b3_assets.trading_calendar import is_trading_day
+
+    try:
+        trading = is_trading_day(day)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if not trading:
+        kind = "a weekend" if day.weekday() >= 5 else "a B3 holiday"
+        raise CliError(f"{day} is not a B3 trading day ({kind}); B3 publishes no portfolio for it")
+
+
+def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
+    raw, bronze, lake = (
+        out["ibov_portfolio_raw"],
+        out["ibov_portfolio_bronze"],
+        out["ibov_lake_raw_object"],
+    )
+    state = "fetched now" if raw["dates_fetched_now"] else "already captured, kept as is"
+    print(f"trading date {day}  ({raw['source_url']}, {raw['pages']} page(s))")
+    print(f"  raw      {raw['path']}  [{state}]")
+    print(f"  bronze   {bronze['path']}  [{bronze['dagster/row_count']} rows]")
+    print(f"  lake     {lake['uri']}  [{'uploaded' if lake['objects_uploaded'] else 'unchanged'}]")
+    for table in ("ibov_ativos", "ibov_header", "ibov_setores"):
+        meta = out[table]
+        rows = meta["rows_by_date"].get(day.isoformat(), 0)
+        print(f"  {table:<12} {meta['location']}/data={day}  [{rows} row{'s' * (rows != 1)}]")
+    print(f"  catalog  {settings.data_path / 'catalog.duckdb'}")
+    top = out["ibov_ativos"].get("top_10_weights")
+    if top:
+        print("\ntop weights:")
+        for line in top.splitlines()[2:9]:
+            print("  " + line)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.defs.resources import B3ApiResource
+    from b3_assets.save_raw import not_served_message, read_capture
+    from b3_assets.trading_calendar import current_session
+
+    if args.date is not None:
+        _check_trading_day(args.date)
+    if args.offline:
+        day = args.date or current_session()
+    elif args.date is not None and read_capture(settings.data_path, args.date, settings.index):
+        day = args.date
+    else:
+        api = B3ApiResource(
+            api_url=settings.api_url,
+            index=settings.index,
+            segment=settings.segment,
+            page_size=settings.page_size,
+            timeout=settings.http_timeout,
+            retries=settings.http_retries,
+        )
+        from b3_assets.b3_scraper import B3ApiError
+
+        try:
+            served = api.served_date()
+        except B3ApiError as exc:
+            raise CliError(str(exc)) from None
+        if args.date is not None and args.date != served:
+            raise CliError(not_served_message(args.date, served))
+        day = served
+    _print_summary(settings, day, _materialize(settings, day, args.offline))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.b3_scraper import canonical_json
+    from b3_assets.csv_import import NotAPortfolioCsv, parse_portfolio_csv
+    from b3_assets.ibov import parse_b3_date
+    from b3_assets.save_raw import read_capture, write_raw
+
+    failures = 0
+    imported: list[date] = []
+    for name in args.files:
+        path = Path(name)
+        try:
+            data = path.read_bytes()
+            response = parse_portfolio_csv(data, path.name)
+        except (OSError, NotAPortfolioCsv) as exc:
+            print(f"refused {name}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        day = parse_b3_date(response["header"]["date"])
+        try:
+            _check_trading_day(day)
+        except CliError as exc:
+            print(f"refused {name}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        raw = canonical_json(response)
+        existing = read_capture(settings.data_path, day, settings.index)
+        if (
+            existing is not None
+            and existing.source_url != path.resolve().as_uri()
+            and not args.replace
+        ):
+            import hashlib
+
+            if existing.sha256 != hashlib.sha256(raw).hexdigest():
+                print(
+                    f"kept {day}: already captured from {existing.source_url}; "
+                    f"use --replace to overwrite it with {name}",
+                    file=sys.stderr,
+                )
+                imported.append(day)
+                continue
+        write_raw(
+            settings.data_path,
+            raw,
+            path.resolve().as_uri(),
+            datetime.now(UTC),
+            settings.index,
+            original=(path.name, data),
+        )
+        imported.append(day)
+    for day in sorted(set(imported)):
+        out = _materialize(settings, day, offline=False)
+        rows = out["ibov_ativos"]["rows_by_date"].get(day.isoformat(), 0)
+        print(f"imported {day}: {rows} constituents -> {out['ibov_ativos']['location']}/data={day}")
+    if failures:
+        print(f"{failures} file(s) refused", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.catalog import QueryError, format_table, run_query
+
+    try:
+        result = run_query(settings.data_path / "catalog.duckdb", args.sql)
+    except QueryError as exc:
+        raise CliError(str(exc)) from None
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    elif args.format == "json":
+        rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+        print(json.dumps(rows, default=str, ensure_ascii=False, indent=1))
+    else:
+        print(format_table(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="b3", description="Capture, refine and query B3's IBOVESPA portfolio."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run", help="materialize the whole chain for the portfolio B3 is serving now"
+    )
+    run.add_argument(
+        "--date",
+        type=parse_date,
+        help="trading date (YYYY-MM-DD); must be the date B3 serves, or one already captured",
+    )
+    run.add_argument(
+        "--offline", action="store_true", help="use the bundled generator of sample responses"
+    )
+    run.set_defaults(handler=cmd_run)
+    imp = commands.add_parser("import", help="load B3 CSV downloads (IBOVDia_DD-MM-YY.csv)")
+    imp.add_argument("files", nargs="+", metavar="FILE")
+    imp.add_argument(
+        "--replace", action="store_true", help="overwrite a date already captured otherwise"
+    )
+    imp.set_defaults(handler=cmd_import)
+    query = commands.add_parser("query", help="run read-only Athena SQL on the refined tables")
+    query.add_argument("sql")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.set_defaults(handler=cmd_query)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic's ValidationError names the bad variable
+        print(f"error: invalid B3_* environment: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.handler(args, settings)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `b3 query ... | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dagster objects only: partitions, assets, resources. Thin wrappers over the pure modules."""

@@ -1,0 +1,242 @@
+"""The asset graph of one trading date: raw response -> bronze -> lake object -> refined -> catalog.
+
+Every asset accepts a single partition or a range (single-run backfills loop over the keys). In a
+one-date run a missing input is an error; in a range, dates with nothing captured are skipped and
+named in the metadata, because history has gaps B3 will never fill.
+"""
+
+import warnings
+from collections.abc import Callable
+from datetime import date
+
+import dagster as dg
+
+from b3_assets.defs.metadata import (
+    column_schema,
+    contract_schema,
+    markdown_table,
+    top_weights_from_ativos,
+    top_weights_from_bronze,
+)
+from b3_assets.defs.partitions import partition_dates, trading_date_partitions
+from b3_assets.defs.resources import (
+    B3ApiResource,
+    CaptureStoreResource,
+    CatalogResource,
+    LakeResource,
+    RefinerResource,
+)
+from b3_assets.defs.resources.interfaces import raw_object_key
+from b3_assets.refine import TABLES
+from b3_assets.save_raw import BRONZE_SCHEMA, DateNotServedError
+
+# Single-run backfills are what make a 250-date refine one engine run (see bench/).
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def _available(
+    context: dg.AssetExecutionContext, dates: list[date], has: Callable[[date], bool], what: str
+) -> tuple[list[date], list[date]]:
+    """Splits the run's dates into those with `what` and those without (an error for one date)."""
+    present = [day for day in dates if has(day)]
+    missing = [day for day in dates if day not in present]
+    if missing and (len(dates) == 1 or not present):
+        raise dg.Failure(f"no {what} for {', '.join(map(str, missing))}")
+    if missing:
+        context.log.warning(f"skipping {len(missing)} date(s) with no {what}: {missing}")
+    return present, missing
+
+
+@dg.asset(
+    partitions_def=trading_date_partitions,
+    backfill_policy=SINGLE_RUN,
+    group_name="capture",
+    kinds={"json"},
+)
+def ibov_portfolio_raw(
+    context: dg.AssetExecutionContext, b3_api: B3ApiResource, capture_store: CaptureStoreResource
+) -> dg.MaterializeResult:
+    """B3's GetPortfolioDay response for the date, kept byte for byte (all pages merged).
+
+    B3 serves only the current portfolio: a date already captured is kept as it is, a date B3
+    is serving is fetched, and any other date fails with the way to import it from B3's CSV.
+    """
+    dates = partition_dates(context)
+    captured, fetched, refused = [], [], []
+    for day in dates:
+        try:
+            capture, was_fetched = capture_store.capture(day, b3_api)
+        except DateNotServedError as exc:
+            if len(dates) == 1:
+                raise dg.Failure(str(exc)) from exc
+            refused.append(day)
+            continue
+        captured.append(capture)
+        if was_fetched:
+            fetched.append(day)
+    if not captured:
+        raise dg.Failure(f"nothing captured for {dates}: B3 serves only the current portfolio")
+    newest = captured[-1]
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(capture_store.raw_path(newest.trading_date))),
+            "sha256": newest.sha256,
+            "source_url": dg.MetadataValue.url(newest.source_url)
+            if newest.source_url.startswith("http")
+            else newest.source_url,
+            "fetched_at": newest.fetched_at.isoformat(),
+            "pages": newest.pages,
+            "dates_fetched_now": [str(d) for d in fetched],
+            "dates_already_captured": [
+                str(c.trading_date) for c in captured if c.trading_date not in fetched
+            ],
+            "dates_not_served": [str(d) for d in refused],
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=trading_date_partitions,
+    backfill_policy=SINGLE_RUN,
+    group_name="capture",
+    kinds={"parquet"},
+    deps=[ibov_portfolio_raw],
+)
+def ibov_portfolio_bronze(
+    context: dg.AssetExecutionContext, capture_store: CaptureStoreResource
+) -> dg.MaterializeResult:
+    """The whole response as Parquet: B3's strings untouched, plus ingestion columns."""
+    dates, missing = _available(
+        context, partition_dates(context), capture_store.has_capture, "raw capture"
+    )
+    rows, written, path, table = 0, [], None, None
+    for day in dates:
+        path, table, changed = capture_store.bronze(day)
+        rows += table.num_rows
+        if changed:
+            written.append(str(day))
+    assert table is not None and path is not None
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "dagster/column_schema": column_schema(BRONZE_SCHEMA),
+            "path": dg.MetadataValue.path(str(path)),
+            "dates_written": written,
+            "dates_skipped": [str(d) for d in missing],
+            "top_10_weights": dg.MetadataValue.md(top_weights_from_bronze(table)),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=trading_date_partitions,
+    backfill_policy=SINGLE_RUN,
+    group_name="lake",
+    kinds={"parquet", "s3"},
+    deps=[ibov_portfolio_bronze],
+)
+def ibov_lake_raw_object(
+    context: dg.AssetExecutionContext, capture_store: CaptureStoreResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    """The bronze file in the lake as raw/DATE/dados_originais.parquet: the Glue job's input."""
+    dates, missing = _available(
+        context, partition_dates(context), capture_store.has_bronze, "bronze file"
+    )
+    objects = []
+    for day in dates:
+        source, _, _ = capture_store.bronze(day)
+        objects.append(lake.put_file(raw_object_key(day), source))
+    newest = objects[-1]
+    return dg.MaterializeResult(
+        metadata={
+            "uri": newest.uri,
+            "size_bytes": newest.size,
+            "etag": newest.etag,
+            "objects_uploaded": sum(o.changed for o in objects),
+            "objects_unchanged": sum(not o.changed for o in objects),
+            "dates_skipped": [str(d) for d in missing],
+        }
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            name,
+            deps=[ibov_lake_raw_object],
+            description=table.description,
+            group_name="refined",
+            kinds={"parquet", "sql"},
+            partitions_def=trading_date_partitions,
+            metadata={"dagster/column_schema": contract_schema(table.columns)},
+        )
+        for name, table in TABLES.items()
+    ],
+    partitions_def=trading_date_partitions,
+    backfill_policy=SINGLE_RUN,
+    can_subset=False,
+)
+def ibov_refined_tables(
+    context: dg.AssetExecutionContext, lake: LakeResource, refiner: RefinerResource
+):
+    """ibov_ativos, ibov_header and ibov_setores from the refine SQL of glue/sql, in one run.
+
+    A range of dates is refined in a single engine run and only those dates' partitions are
+    replaced.
+    """
+    dates, missing = _available(
+        context,
+        partition_dates(context),
+        lambda day: lake.exists(raw_object_key(day)),
+        "raw object in the lake",
+    )
+    outputs = refiner.refine(lake, dates)
+    for name, output in outputs.items():
+        metadata = {
+            "dagster/row_count": output.rows,
+            "dagster/column_schema": contract_schema(TABLES[name].columns),
+            "location": output.location,
+            "files_written": output.files,
+            "rows_by_date": {str(d): n for d, n in sorted(output.rows_by_date.items())},
+            "dates_skipped": [str(d) for d in missing],
+        }
+        if name == "ibov_ativos" and output.preview is not None:
+            metadata["top_10_weights"] = dg.MetadataValue.md(
+                top_weights_from_ativos(output.preview)
+            )
+        yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+
+
+@dg.asset(
+    partitions_def=trading_date_partitions,
+    backfill_policy=SINGLE_RUN,
+    group_name="refined",
+    kinds={"duckdb"},
+    deps=list(TABLES),
+)
+def ibov_catalog(
+    context: dg.AssetExecutionContext, lake: LakeResource, catalog: CatalogResource
+) -> dg.MaterializeResult:
+    """The refined tables registered for SQL: DuckDB views locally, Glue Data Catalog on AWS."""
+    dates = partition_dates(context)
+    counts = catalog.register(lake, dates)
+    rows = [[name, str(day), counts[name].get(day, 0)] for name in counts for day in dates]
+    return dg.MaterializeResult(
+        metadata={
+            "tables": list(counts),
+            "rows_by_table_and_date": dg.MetadataValue.md(
+                markdown_table(["table", "date", "rows"], rows)
+            ),
+            "dagster/row_count": sum(sum(c.values()) for c in counts.values()),
+        }
+    )
+
+
+ALL_ASSETS = [
+    ibov_portfolio_raw,
+    ibov_portfolio_bronze,
+    ibov_lake_raw_object,
+    ibov_refined_tables,
+    ibov_catalog,
+]

@@ -1,0 +1,33 @@
+"""Trading-date partitions shared by every asset, job, schedule and sensor."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import dagster as dg
+
+from b3_assets.trading_calendar import B3_TIMEZONE, FIRST_DATE, calendar_end, holidays
+
+WEEKENDS = "0 0 * * 0,6"
+
+
+def _holiday_exclusions() -> list[datetime]:
+    return [
+        datetime(day.year, day.month, day.day, tzinfo=B3_TIMEZONE)
+        for day in holidays(FIRST_DATE, calendar_end())
+    ]
+
+
+# end_offset=2: B3 publishes the next session's portfolio before that session starts (on a
+# Saturday it serves Monday's), so the served date must already be a partition.
+trading_date_partitions = dg.DailyPartitionsDefinition(
+    start_date=FIRST_DATE.isoformat(),
+    timezone=str(B3_TIMEZONE),
+    end_offset=2,
+    exclusions=[WEEKENDS, *_holiday_exclusions()],
+)
+
+
+def partition_dates(context: dg.AssetExecutionContext) -> list[date]:
+    """The trading dates of this run: one partition, or every key of a single-run backfill."""
+    return [date.fromisoformat(key) for key in context.partition_keys]

@@ -1,0 +1,118 @@
+"""What the assets need, as interfaces: a source, a capture store, a lake, a refiner, a catalog."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from b3_assets import save_raw
+from b3_assets.b3_scraper import B3Client, FetchedPortfolio, canonical_json
+from b3_assets.local_lake import LakeObject
+from b3_assets.sample import sample_portfolio
+from b3_assets.settings import DEFAULT_API_URL
+from b3_assets.trading_calendar import current_session
+
+
+class B3ApiResource(dg.ConfigurableResource):
+    """B3's GetPortfolioDay, or with `offline` the bundled generator of realistic responses."""
+
+    api_url: str = DEFAULT_API_URL
+    index: str = "IBOV"
+    segment: int = 2
+    page_size: int = 120
+    timeout: float = 20.0
+    retries: int = 4
+    offline: bool = False
+
+    def fetch(self, day: date | None = None) -> FetchedPortfolio:
+        """The portfolio B3 serves now. Offline, the sample of `day` (default: today's session)."""
+        if self.offline:
+            response = sample_portfolio(day or current_session(), self.segment, self.index)
+            source = f"offline-sample:GetPortfolioDay/{self.index}/segment-{self.segment}"
+            return FetchedPortfolio(
+                canonical_json(response), response, source, datetime.now(UTC), 1
+            )
+        client = B3Client(
+            self.api_url, self.index, self.segment, self.page_size, self.timeout, self.retries
+        )
+        return client.fetch()
+
+    def served_date(self) -> date:
+        if self.offline:
+            return current_session()
+        return self.fetch().portfolio.trading_date
+
+
+class CaptureStoreResource(dg.ConfigurableResource):
+    """The raw and bronze layers under $B3_DATA_DIR (DESIGN.md section 5)."""
+
+    data_dir: str
+    index: str = "IBOV"
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir)
+
+    def capture(self, day: date, api: B3ApiResource) -> tuple[save_raw.Capture, bool]:
+        return save_raw.capture_portfolio(self.root, day, self.index, lambda: api.fetch(day))
+
+    def has_capture(self, day: date) -> bool:
+        return save_raw.read_capture(self.root, day, self.index) is not None
+
+    def raw_path(self, day: date) -> Path:
+        return save_raw.raw_json_path(self.root, day, self.index)
+
+    def bronze(self, day: date) -> tuple[Path, pa.Table, bool]:
+        return save_raw.build_bronze(self.root, day, self.index)
+
+    def has_bronze(self, day: date) -> bool:
+        return save_raw.bronze_path(self.root, day).exists()
+
+
+def raw_object_key(day: date) -> str:
+    return f"raw/{day.isoformat()}/{save_raw.BRONZE_FILE}"
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The bucket: a local folder in the embedded default, S3 on AWS."""
+
+    @abstractmethod
+    def put_file(self, key: str, source: Path) -> LakeObject: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def uri(self, key: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class TableOutput:
+    """What a refine run wrote for one table."""
+
+    name: str
+    location: str
+    dates: tuple[date, ...]
+    rows: int
+    files: int
+    rows_by_date: dict[date, int]
+    preview: pa.Table | None = None
+
+
+class RefinerResource(dg.ConfigurableResource):
+    """Runs the refine SQL of glue/sql for many dates in one go and replaces their partitions."""
+
+    @abstractmethod
+    def refine(self, lake: LakeResource, dates: list[date]) -> dict[str, TableOutput]: ...
+
+
+class CatalogResource(dg.ConfigurableResource):
+    """Makes the refined partitions queryable: DuckDB views locally, Glue Data Catalog on AWS."""
+
+    @abstractmethod
+    def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]: ...

@@ -1,0 +1,95 @@
+"""The embedded default: a folder for the bucket, DuckDB for the refine and the catalog."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow.compute as pc
+
+from b3_assets import refine
+from b3_assets.catalog import register_tables
+from b3_assets.defs.resources.interfaces import (
+    CatalogResource,
+    LakeResource,
+    RefinerResource,
+    TableOutput,
+    raw_object_key,
+)
+from b3_assets.local_lake import LakeObject, LocalLake
+
+
+class LocalLakeResource(LakeResource):
+    """$B3_DATA_DIR/lake/, laid out exactly like s3://$B3_BUCKET/."""
+
+    root: str
+
+    @property
+    def lake(self) -> LocalLake:
+        return LocalLake(Path(self.root))
+
+    def put_file(self, key: str, source: Path) -> LakeObject:
+        return self.lake.put_file(key, source)
+
+    def exists(self, key: str) -> bool:
+        return self.lake.exists(key)
+
+    def uri(self, key: str) -> str:
+        return self.lake.uri(key)
+
+
+def _rows_by_date(table) -> dict[date, int]:
+    if table.num_rows == 0:
+        return {}
+    counts = pc.value_counts(table["data"])
+    return {item["values"].as_py(): item["counts"].as_py() for item in counts}
+
+
+class DuckDBRefinerResource(RefinerResource):
+    """Runs glue/sql on DuckDB (via sqlglot) and writes the partitions into the local lake."""
+
+    def refine(self, lake: LakeResource, dates: list[date]) -> dict[str, TableOutput]:
+        if not isinstance(lake, LocalLakeResource):
+            raise TypeError("the DuckDB refiner works on the local lake only")
+        local = lake.lake
+        files = [local.path(raw_object_key(day)) for day in dates]
+        missing = [day for day, path in zip(dates, files, strict=True) if not path.exists()]
+        if missing:
+            raise FileNotFoundError(f"no raw object in the lake for {missing}")
+        results = refine.refine_files(files)
+        outputs = {}
+        for name, spec in refine.TABLES.items():
+            table = results[name]
+            write = local.publish_partitions(spec.prefix, table, spec.partition_by, dates)
+            outputs[name] = TableOutput(
+                name=name,
+                location=local.uri(spec.prefix),
+                dates=tuple(sorted(dates)),
+                rows=table.num_rows,
+                files=write.files,
+                rows_by_date=_rows_by_date(table),
+                preview=table,
+            )
+        return outputs
+
+
+class DuckDBCatalogResource(CatalogResource):
+    """$B3_DATA_DIR/catalog.duckdb: views over the lake's refined tables, for `b3 query`."""
+
+    path: str
+
+    def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]:
+        if not isinstance(lake, LocalLakeResource):
+            raise TypeError("the DuckDB catalog works on the local lake only")
+        register_tables(Path(self.path), Path(lake.root))
+        counts: dict[str, dict[date, int]] = {}
+        with duckdb.connect(self.path, read_only=True) as con:
+            for name in refine.TABLES:
+                rows = con.execute(
+                    f"SELECT data, count(*) FROM {name} WHERE data IN "
+                    f"(SELECT unnest(?::DATE[])) GROUP BY data",
+                    [list(dates)],
+                ).fetchall()
+                counts[name] = {day: count for day, count in rows}
+        return counts
