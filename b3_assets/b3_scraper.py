@@ -12,6 +12,7 @@ from typing import Any
 import requests
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from b3_assets.ibov import PortfolioPage
@@ -160,6 +161,7 @@ class B3Client:
         self.page_size = page_size
         self.timeout = timeout
         self.max_pages = max_pages
+        self.retries = retries
         self.session = retrying_session(retries, backoff)
 
     def url(self, page_number: int = 1) -> str:
@@ -174,6 +176,12 @@ class B3Client:
         except requests.exceptions.Timeout as exc:
             raise B3ApiError(f"B3 did not answer within {self.timeout:g} s for {url}") from exc
         except requests.exceptions.ConnectionError as exc:
+            reason = getattr(exc.args[0], "reason", None) if exc.args else None
+            if isinstance(reason, ReadTimeoutError):
+                raise B3ApiError(
+                    f"B3 did not answer within {self.timeout:g} s (tried {self.retries + 1} "
+                    f"times) for {url}"
+                ) from exc
             raise B3ApiError(f"could not connect to B3 at {url}: {exc}") from exc
         if response.status_code != 200:
             raise B3ApiError(

@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-_INTEGER = re.compile(r"^\d{1,3}(?:\.\d{3})*$")
-_DECIMAL = re.compile(r"^\d{1,3}(?:\.\d{3})*,\d+$")
+_INTEGER = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*)$")
+_DECIMAL = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*),\d+$")
 _B3_DATE = re.compile(r"^\d{2}/\d{2}/\d{2}$")
 
 SHARE_CLASSES = ("ON", "PN", "PNA", "PNB", "PNC", "PND", "UNT", "CI", "DR3")

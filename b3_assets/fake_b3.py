@@ -1,0 +1,204 @@
+"""A local stand-in for B3's index API, for tests, benchmarks and demos with no internet.
+
+It serves GetPortfolioDay like B3 does: parameters as base64 JSON in the path, pages honoured,
+and a page-size cap below what was asked (B3 caps too), so clients must follow totalPages. A
+one-page answer of a response loaded from a file is served byte for byte. Faults can be queued
+to prove the client's retries and errors: a status code, an HTML page, a truncated body, a hang.
+
+    python -m b3_assets.fake_b3 --port 8765 --response portfolio.json --max-page-size 40
+    python -m b3_assets.fake_b3 --port 8765 --offline-date 2025-07-14
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import json
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+PREFIX = "/indexProxy/indexCall/"
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour, used by the next request that reaches the server."""
+
+    status: int = 200
+    body: bytes | None = None
+    delay: float = 0.0
+    truncate: bool = False
+    content_type: str = "application/json"
+
+
+@dataclass
+class FakeB3:
+    """What the server serves: one response per (index, segment), plus queued faults."""
+
+    responses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    raw: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    max_page_size: int | None = None
+    faults: deque[Fault] = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    csv: bytes | None = None
+
+    def serve(
+        self, response: dict[str, Any], segment: int | None = None, raw: bytes | None = None
+    ) -> None:
+        """Serves `response` for its index; segment 2 holds sectors, else segment 1."""
+        index = "IBOV"
+        if segment is None:
+            segment = 2 if response["results"] and response["results"][0].get("segment") else 1
+        key = (index, str(segment))
+        self.responses[key] = response
+        if raw is not None:
+            self.raw[key] = raw
+        else:
+            self.raw.pop(key, None)
+
+    def serve_file(self, path: Path, segment: int | None = None) -> None:
+        raw = path.read_bytes()
+        self.serve(json.loads(raw), segment, raw)
+
+    def page(self, params: dict[str, Any]) -> tuple[int, bytes]:
+        key = (str(params.get("index")), str(params.get("segment")))
+        response = self.responses.get(key)
+        if response is None:
+            return 200, json.dumps(
+                {
+                    "page": {"pageNumber": 1, "pageSize": 0, "totalRecords": 0, "totalPages": 0},
+                    "header": None,
+                    "results": [],
+                }
+            ).encode()
+        asked = int(params.get("pageSize", 120))
+        size = min(asked, self.max_page_size or asked)
+        number = int(params.get("pageNumber", 1))
+        results = response["results"]
+        total_pages = max(1, math.ceil(len(results) / size))
+        if number == 1 and size >= len(results) and key in self.raw:
+            return 200, self.raw[key]
+        body = dict(response)
+        body["page"] = {
+            "pageNumber": number,
+            "pageSize": size,
+            "totalRecords": len(results),
+            "totalPages": total_pages,
+        }
+        body["results"] = results[(number - 1) * size : number * size]
+        return 200, json.dumps(body, ensure_ascii=False, indent=1).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        fake = self.server.fake
+        if not self.path.startswith(PREFIX):
+            self._send(404, b'{"message":"not found"}')
+            return
+        method, _, encoded = self.path[len(PREFIX) :].partition("/")
+        try:
+            params = json.loads(base64.b64decode(encoded, validate=True))
+        except (binascii.Error, ValueError):
+            self._send(400, b'{"message":"bad parameters"}')
+            return
+        fake.requests.append(
+            {"method": method, "params": params, "user_agent": self.headers.get("User-Agent")}
+        )
+        fault = fake.faults.popleft() if fake.faults else None
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if method == "GetPortfolioDay":
+            status, body = fake.page(params)
+        elif method == "GetDownloadPortfolioDay" and fake.csv is not None:
+            status, body = 200, json.dumps(base64.b64encode(fake.csv).decode()).encode()
+        else:
+            status, body = 404, b'{"message":"unknown method"}'
+        content_type = "application/json"
+        if fault is not None:
+            status = fault.status
+            content_type = fault.content_type
+            body = fault.body if fault.body is not None else body
+            if fault.truncate:
+                body = body[: len(body) // 2]
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._send(status, body, content_type)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeB3
+
+
+class RunningFakeB3:
+    """A FakeB3 listening on 127.0.0.1 in a background thread; use as a context manager."""
+
+    def __init__(self, fake: FakeB3 | None = None, port: int = 0) -> None:
+        self.fake = fake or FakeB3()
+        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.server.fake = self.fake
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def api_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}{PREFIX.rstrip('/')}"
+
+    def __enter__(self) -> RunningFakeB3:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--response", type=Path, action="append", default=[], help="a GetPortfolioDay JSON file"
+    )
+    parser.add_argument(
+        "--offline-date", type=date.fromisoformat, help="serve the bundled sample of this date"
+    )
+    parser.add_argument("--max-page-size", type=int)
+    args = parser.parse_args()
+    fake = FakeB3(max_page_size=args.max_page_size)
+    for path in args.response:
+        fake.serve_file(path)
+    if args.offline_date:
+        from b3_assets.sample import sample_portfolio
+
+        for segment in (1, 2):
+            fake.serve(sample_portfolio(args.offline_date, segment), segment)
+    with RunningFakeB3(fake, args.port) as running:
+        print(f"serving B3 at {running.api_url}  (B3_API_URL={running.api_url})", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            running.thread.join()
+
+
+if __name__ == "__main__":
+    main()

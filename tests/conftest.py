@@ -1,0 +1,55 @@
+"""Shared fixtures: B3's real responses (read from ../shared/fixtures/b3) and a local B3 server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "b3"
+SEG2_0714 = FIXTURES / "portfolio_day_IBOV_seg2_2025-07-14.json"
+SEG1_0714 = FIXTURES / "portfolio_day_IBOV_seg1_2025-07-14.json"
+CSV_DATES = ["2025-02-20", "2025-02-24", "2025-03-05", "2025-03-06", "2025-03-11", "2025-03-12"]
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"B3 fixtures not found at {FIXTURES} (the shared/ folder beside the repo)")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def seg2_bytes(fixtures_dir: Path) -> bytes:
+    return (fixtures_dir / SEG2_0714.name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def seg2(seg2_bytes: bytes) -> dict:
+    return json.loads(seg2_bytes)
+
+
+@pytest.fixture(scope="session")
+def csv_files(fixtures_dir: Path) -> list[Path]:
+    return sorted(fixtures_dir.glob("IBOVDia_*.csv"))
+
+
+@pytest.fixture
+def b3_server(fixtures_dir: Path) -> Iterator[RunningFakeB3]:
+    """B3 serving 2025-07-14 (segments 1 and 2) with pages capped at 40 rows: 3 pages."""
+    fake = FakeB3(max_page_size=40)
+    fake.serve_file(fixtures_dir / SEG2_0714.name, segment=2)
+    fake.serve_file(fixtures_dir / SEG1_0714.name, segment=1)
+    with RunningFakeB3(fake) as running:
+        yield running
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
