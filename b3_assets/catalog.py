@@ -7,6 +7,7 @@ the catalog is opened read-only as a second guard.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,10 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _digest(sql: str) -> str:
+    return "b3-lake:" + hashlib.sha256(sql.encode()).hexdigest()
+
+
 def view_sql(table: RefinedTable, lake_root: Path) -> str:
     """A view over the table's hive-partitioned files, or an empty typed view if none exist."""
     columns = ", ".join(name for name, _ in table.columns)
@@ -59,10 +64,17 @@ def view_sql(table: RefinedTable, lake_root: Path) -> str:
 
 def register_tables(catalog_path: Path, lake_root: Path) -> None:
     """(Re)creates the catalog's views so they see every partition now in the lake."""
+    wanted = {name: view_sql(table, lake_root) for name, table in TABLES.items()}
+    if catalog_path.exists():
+        with duckdb.connect(str(catalog_path), read_only=True) as con:
+            current = dict(con.execute("SELECT view_name, comment FROM duckdb_views()").fetchall())
+        if all(current.get(name) == _digest(sql) for name, sql in wanted.items()):
+            return  # same views: leave the file untouched
     catalog_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(catalog_path)) as con:
-        for table in TABLES.values():
-            con.execute(view_sql(table, lake_root))
+        for name, sql in wanted.items():
+            con.execute(sql)
+            con.execute(f"COMMENT ON VIEW {name} IS {_quote(_digest(sql))}")
 
 
 def to_duckdb(sql: str) -> str:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from b3_assets.defs.assets import ALL_ASSETS
-from b3_assets.defs.partitions import trading_date_partitions
 from b3_assets.defs.resources import resources_for
 from b3_assets.settings import Settings
 
 ibov_pipeline_job = dg.define_asset_job(
     "ibov_pipeline",
     selection=dg.AssetSelection.assets(*ALL_ASSETS),
-    partitions_def=trading_date_partitions,
     description="B3 -> raw -> bronze -> lake -> refined tables -> catalog for trading dates.",
 )
 

@@ -95,7 +95,7 @@ class LocalLake:
     def _lock(self, prefix: str) -> Iterator[None]:
         """One writer per table at a time; a lock held by a killed process is released."""
         self.staging.mkdir(parents=True, exist_ok=True)
-        with (self.staging / f"{prefix.replace('/', '_')}.lock").open("w") as handle:
+        with (self.staging / f"{prefix.replace('/', '_')}.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -115,6 +115,8 @@ class LocalLake:
             for day in sorted(set(dates)):
                 name = f"data={day.isoformat()}"
                 fresh, final, old = run / name, base / name, run / f".old-{name}"
+                if _same_tree(fresh, final):
+                    continue  # a re-run with the same data changes nothing, not even mtimes
                 if final.exists():
                     os.rename(final, old)
                 if fresh.exists():
@@ -166,6 +168,16 @@ def _write_hive(root: Path, table: pa.Table, partition_by: tuple[str, ...]) -> i
     with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
         list(pool.map(write, zip(starts, ends, strict=True)))
     return len(starts)
+
+
+def _same_tree(left: Path, right: Path) -> bool:
+    """Whether two partition folders hold the same files with the same bytes."""
+    if not left.exists() or not right.exists():
+        return False
+    files = sorted(p.relative_to(left) for p in left.rglob("*") if p.is_file())
+    if files != sorted(p.relative_to(right) for p in right.rglob("*") if p.is_file()):
+        return False
+    return all((left / f).read_bytes() == (right / f).read_bytes() for f in files)
 
 
 def _value(value: object) -> str:

@@ -1,0 +1,121 @@
+"""The asset graph through dagster.materialize, against the local B3 server."""
+
+import warnings
+from datetime import UTC, date, datetime
+
+import dagster as dg
+
+from b3_assets.b3_scraper import canonical_json
+from b3_assets.csv_import import parse_portfolio_csv
+from b3_assets.definitions import build_definitions
+from b3_assets.defs.assets import ALL_ASSETS, ibov_portfolio_raw
+from b3_assets.defs.resources import resources_for
+from b3_assets.save_raw import write_raw
+from b3_assets.settings import Settings
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+
+def settings_for(data_dir, server) -> Settings:
+    return Settings(data_dir=data_dir, api_url=server.api_url, http_retries=1, http_timeout=5)
+
+
+def metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    return {
+        e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def test_definitions_load_with_the_expected_assets_and_job() -> None:
+    defs = build_definitions(Settings())
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {
+        "ibov_portfolio_raw",
+        "ibov_portfolio_bronze",
+        "ibov_lake_raw_object",
+        "ibov_ativos",
+        "ibov_header",
+        "ibov_setores",
+        "ibov_catalog",
+    }
+    assert defs.resolve_job_def("ibov_pipeline").partitions_def is not None
+
+
+def test_whole_chain_for_the_served_date(data_dir, b3_server) -> None:
+    resources = resources_for(settings_for(data_dir, b3_server))
+    result = dg.materialize(ALL_ASSETS, resources=resources, partition_key="2025-07-14")
+    assert result.success
+    meta = metadata(result)
+    assert meta["ibov_portfolio_raw"]["pages"] == 3
+    assert meta["ibov_portfolio_raw"]["dates_fetched_now"] == ["2025-07-14"]
+    assert meta["ibov_portfolio_bronze"]["dagster/row_count"] == 84
+    assert "| 1 | VALE3 | VALE | 11.375 |" in meta["ibov_portfolio_bronze"]["top_10_weights"]
+    assert meta["ibov_lake_raw_object"]["uri"].endswith(
+        "lake/raw/2025-07-14/dados_originais.parquet"
+    )
+    assert meta["ibov_ativos"]["dagster/row_count"] == 84
+    assert meta["ibov_ativos"]["files_written"] == 84
+    assert meta["ibov_header"]["rows_by_date"] == {"2025-07-14": 1}
+    assert "VALE3" in meta["ibov_ativos"]["top_10_weights"]
+    schema = meta["ibov_ativos"]["dagster/column_schema"]
+    assert [c.name for c in schema.columns][-2:] == ["data", "acao"]
+    assert meta["ibov_catalog"]["dagster/row_count"] == 84 + 1 + 29
+    assert (data_dir / "lake/refined/ativos/data=2025-07-14/acao=PETR4/part-00000.parquet").exists()
+
+
+def test_a_date_b3_is_not_serving_fails_and_writes_nothing(data_dir, b3_server) -> None:
+    resources = resources_for(settings_for(data_dir, b3_server))
+    result = dg.materialize(
+        [ibov_portfolio_raw], resources=resources, partition_key="2025-07-11", raise_on_error=False
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "B3 is serving the portfolio of 2025-07-14, not 2025-07-11" in message
+    assert "b3 import IBOVDia_11-07-25.csv" in message
+    assert not list(data_dir.rglob("*.json"))
+
+
+def test_single_run_backfill_over_a_range_refines_captured_dates(
+    data_dir, b3_server, csv_files
+) -> None:
+    for path in csv_files:
+        response = parse_portfolio_csv(path.read_bytes(), path.name)
+        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
+    resources = resources_for(settings_for(data_dir, b3_server))
+    result = dg.materialize(
+        ALL_ASSETS,
+        resources=resources,
+        tags={
+            "dagster/asset_partition_range_start": "2025-02-20",
+            "dagster/asset_partition_range_end": "2025-03-12",
+        },
+    )
+    assert result.success
+    meta = metadata(result)
+    assert meta["ibov_ativos"]["rows_by_date"] == {
+        d: 87
+        for d in [
+            "2025-02-20",
+            "2025-02-24",
+            "2025-03-05",
+            "2025-03-06",
+            "2025-03-11",
+            "2025-03-12",
+        ]
+    }
+    skipped = meta["ibov_ativos"]["dates_skipped"]
+    assert "2025-02-21" in skipped and "2025-03-03" not in skipped  # Carnival is no partition
+    assert len(meta["ibov_portfolio_raw"]["dates_not_served"]) == len(skipped)
+    assert len(list((data_dir / "lake/refined/header").iterdir())) == 6
+
+
+def test_offline_sample_runs_the_chain(data_dir) -> None:
+    resources = resources_for(Settings(data_dir=data_dir), offline=True)
+    result = dg.materialize(ALL_ASSETS, resources=resources, partition_key="2025-07-14")
+    assert result.success
+    rows = metadata(result)["ibov_ativos"]["rows_by_date"]["2025-07-14"]
+    assert 80 <= rows <= 90
+    capture = (data_dir / "raw" / date(2025, 7, 14).isoformat() / "capture.json").read_text()
+    assert "offline-sample" in capture

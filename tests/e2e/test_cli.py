@@ -1,0 +1,171 @@
+"""The real `b3` command in subprocesses, against the local B3 server serving 2025-07-14."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+B3 = Path(sys.executable).parent / "b3"
+
+
+def b3(data_dir: Path, api_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = os.environ | {
+        "B3_DATA_DIR": str(data_dir),
+        "B3_API_URL": api_url,
+        "B3_HTTP_RETRIES": "1",
+        "B3_HTTP_TIMEOUT": "5",
+    }
+    env.pop("DAGSTER_HOME", None)
+    done = subprocess.run(
+        [str(B3), *args], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory, fixtures_dir):
+    """One data dir that the steps below build on, in order."""
+    from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+
+    fake = FakeB3(max_page_size=40)
+    fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
+    with RunningFakeB3(fake) as server:
+        yield tmp_path_factory.mktemp("data"), server
+
+
+def test_1_run_creates_every_layer(lake) -> None:
+    data_dir, server = lake
+    done = b3(data_dir, server.api_url, "run")
+    assert "trading date 2025-07-14" in done.stdout and "3 page(s)" in done.stdout
+    assert (data_dir / "raw/2025-07-14/portfolio_IBOV.json").exists()
+    assert (data_dir / "bronze/2025-07-14/dados_originais.parquet").exists()
+    assert (data_dir / "lake/raw/2025-07-14/dados_originais.parquet").exists()
+    tickers = list((data_dir / "lake/refined/ativos/data=2025-07-14").glob("acao=*"))
+    assert len(tickers) == 84
+    assert (data_dir / "lake/refined/header/data=2025-07-14/part-00000.parquet").exists()
+    assert (data_dir / "lake/refined/setores/data=2025-07-14/part-00000.parquet").exists()
+    assert (data_dir / "catalog.duckdb").exists()
+    assert "VALE3" in done.stdout
+
+
+def test_2_rerun_changes_nothing(lake) -> None:
+    data_dir, server = lake
+    before = snapshot(data_dir)
+    done = b3(data_dir, server.api_url, "run")
+    assert "already captured" in done.stdout
+    assert snapshot(data_dir) == before
+
+
+def test_3_a_date_b3_is_not_serving_fails_clearly(lake) -> None:
+    data_dir, server = lake
+    before = snapshot(data_dir)
+    done = b3(data_dir, server.api_url, "run", "--date", "2025-07-11", check=False)
+    assert done.returncode == 1
+    assert "B3 is serving the portfolio of 2025-07-14, not 2025-07-11" in done.stderr
+    assert "b3 import IBOVDia_11-07-25.csv" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert snapshot(data_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("2025-07-12", "not a B3 trading day (a weekend)"),
+        ("2025-11-20", "not a B3 trading day (a B3 holiday)"),
+        ("2025-13-01", "not a date in YYYY-MM-DD form"),
+    ],
+)
+def test_4_bad_dates_are_refused(lake, argument, message) -> None:
+    data_dir, server = lake
+    done = b3(data_dir, server.api_url, "run", "--date", argument, check=False)
+    assert done.returncode in (1, 2)
+    assert message in done.stderr
+
+
+def test_5_import_adds_six_dates_of_87_rows(lake, csv_files) -> None:
+    data_dir, server = lake
+    done = b3(data_dir, server.api_url, "import", *map(str, csv_files))
+    assert done.stdout.count("87 constituents") == 6
+    counts = b3(
+        data_dir,
+        server.api_url,
+        "query",
+        "SELECT data, count(*) AS n FROM ibov_ativos GROUP BY data ORDER BY data",
+        "--format",
+        "csv",
+    ).stdout.splitlines()
+    assert counts == [
+        "data,n",
+        "2025-02-20,87",
+        "2025-02-24,87",
+        "2025-03-05,87",
+        "2025-03-06,87",
+        "2025-03-11,87",
+        "2025-03-12,87",
+        "2025-07-14,84",
+    ]
+    [original] = [p for p in csv_files if p.name == "IBOVDia_05-03-25.csv"]
+    assert (data_dir / "raw/2025-03-05" / original.name).read_bytes() == original.read_bytes()
+
+
+def test_6_query_counts_the_served_date(lake) -> None:
+    data_dir, server = lake
+    done = b3(
+        data_dir,
+        server.api_url,
+        "query",
+        "SELECT count(*) FROM ibov_ativos WHERE data = DATE '2025-07-14'",
+    )
+    lines = done.stdout.splitlines()
+    assert lines[2].strip() == "84"
+    assert lines[-1] == "(1 row)"
+
+
+def test_7_query_refuses_writes(lake) -> None:
+    data_dir, server = lake
+    done = b3(data_dir, server.api_url, "query", "DELETE FROM ibov_ativos", check=False)
+    assert done.returncode == 1
+    assert "only read-only queries" in done.stderr
+
+
+def test_8_import_refuses_a_file_that_is_not_a_portfolio(lake, tmp_path) -> None:
+    data_dir, server = lake
+    bogus = tmp_path / "IBOVDia_01-08-25.csv"
+    bogus.write_text("hello;world\n")
+    done = b3(data_dir, server.api_url, "import", str(bogus), check=False)
+    assert done.returncode == 1
+    assert "is not a B3 portfolio CSV" in done.stderr
+
+
+def test_9_workspace_loads_in_dagster() -> None:
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Validation successful for code location b3_assets" in done.stdout + done.stderr
