@@ -1,0 +1,193 @@
+"""b3-lake benchmark: prints a table of wall times on this machine (not a test).
+
+  python bench/bench.py            # everything (a few minutes on 2 cores)
+  python bench/bench.py --quick    # 3 `b3 run`s, 60 per-date runs extrapolated to 250
+
+Measures:
+1. `b3 run` for one date, as a subprocess against the local B3 server (pages capped at 40):
+   a cold run into an empty data dir, and a re-run (capture kept, nothing rewritten).
+2. Refining 250 synthetic trading dates (2025) with the Dagster refined assets: one single-run
+   backfill versus 250 separate per-date runs (one run per file, as public implementations
+   of this pipeline start one Glue run per file). Same assets, same engine, same lake.
+3. Queries over those 250 dates through the local catalog.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from b3_assets import save_raw
+from b3_assets.b3_scraper import canonical_json
+from b3_assets.catalog import run_query
+from b3_assets.defs.assets import ibov_catalog, ibov_refined_tables
+from b3_assets.defs.resources import resources_for
+from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+from b3_assets.local_lake import LocalLake
+from b3_assets.sample import sample_portfolio
+from b3_assets.settings import Settings
+from b3_assets.trading_calendar import trading_days
+
+warnings.filterwarnings("ignore")
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT.parent / "shared/fixtures/b3/portfolio_day_IBOV_seg2_2025-07-14.json"
+B3 = Path(sys.executable).parent / "b3"
+ROWS: list[tuple[str, str, str]] = []
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def report(what: str, seconds: float, note: str = "") -> None:
+    ROWS.append((what, f"{seconds:8.2f} s", note))
+    print(f"  {what}: {seconds:.2f} s {note}", file=sys.stderr, flush=True)
+
+
+def bench_b3_run(runs: int) -> None:
+    fake = FakeB3(max_page_size=40)
+    if FIXTURE.exists():
+        fake.serve_file(FIXTURE, segment=2)
+        source = "real 2025-07-14 response"
+    else:
+        fake.serve(sample_portfolio(date(2025, 7, 14)), segment=2)
+        source = "sample 2025-07-14 response"
+    cold, warm = [], []
+    with RunningFakeB3(fake) as server, tempfile.TemporaryDirectory() as tmp:
+        for n in range(runs):
+            env = os.environ | {"B3_DATA_DIR": f"{tmp}/run{n}", "B3_API_URL": server.api_url}
+            env.pop("DAGSTER_HOME", None)
+            for bucket in (cold, warm):
+                start = time.perf_counter()
+                subprocess.run([str(B3), "run"], env=env, check=True, capture_output=True)
+                bucket.append(time.perf_counter() - start)
+    report(
+        "b3 run, one date, empty data dir (median)",
+        statistics.median(cold),
+        f"{runs} runs, {source}, 3 pages",
+    )
+    report("b3 run, same date again (median)", statistics.median(warm), "nothing rewritten")
+
+
+def synthetic_lake(data_dir: Path, days: list[date]) -> None:
+    lake = LocalLake(data_dir / "lake")
+    for day in days:
+        response = sample_portfolio(day)
+        capture, _ = save_raw.write_raw(
+            data_dir, canonical_json(response), "bench", datetime.now(UTC), "IBOV"
+        )
+        path = save_raw.write_bronze(data_dir, response, capture)
+        lake.put_file(f"raw/{day.isoformat()}/dados_originais.parquet", path)
+
+
+def bench_refine(per_date_runs: int) -> Path:
+    days = trading_days(date(2025, 1, 1), date(2025, 12, 31))
+    data_dir = Path(tempfile.mkdtemp(prefix="b3-bench-"))
+    start = time.perf_counter()
+    synthetic_lake(data_dir, days)
+    report(f"generate {len(days)} synthetic dates (raw+bronze+lake)", time.perf_counter() - start)
+    resources = resources_for(Settings(data_dir=data_dir))
+    assets = [ibov_refined_tables, ibov_catalog]
+    instance = dg.DagsterInstance.ephemeral()
+
+    start = time.perf_counter()
+    result = dg.materialize(
+        assets,
+        resources=resources,
+        instance=instance,
+        run_config=QUIET,
+        tags={
+            "dagster/asset_partition_range_start": days[0].isoformat(),
+            "dagster/asset_partition_range_end": days[-1].isoformat(),
+        },
+    )
+    single = time.perf_counter() - start
+    assert result.success
+    files = sum(1 for _ in (data_dir / "lake/refined/ativos").glob("data=*/acao=*/*.parquet"))
+    report(
+        f"refine {len(days)} dates, ONE single-run backfill",
+        single,
+        f"{files} ativos partition files",
+    )
+
+    sample = days[:per_date_runs]
+    start = time.perf_counter()
+    for day in sample:
+        result = dg.materialize(
+            assets,
+            resources=resources,
+            instance=instance,
+            partition_key=day.isoformat(),
+            run_config=QUIET,
+        )
+        assert result.success
+    per_date = (time.perf_counter() - start) * len(days) / len(sample)
+    note = (
+        ""
+        if len(sample) == len(days)
+        else f"({len(sample)} runs measured, x{len(days)}/{len(sample)})"
+    )
+    report(f"refine {len(days)} dates, {len(days)} per-date runs", per_date, note)
+    ROWS.append(("speed-up of the single run", f"{per_date / single:8.1f} x", ""))
+    return data_dir
+
+
+def bench_queries(data_dir: Path) -> None:
+    catalog = data_dir / "catalog.duckdb"
+    queries = {
+        "sector weights over 250 dates": (
+            "SELECT setor, count(DISTINCT data) AS dias, avg(participacao_pct) AS media "
+            "FROM ibov_ativos GROUP BY setor ORDER BY media DESC"
+        ),
+        "one ticker's history (partition pruning)": (
+            "SELECT data, participacao_pct, ranking FROM ibov_ativos "
+            "WHERE acao = 'PETR4' ORDER BY data"
+        ),
+    }
+    for what, sql in queries.items():
+        start = time.perf_counter()
+        result = run_query(catalog, sql)
+        report(
+            f"query: {what}", time.perf_counter() - start, f"{len(result.rows)} rows, in-process"
+        )
+    env = os.environ | {"B3_DATA_DIR": str(data_dir)}
+    start = time.perf_counter()
+    subprocess.run(
+        [str(B3), "query", queries["sector weights over 250 dates"]],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    report("b3 query (CLI process), sector weights", time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(
+        f"b3-lake bench: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"dagster {dg.__version__}",
+        file=sys.stderr,
+    )
+    bench_b3_run(3 if args.quick else 7)
+    data_dir = bench_refine(60 if args.quick else 250)
+    bench_queries(data_dir)
+    width = max(len(r[0]) for r in ROWS)
+    print(f"\n{'measure'.ljust(width)} | {'wall time':>10} | note")
+    print(f"{'-' * width}-+-{'-' * 10}-+-----")
+    for what, value, note in ROWS:
+        print(f"{what.ljust(width)} | {value:>10} | {note}")
+    print(json.dumps({"rows": ROWS}), file=open(ROOT / "bench" / "last_run.json", "w"))  # noqa: SIM115
+
+
+if __name__ == "__main__":
+    main()
