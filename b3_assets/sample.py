@@ -8,6 +8,9 @@ import datetime
 import hashlib
 import math
 import random
+from decimal import Decimal
+
+from b3_assets.ibov import format_br_decimal, format_br_integer
 
 _SECTORS = {
     "MT": "Bens Indls / Mat Transporte",
@@ -147,14 +150,9 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def _fmt_int(value: int) -> str:
-    return f"{value:,}".replace(",", ".")
-
-
 def _fmt_fixed(value: int, decimals: int) -> str:
-    """Format an integer count of 10**-decimals units as a pt-BR fixed-point string."""
-    whole, frac = divmod(value, 10**decimals)
-    return f"{_fmt_int(whole)},{frac:0{decimals}d}"
+    """Formats an integer count of 10**-decimals units exactly (no float on the way)."""
+    return format_br_decimal(Decimal(value).scaleb(-decimals), decimals)
 
 
 def _members(year: int, quad: int, index: str) -> list[tuple]:
@@ -233,7 +231,7 @@ def sample_portfolio(trading_date: datetime.date, segment: int = 2, index: str =
                 "type": _type_field(share_class, ex_flags.get(i, ""), gov),
                 "part": _fmt_fixed(parts[i], 3),
                 "partAcum": _fmt_fixed(sector_totals[sector], 3) if segment == 2 else None,
-                "theoricalQty": _fmt_int(qtys[i]),
+                "theoricalQty": format_br_integer(qtys[i]),
             }
         )
     sort_field = "segment" if segment == 2 else "asset"
@@ -252,7 +250,7 @@ def sample_portfolio(trading_date: datetime.date, segment: int = 2, index: str =
             "partAcum": _fmt_fixed(_TOTAL_THOUSANDTHS, 3) if segment == 2 else None,
             "textReductor": "Redutor",
             "reductor": _fmt_fixed(reductor, 8),
-            "theoricalQty": _fmt_int(sum(qtys)),
+            "theoricalQty": format_br_integer(sum(qtys)),
         },
         "results": items,
     }
