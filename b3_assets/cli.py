@@ -113,7 +113,7 @@ def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets.defs.resources import B3ApiResource
+    from b3_assets.defs.resources import b3_api_resource
     from b3_assets.save_raw import not_served_message, read_capture
     from b3_assets.trading_calendar import current_session
 
@@ -124,14 +124,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.date is not None and read_capture(settings.data_path, args.date, settings.index):
         day = args.date
     else:
-        api = B3ApiResource(
-            api_url=settings.api_url,
-            index=settings.index,
-            segment=settings.segment,
-            page_size=settings.page_size,
-            timeout=settings.http_timeout,
-            retries=settings.http_retries,
-        )
+        api = b3_api_resource(settings)
         from b3_assets.b3_scraper import B3ApiError
 
         try:

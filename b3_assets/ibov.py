@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 _INTEGER = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*)$")
 _DECIMAL = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*),\d+$")
@@ -83,6 +83,40 @@ def split_type(text: str) -> AssetType:
     return AssetType(classe, rest[0] if rest else None, governanca)
 
 
+def _decimal_text(value: str) -> str:
+    parse_br_decimal(value)
+    return value
+
+
+def _integer_text(value: str) -> str:
+    parse_br_integer(value)
+    return value
+
+
+def _date_text(value: str) -> str:
+    parse_b3_date(value)
+    return value
+
+
+def _type_text(value: str) -> str:
+    split_type(value)
+    return value
+
+
+def _ticker_text(value: str) -> str:
+    if not re.match(r"^[A-Z][A-Z0-9]{3}\d{1,2}$", value):
+        raise B3ValueError(f"not a B3 ticker: {value!r}")
+    return value
+
+
+# B3's strings, kept as sent but checked to read as B3 writes them.
+BrDecimal = Annotated[str, AfterValidator(_decimal_text)]
+BrInteger = Annotated[str, AfterValidator(_integer_text)]
+B3Date = Annotated[str, AfterValidator(_date_text)]
+AssetTypeText = Annotated[str, AfterValidator(_type_text)]
+Ticker = Annotated[str, AfterValidator(_ticker_text)]
+
+
 class Page(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -95,38 +129,13 @@ class Page(BaseModel):
 class Header(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    date: str
+    date: B3Date
     text: str | None = None
-    part: str
-    partAcum: str | None = None
+    part: BrDecimal
+    partAcum: BrDecimal | None = None
     textReductor: str | None = None
-    reductor: str
-    theoricalQty: str
-
-    @field_validator("date")
-    @classmethod
-    def _date(cls, value: str) -> str:
-        parse_b3_date(value)
-        return value
-
-    @field_validator("part", "reductor")
-    @classmethod
-    def _decimal(cls, value: str) -> str:
-        parse_br_decimal(value)
-        return value
-
-    @field_validator("partAcum")
-    @classmethod
-    def _optional_decimal(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_br_decimal(value)
-        return value
-
-    @field_validator("theoricalQty")
-    @classmethod
-    def _integer(cls, value: str) -> str:
-        parse_br_integer(value)
-        return value
+    reductor: BrDecimal
+    theoricalQty: BrInteger
 
     @property
     def trading_date(self) -> date:
@@ -143,44 +152,12 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     segment: str | None = None
-    cod: str
+    cod: Ticker
     asset: str
-    type: str
-    part: str
-    partAcum: str | None = None
-    theoricalQty: str
-
-    @field_validator("cod")
-    @classmethod
-    def _ticker(cls, value: str) -> str:
-        if not re.match(r"^[A-Z][A-Z0-9]{3}\d{1,2}$", value):
-            raise B3ValueError(f"not a B3 ticker: {value!r}")
-        return value
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        split_type(value)
-        return value
-
-    @field_validator("part")
-    @classmethod
-    def _decimal(cls, value: str) -> str:
-        parse_br_decimal(value)
-        return value
-
-    @field_validator("partAcum")
-    @classmethod
-    def _optional_decimal(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_br_decimal(value)
-        return value
-
-    @field_validator("theoricalQty")
-    @classmethod
-    def _integer(cls, value: str) -> str:
-        parse_br_integer(value)
-        return value
+    type: AssetTypeText
+    part: BrDecimal
+    partAcum: BrDecimal | None = None
+    theoricalQty: BrInteger
 
     @property
     def weight(self) -> Decimal:

@@ -25,8 +25,21 @@ __all__ = [
     "LakeResource",
     "LocalLakeResource",
     "RefinerResource",
+    "b3_api_resource",
     "resources_for",
 ]
+
+
+def b3_api_resource(settings: Settings, offline: bool = False) -> B3ApiResource:
+    return B3ApiResource(
+        api_url=settings.api_url,
+        index=settings.index,
+        segment=settings.segment,
+        page_size=settings.page_size,
+        timeout=settings.http_timeout,
+        retries=settings.http_retries,
+        offline=offline,
+    )
 
 
 def resources_for(settings: Settings, offline: bool = False) -> dict[str, object]:
@@ -39,15 +52,7 @@ def resources_for(settings: Settings, offline: bool = False) -> dict[str, object
     data_dir = str(settings.data_path)
     lake_root = str(settings.data_path / "lake")
     return {
-        "b3_api": B3ApiResource(
-            api_url=settings.api_url,
-            index=settings.index,
-            segment=settings.segment,
-            page_size=settings.page_size,
-            timeout=settings.http_timeout,
-            retries=settings.http_retries,
-            offline=offline,
-        ),
+        "b3_api": b3_api_resource(settings, offline),
         "capture_store": CaptureStoreResource(data_dir=data_dir, index=settings.index),
         "lake": LocalLakeResource(root=lake_root),
         "refiner": DuckDBRefinerResource(),
