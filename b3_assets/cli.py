@@ -40,8 +40,11 @@ def _instance():
     )
 
 
-def _materialize(settings: Settings, day: date, offline: bool):
-    """Runs the whole chain for one trading date; returns {asset: metadata} or raises CliError."""
+def _materialize(settings: Settings, day: date, offline: bool, last: date | None = None):
+    """Runs the whole chain for a date (or a range up to `last`, in one run).
+
+    Returns {asset: metadata of its last materialization} or raises CliError.
+    """
     import warnings
 
     import dagster as dg
@@ -50,13 +53,17 @@ def _materialize(settings: Settings, day: date, offline: bool):
     from b3_assets.defs.assets import ALL_ASSETS
     from b3_assets.defs.resources import resources_for
 
+    tags = {"b3/source": "cli"}
+    if last is not None and last != day:
+        tags["dagster/asset_partition_range_start"] = day.isoformat()
+        tags["dagster/asset_partition_range_end"] = last.isoformat()
     result = dg.materialize(
         ALL_ASSETS,
         resources=resources_for(settings, offline=offline),
-        partition_key=day.isoformat(),
+        partition_key=None if "dagster/asset_partition_range_end" in tags else day.isoformat(),
         instance=_instance(),
         raise_on_error=False,
-        tags={"b3/source": "cli"},
+        tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
     )
     if not result.success:
@@ -188,10 +195,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             original=(path.name, data),
         )
         imported.append(day)
-    for day in sorted(set(imported)):
-        out = _materialize(settings, day, offline=False)
-        rows = out["ibov_ativos"]["rows_by_date"].get(day.isoformat(), 0)
-        print(f"imported {day}: {rows} constituents -> {out['ibov_ativos']['location']}/data={day}")
+    from b3_assets.defs.partitions import contiguous_ranges
+
+    for first, last in contiguous_ranges(imported):
+        out = _materialize(settings, first, offline=False, last=last)
+        location = out["ibov_ativos"]["location"]
+        for day, rows in sorted(out["ibov_ativos"]["rows_by_date"].items()):
+            print(f"imported {day}: {rows} constituents -> {location}/data={day}")
     if failures:
         print(f"{failures} file(s) refused", file=sys.stderr)
         return 1

@@ -31,3 +31,25 @@ trading_date_partitions = dg.DailyPartitionsDefinition(
 def partition_dates(context: dg.AssetExecutionContext) -> list[date]:
     """The trading dates of this run: one partition, or every key of a single-run backfill."""
     return [date.fromisoformat(key) for key in context.partition_keys]
+
+
+def contiguous_ranges(dates: list[date]) -> list[tuple[date, date]]:
+    """Groups dates into runs of consecutive partitions, each one single-run backfill.
+
+    A year of consecutive sessions is one range; scattered dates become several, so that no run
+    covers (and marks as materialized) a partition with nothing in it.
+    """
+    keys = trading_date_partitions.get_partition_keys()
+    position = {key: i for i, key in enumerate(keys)}
+    ranges: list[tuple[date, date]] = []
+    previous = None
+    for day in sorted(set(dates)):
+        index = position.get(day.isoformat())
+        if index is None:
+            raise ValueError(f"{day} is not a trading-date partition")
+        if ranges and previous is not None and index == previous + 1:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+        previous = index
+    return ranges

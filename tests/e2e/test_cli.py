@@ -169,3 +169,21 @@ def test_9_workspace_loads_in_dagster() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Validation successful for code location b3_assets" in done.stdout + done.stderr
+
+
+def test_quick_start_offline_run(tmp_path) -> None:
+    """The README's first command: the whole chain on bundled sample data, no network."""
+    done = b3(
+        tmp_path, "http://127.0.0.1:9/unreachable", "run", "--offline", "--date", "2025-07-14"
+    )
+    assert "offline-sample" in done.stdout
+    rows = b3(
+        tmp_path,
+        "http://127.0.0.1:9/unreachable",
+        "query",
+        "SELECT count(*), sum(participacao_pct) FROM ibov_ativos",
+        "--format",
+        "csv",
+    ).stdout.splitlines()[1]
+    count, total = rows.split(",")
+    assert 80 <= int(count) <= 90 and total == "100.000"

@@ -61,3 +61,30 @@ def test_the_served_session_is_already_a_partition() -> None:
 def test_outside_the_calendar_is_an_error() -> None:
     with pytest.raises(ValueError, match="outside B3's known calendar"):
         is_trading_day(date(2024, 12, 31))
+
+
+def test_contiguous_ranges_follow_partitions_not_the_clock() -> None:
+    from b3_assets.defs.partitions import contiguous_ranges
+
+    days = [
+        date.fromisoformat(d)
+        for d in [
+            "2025-03-12",
+            "2025-02-20",
+            "2025-03-05",
+            "2025-03-06",
+            "2025-03-11",
+            "2025-02-24",
+        ]
+    ]
+    assert contiguous_ranges(days) == [
+        (date(2025, 2, 20), date(2025, 2, 20)),
+        (date(2025, 2, 24), date(2025, 2, 24)),
+        (date(2025, 3, 5), date(2025, 3, 6)),
+        (date(2025, 3, 11), date(2025, 3, 12)),
+    ]
+    assert contiguous_ranges([date(2025, 2, 28), date(2025, 3, 5)]) == [
+        (date(2025, 2, 28), date(2025, 3, 5))  # Carnival Mon/Tue are no partitions
+    ]
+    with pytest.raises(ValueError, match="not a trading-date partition"):
+        contiguous_ranges([date(2025, 3, 3)])
