@@ -152,7 +152,8 @@ def test_8_import_refuses_a_file_that_is_not_a_portfolio(lake, tmp_path) -> None
     assert "is not a B3 portfolio CSV" in done.stderr
 
 
-def test_9_workspace_loads_in_dagster() -> None:
+def test_9_workspace_loads_in_dagster(tmp_path) -> None:
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
@@ -162,6 +163,7 @@ def test_9_workspace_loads_in_dagster() -> None:
             "workspace.yaml",
         ],
         cwd=Path(__file__).resolve().parents[2],
+        env=os.environ | {"DAGSTER_HOME": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=180,
