@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -157,7 +158,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         path = Path(name)
         try:
             data = path.read_bytes()
-            response = parse_portfolio_csv(data, path.name)
+            response = parse_portfolio_csv(data, path.name, index=settings.index)
         except (OSError, NotAPortfolioCsv) as exc:
             print(f"refused {name}: {exc}", file=sys.stderr)
             failures += 1
@@ -171,21 +172,14 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             continue
         raw = canonical_json(response)
         existing = read_capture(settings.data_path, day, settings.index)
-        if (
-            existing is not None
-            and existing.source_url != path.resolve().as_uri()
-            and not args.replace
-        ):
-            import hashlib
-
-            if existing.sha256 != hashlib.sha256(raw).hexdigest():
-                print(
-                    f"kept {day}: already captured from {existing.source_url}; "
-                    f"use --replace to overwrite it with {name}",
-                    file=sys.stderr,
-                )
-                imported.append(day)
-                continue
+        if existing and existing.sha256 != hashlib.sha256(raw).hexdigest() and not args.replace:
+            print(
+                f"kept {day}: already captured from {existing.source_url}; "
+                f"use --replace to overwrite it with {name}",
+                file=sys.stderr,
+            )
+            imported.append(day)
+            continue
         write_raw(
             settings.data_path,
             raw,
@@ -266,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return args.handler(args, settings)
-    except CliError as exc:
+    except (CliError, NotImplementedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `b3 query ... | head`

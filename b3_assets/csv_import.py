@@ -42,8 +42,11 @@ def date_from_file_name(name: str) -> date | None:
         return None
 
 
-def parse_portfolio_csv(data: bytes, name: str) -> dict[str, Any]:
-    """Returns the GetPortfolioDay (segment 1) response object the CSV stands for."""
+def parse_portfolio_csv(data: bytes, name: str, index: str | None = None) -> dict[str, Any]:
+    """Returns the GetPortfolioDay (segment 1) response object the CSV stands for.
+
+    With `index`, a download of another index (e.g. IBXX) is refused.
+    """
     if b"\x00" in data[:4096]:
         raise _fail(name, "it is a binary file")
     text = data.decode("iso-8859-1")
@@ -55,6 +58,8 @@ def parse_portfolio_csv(data: bytes, name: str) -> dict[str, Any]:
     title = TITLE.match(lines[0].strip())
     if not title:
         raise _fail(name, f"first line {lines[0][:60]!r} is not 'INDEX - Carteira do Dia dd/mm/yy'")
+    if index is not None and title["index"] != index:
+        raise _fail(name, f"it is a portfolio of {title['index']}, not {index}")
     header = [cell.strip() for cell in lines[1].split(";") if cell.strip()]
     if header != HEADER:
         raise _fail(name, f"header line is {header}, expected {HEADER}")

@@ -64,9 +64,10 @@ def ibov_portfolio_raw(
     """
     dates = partition_dates(context)
     captured, fetched, refused = [], [], []
+    fetch = b3_api.fetcher()
     for day in dates:
         try:
-            capture, was_fetched = capture_store.capture(day, b3_api)
+            capture, was_fetched = capture_store.capture(day, fetch)
         except DateNotServedError as exc:
             if len(dates) == 1:
                 raise dg.Failure(str(exc)) from exc

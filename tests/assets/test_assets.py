@@ -109,6 +109,8 @@ def test_single_run_backfill_over_a_range_refines_captured_dates(
     assert "2025-02-21" in skipped and "2025-03-03" not in skipped  # Carnival is no partition
     assert len(meta["ibov_portfolio_raw"]["dates_not_served"]) == len(skipped)
     assert len(list((data_dir / "lake/refined/header").iterdir())) == 6
+    # B3 serves one portfolio whatever the date: one fetch (3 pages) for the whole range.
+    assert len(b3_server.fake.requests) == 3
 
 
 def test_offline_sample_runs_the_chain(data_dir) -> None:

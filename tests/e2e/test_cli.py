@@ -189,3 +189,18 @@ def test_quick_start_offline_run(tmp_path) -> None:
     ).stdout.splitlines()[1]
     count, total = rows.split(",")
     assert 80 <= int(count) <= 90 and total == "100.000"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"B3_SEGMENT": "3"}, "invalid B3_* environment"),
+        ({"B3_ENV": "aws"}, "the AWS path (S3 lake, Glue, Athena) is not built yet"),
+    ],
+)
+def test_bad_environment_is_named(tmp_path, monkeypatch, env, message) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    done = b3(tmp_path, "http://127.0.0.1:9/x", "run", "--offline", check=False)
+    assert done.returncode in (1, 2)
+    assert message in done.stderr and "Traceback" not in done.stderr

@@ -65,3 +65,9 @@ def test_corrupting_one_line_never_yields_a_silently_wrong_portfolio(csv_files, 
         return
     # Accepted only if every value still reads as B3 writes it (validated by the models).
     assert response["page"]["totalRecords"] == len(response["results"])
+
+
+def test_refuses_another_index(csv_files) -> None:
+    data = good(csv_files).replace(b"IBOV - Carteira", b"IBXX - Carteira")
+    with pytest.raises(NotAPortfolioCsv, match="portfolio of IBXX, not IBOV"):
+        parse_portfolio_csv(data, "IBXXDia_05-03-25.csv", index="IBOV")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -42,6 +44,14 @@ class B3ApiResource(dg.ConfigurableResource):
         )
         return client.fetch()
 
+    def fetcher(self) -> Callable[[date], FetchedPortfolio]:
+        """A fetch for one run: B3 is called at most once (it serves one portfolio whatever the
+        date asked); offline, each date gets its own sample."""
+        if self.offline:
+            return self.fetch
+        once = cache(self.fetch)
+        return lambda day: once()
+
     def served_date(self) -> date:
         if self.offline:
             return current_session()
@@ -58,8 +68,10 @@ class CaptureStoreResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.data_dir)
 
-    def capture(self, day: date, api: B3ApiResource) -> tuple[save_raw.Capture, bool]:
-        return save_raw.capture_portfolio(self.root, day, self.index, lambda: api.fetch(day))
+    def capture(
+        self, day: date, fetch: Callable[[date], FetchedPortfolio]
+    ) -> tuple[save_raw.Capture, bool]:
+        return save_raw.capture_portfolio(self.root, day, self.index, lambda: fetch(day))
 
     def has_capture(self, day: date) -> bool:
         return save_raw.read_capture(self.root, day, self.index) is not None
