@@ -9,6 +9,7 @@ silently read a thousand times too large or small.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, NamedTuple
@@ -83,38 +84,27 @@ def split_type(text: str) -> AssetType:
     return AssetType(classe, rest[0] if rest else None, governanca)
 
 
-def _decimal_text(value: str) -> str:
-    parse_br_decimal(value)
-    return value
+def parse_ticker(text: str) -> str:
+    if not re.match(r"^[A-Z][A-Z0-9]{3}\d{1,2}$", text):
+        raise B3ValueError(f"not a B3 ticker: {text!r}")
+    return text
 
 
-def _integer_text(value: str) -> str:
-    parse_br_integer(value)
-    return value
+def _readable_by(parse: Callable[[str], object]) -> AfterValidator:
+    """Keeps B3's string as sent, after checking that `parse` reads it."""
+
+    def check(value: str) -> str:
+        parse(value)
+        return value
+
+    return AfterValidator(check)
 
 
-def _date_text(value: str) -> str:
-    parse_b3_date(value)
-    return value
-
-
-def _type_text(value: str) -> str:
-    split_type(value)
-    return value
-
-
-def _ticker_text(value: str) -> str:
-    if not re.match(r"^[A-Z][A-Z0-9]{3}\d{1,2}$", value):
-        raise B3ValueError(f"not a B3 ticker: {value!r}")
-    return value
-
-
-# B3's strings, kept as sent but checked to read as B3 writes them.
-BrDecimal = Annotated[str, AfterValidator(_decimal_text)]
-BrInteger = Annotated[str, AfterValidator(_integer_text)]
-B3Date = Annotated[str, AfterValidator(_date_text)]
-AssetTypeText = Annotated[str, AfterValidator(_type_text)]
-Ticker = Annotated[str, AfterValidator(_ticker_text)]
+BrDecimal = Annotated[str, _readable_by(parse_br_decimal)]
+BrInteger = Annotated[str, _readable_by(parse_br_integer)]
+B3Date = Annotated[str, _readable_by(parse_b3_date)]
+AssetTypeText = Annotated[str, _readable_by(split_type)]
+Ticker = Annotated[str, _readable_by(parse_ticker)]
 
 
 class Page(BaseModel):
