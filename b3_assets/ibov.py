@@ -20,7 +20,6 @@ _INTEGER = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*)$")
 _DECIMAL = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*),\d+$")
 _B3_DATE = re.compile(r"^\d{2}/\d{2}/\d{2}$")
 
-SHARE_CLASSES = ("ON", "PN", "PNA", "PNB", "PNC", "PND", "UNT", "CI", "DR3")
 GOVERNANCE_LEVELS = ("NM", "N1", "N2", "MA", "M2")
 
 

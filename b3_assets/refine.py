@@ -31,10 +31,6 @@ class RefinedTable:
     partition_by: tuple[str, ...]
     description: str
 
-    @property
-    def data_columns(self) -> tuple[tuple[str, str], ...]:
-        return tuple(c for c in self.columns if c[0] not in self.partition_by)
-
 
 TABLES: dict[str, RefinedTable] = {
     table.name: table

@@ -191,10 +191,6 @@ def write_raw(
     return capture, True
 
 
-def _extra(model_extra: dict[str, Any] | None) -> dict[str, Any]:
-    return dict(model_extra or {})
-
-
 def bronze_table(response: dict[str, Any], capture: Capture) -> pa.Table:
     """The whole response as one row per result, strings untouched, plus ingestion columns.
 

@@ -51,12 +51,6 @@ def next_trading_day(day: date) -> date:
     return session.date()
 
 
-def previous_trading_day(day: date) -> date:
-    """The last session strictly before `day`."""
-    cal = _calendar()
-    return cal.previous_session(cal.date_to_session(pd.Timestamp(day), "next")).date()
-
-
 def current_session(now: datetime | None = None) -> date:
     """The session whose portfolio B3 serves at `now`: today if it trades, else the next one.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 
 import dagster as dg
 import pyarrow as pa
@@ -65,7 +64,3 @@ def top_weights_from_ativos(table: pa.Table, limit: int = 10) -> str:
         ],
     )
     return f"**{newest}**\n\n{body}"
-
-
-def total(values: Iterable[Decimal]) -> Decimal:
-    return sum(values, Decimal(0))
