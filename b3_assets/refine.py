@@ -30,6 +30,7 @@ class RefinedTable:
     columns: tuple[tuple[str, str], ...]
     partition_by: tuple[str, ...]
     description: str
+    key: tuple[str, ...]
 
 
 TABLES: dict[str, RefinedTable] = {
@@ -58,6 +59,7 @@ TABLES: dict[str, RefinedTable] = {
             ),
             ("data", "acao"),
             "One row per constituent per trading date.",
+            ("data", "acao"),
         ),
         RefinedTable(
             "ibov_header",
@@ -76,6 +78,7 @@ TABLES: dict[str, RefinedTable] = {
             ),
             ("data",),
             "One row per trading date: the portfolio's totals.",
+            ("data",),
         ),
         RefinedTable(
             "ibov_setores",
@@ -91,6 +94,7 @@ TABLES: dict[str, RefinedTable] = {
             ),
             ("data",),
             "One row per sector per trading date (segment-2 captures only).",
+            ("data", "setor"),
         ),
     )
 }
@@ -148,11 +152,14 @@ def refine_files(bronze_files: Sequence[Path]) -> dict[str, pa.Table]:
 
 
 def conform(result: pa.Table, table: RefinedTable) -> pa.Table:
-    """Checks names and casts to the contract's Arrow types, failing on any lossy difference."""
+    """Checks names, casts to the contract's Arrow types (failing on any lossy difference) and
+    orders rows by the table's key, so the same input always gives the same bytes: SQL engines
+    return GROUP BY results in any order."""
     expected = [name for name, _ in table.columns]
     if result.column_names != expected:
         raise RefineError(f"{table.name}: SQL produced {result.column_names}, expected {expected}")
     try:
-        return result.cast(arrow_schema(table), safe=True)
+        typed = result.cast(arrow_schema(table), safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise RefineError(f"{table.name}: result does not fit the table schema: {exc}") from exc
+    return typed.sort_by([(column, "ascending") for column in table.key])

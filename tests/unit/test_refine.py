@@ -88,6 +88,9 @@ def test_sectors_sum_to_b3s_part_acum(refined, seg2) -> None:
         assert (sectors[name]["total_ativos"], sectors[name]["participacao_pct"]) == (count, weight)
         assert sectors[name]["qtd_teorica"] == qty
     assert sum(s["participacao_pct"] for s in sectors.values()) == Decimal("100.000")
+    # Rows come ordered by the table key, so re-runs write identical bytes.
+    names = refined["ibov_setores"]["setor"].to_pylist()
+    assert names == sorted(names)
 
 
 def test_segment_1_capture_has_no_sectors(data_dir, fixtures_dir) -> None:
