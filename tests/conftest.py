@@ -7,8 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+
+# No per-example deadline: a loaded 2-core CI machine must not turn slowness into failures.
+settings.register_profile("b3", deadline=None, print_blob=True)
+settings.load_profile("b3")
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "b3"
 SEG2_0714 = FIXTURES / "portfolio_day_IBOV_seg2_2025-07-14.json"
