@@ -55,13 +55,14 @@ def _materialize(settings: Settings, day: date, offline: bool, last: date | None
     from b3_assets.defs.resources import resources_for
 
     tags = {"b3/source": "cli"}
-    if last is not None and last != day:
+    one_date = last is None or last == day
+    if not one_date:
         tags["dagster/asset_partition_range_start"] = day.isoformat()
         tags["dagster/asset_partition_range_end"] = last.isoformat()
     result = dg.materialize(
         ALL_ASSETS,
         resources=resources_for(settings, offline=offline),
-        partition_key=None if "dagster/asset_partition_range_end" in tags else day.isoformat(),
+        partition_key=day.isoformat() if one_date else None,
         instance=_instance(),
         raise_on_error=False,
         tags=tags,

@@ -144,10 +144,7 @@ def ibov_lake_raw_object(
     dates, missing = _available(
         context, partition_dates(context), capture_store.has_bronze, "bronze file"
     )
-    objects = []
-    for day in dates:
-        source, _, _ = capture_store.bronze(day)
-        objects.append(lake.put_file(raw_object_key(day), source))
+    objects = [lake.put_file(raw_object_key(day), capture_store.bronze_path(day)) for day in dates]
     newest = objects[-1]
     return dg.MaterializeResult(
         metadata={

@@ -10,17 +10,12 @@ import pyarrow as pa
 from b3_assets.ibov import parse_br_decimal
 
 
-def column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(field.name, str(field.type), (descriptions or {}).get(field.name))
-            for field in schema
-        ]
-    )
-
-
 def contract_schema(columns: Iterable[tuple[str, str]]) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
+
+
+def column_schema(schema: pa.Schema) -> dg.TableSchema:
+    return contract_schema((field.name, str(field.type)) for field in schema)
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

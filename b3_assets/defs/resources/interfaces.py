@@ -82,8 +82,11 @@ class CaptureStoreResource(dg.ConfigurableResource):
     def bronze(self, day: date) -> tuple[Path, pa.Table, bool]:
         return save_raw.build_bronze(self.root, day, self.index)
 
+    def bronze_path(self, day: date) -> Path:
+        return save_raw.bronze_path(self.root, day)
+
     def has_bronze(self, day: date) -> bool:
-        return save_raw.bronze_path(self.root, day).exists()
+        return self.bronze_path(day).exists()
 
 
 def raw_object_key(day: date) -> str:
@@ -107,9 +110,7 @@ class LakeResource(dg.ConfigurableResource):
 class TableOutput:
     """What a refine run wrote for one table."""
 
-    name: str
     location: str
-    dates: tuple[date, ...]
     rows: int
     files: int
     rows_by_date: dict[date, int]

@@ -63,9 +63,7 @@ class DuckDBRefinerResource(RefinerResource):
             table = results[name]
             write = local.publish_partitions(spec.prefix, table, spec.partition_by, dates)
             outputs[name] = TableOutput(
-                name=name,
                 location=local.uri(spec.prefix),
-                dates=tuple(sorted(dates)),
                 rows=table.num_rows,
                 files=write.files,
                 rows_by_date=_rows_by_date(table),
