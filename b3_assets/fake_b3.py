@@ -69,11 +69,11 @@ class FakeB3:
         raw = path.read_bytes()
         self.serve(json.loads(raw), segment, raw)
 
-    def page(self, params: dict[str, Any]) -> tuple[int, bytes]:
+    def page(self, params: dict[str, Any]) -> bytes:
         key = (str(params.get("index")), str(params.get("segment")))
         response = self.responses.get(key)
         if response is None:
-            return 200, json.dumps(
+            return json.dumps(
                 {
                     "page": {"pageNumber": 1, "pageSize": 0, "totalRecords": 0, "totalPages": 0},
                     "header": None,
@@ -86,7 +86,7 @@ class FakeB3:
         results = response["results"]
         total_pages = max(1, math.ceil(len(results) / size))
         if number == 1 and size >= len(results) and key in self.raw:
-            return 200, self.raw[key]
+            return self.raw[key]
         body = dict(response)
         body["page"] = {
             "pageNumber": number,
@@ -95,7 +95,7 @@ class FakeB3:
             "totalPages": total_pages,
         }
         body["results"] = results[(number - 1) * size : number * size]
-        return 200, json.dumps(body, ensure_ascii=False, indent=1).encode()
+        return json.dumps(body, ensure_ascii=False, indent=1).encode()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -129,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if method == "GetPortfolioDay":
-            status, body = fake.page(params)
+            status, body = 200, fake.page(params)
         elif method == "GetDownloadPortfolioDay" and fake.csv is not None:
             status, body = 200, json.dumps(base64.b64encode(fake.csv).decode()).encode()
         else:
