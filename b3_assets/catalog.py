@@ -77,8 +77,8 @@ def register_tables(catalog_path: Path, lake_root: Path) -> None:
             con.execute(f"COMMENT ON VIEW {name} IS {_quote(_digest(sql))}")
 
 
-def to_duckdb(sql: str) -> str:
-    """Validates Athena (Trino) SQL as one read-only statement and transpiles it to DuckDB."""
+def check_query(sql: str) -> exp.Query:
+    """Athena (Trino) SQL parsed and accepted only as one read-only query on the known tables."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="trino") if s is not None]
     except sqlglot.errors.ParseError as exc:
@@ -103,7 +103,11 @@ def to_duckdb(sql: str) -> str:
         if table.name not in known:
             tables = ", ".join(TABLES)
             raise QueryError(f"unknown table {table.sql('trino')!r}; the tables are {tables}")
-    return statement.sql(dialect="duckdb")
+    return statement
+
+
+def to_duckdb(sql: str) -> str:
+    return check_query(sql).sql(dialect="duckdb")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ by explicit casts in the SQL and checked against TABLES below.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
@@ -163,3 +163,8 @@ def conform(result: pa.Table, table: RefinedTable) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise RefineError(f"{table.name}: result does not fit the table schema: {exc}") from exc
     return typed.sort_by([(column, "ascending") for column in table.key])
+
+
+def contract_document() -> dict:
+    """The table contract as glue/tables.json, which `b3 deploy` uploads for the Glue job."""
+    return {"tables": [asdict(table) for table in TABLES.values()]}

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     bucket: str | None = None
     glue_job: str = "b3-refine"
     glue_database: str = "b3_refined"
+    glue_role: str = "b3-lake-glue"  # a role name `b3 deploy` creates, or an existing role's ARN
     athena_workgroup: str = "primary"
     athena_output: str | None = None
     glue_runner: Literal["aws", "local"] = "aws"

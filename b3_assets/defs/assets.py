@@ -189,9 +189,10 @@ def ibov_refined_tables(
         lambda day: lake.exists(raw_object_key(day)),
         "raw object in the lake",
     )
-    outputs = refiner.refine(lake, dates)
+    outputs = refiner.refine(context, lake, dates)
     for name, output in outputs.items():
         metadata = {
+            **output.details,
             "dagster/row_count": output.rows,
             "dagster/column_schema": contract_schema(TABLES[name].columns),
             "location": output.location,
@@ -210,7 +211,7 @@ def ibov_refined_tables(
     partitions_def=trading_date_partitions,
     backfill_policy=SINGLE_RUN,
     group_name="refined",
-    kinds={"duckdb"},
+    kinds={"duckdb", "glue"},
     deps=list(TABLES),
 )
 def ibov_catalog(
@@ -219,16 +220,18 @@ def ibov_catalog(
     """The refined tables registered for SQL: DuckDB views locally, Glue Data Catalog on AWS."""
     dates = partition_dates(context)
     counts = catalog.register(lake, dates)
+    unit = catalog.count_unit
     rows = [[name, str(day), counts[name].get(day, 0)] for name in counts for day in dates]
-    return dg.MaterializeResult(
-        metadata={
-            "tables": list(counts),
-            "rows_by_table_and_date": dg.MetadataValue.md(
-                markdown_table(["table", "date", "rows"], rows)
-            ),
-            "dagster/row_count": sum(sum(c.values()) for c in counts.values()),
-        }
-    )
+    metadata = {
+        "catalog": catalog.describe(),
+        "tables": list(counts),
+        f"{unit}_by_table_and_date": dg.MetadataValue.md(
+            markdown_table(["table", "date", unit], rows)
+        ),
+    }
+    if unit == "rows":
+        metadata["dagster/row_count"] = sum(sum(c.values()) for c in counts.values())
+    return dg.MaterializeResult(metadata=metadata)
 
 
 ALL_ASSETS = [

@@ -25,6 +25,8 @@ __all__ = [
     "LakeResource",
     "LocalLakeResource",
     "RefinerResource",
+    "SettingsError",
+    "athena_resource",
     "b3_api_resource",
     "resources_for",
 ]
@@ -42,19 +44,61 @@ def b3_api_resource(settings: Settings, offline: bool = False) -> B3ApiResource:
     )
 
 
+class SettingsError(ValueError):
+    """The B3_* environment does not describe a usable deployment."""
+
+
+def require_bucket(settings: Settings) -> str:
+    if not settings.bucket:
+        raise SettingsError("B3_ENV=aws needs B3_BUCKET (the lake's bucket name)")
+    return settings.bucket
+
+
+def athena_resource(settings: Settings):
+    from b3_assets.defs.resources.aws import AthenaResource
+
+    return AthenaResource(
+        workgroup=settings.athena_workgroup,
+        database=settings.glue_database,
+        output_location=settings.athena_output,
+    )
+
+
 def resources_for(settings: Settings, offline: bool = False) -> dict[str, object]:
     """The resources of an environment; asset bodies never branch on it."""
-    if settings.env != "local":
-        raise NotImplementedError(
-            f"B3_ENV={settings.env!r}: the AWS path (S3 lake, Glue, Athena) is not built yet; "
-            "use B3_ENV=local"
-        )
     data_dir = str(settings.data_path)
-    lake_root = str(settings.data_path / "lake")
-    return {
+    common = {
         "b3_api": b3_api_resource(settings, offline),
         "capture_store": CaptureStoreResource(data_dir=data_dir, index=settings.index),
-        "lake": LocalLakeResource(root=lake_root),
-        "refiner": DuckDBRefinerResource(),
-        "catalog": DuckDBCatalogResource(path=str(settings.data_path / "catalog.duckdb")),
+    }
+    if settings.env == "local":
+        return {
+            **common,
+            "lake": LocalLakeResource(root=str(settings.data_path / "lake")),
+            "refiner": DuckDBRefinerResource(),
+            "catalog": DuckDBCatalogResource(path=str(settings.data_path / "catalog.duckdb")),
+        }
+    from dagster_aws.s3 import S3Resource
+
+    from b3_assets.aws import region
+    from b3_assets.defs.resources.aws import (
+        GlueCatalogResource,
+        GlueRefinerResource,
+        S3LakeResource,
+    )
+
+    bucket = require_bucket(settings)
+    s3 = S3Resource(region_name=region() or "us-east-1")
+    return {
+        **common,
+        "lake": S3LakeResource(s3=s3, bucket=bucket),
+        "refiner": GlueRefinerResource(
+            s3=s3,
+            bucket=bucket,
+            job_name=settings.glue_job,
+            database=settings.glue_database,
+            runner=settings.glue_runner,
+        ),
+        "catalog": GlueCatalogResource(bucket=bucket, database=settings.glue_database),
+        "athena": athena_resource(settings),
     }

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any, ClassVar
 
 import dagster as dg
 import pyarrow as pa
@@ -115,17 +116,25 @@ class TableOutput:
     files: int
     rows_by_date: dict[date, int]
     preview: pa.Table | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # engine facts for the metadata
 
 
 class RefinerResource(dg.ConfigurableResource):
     """Runs the refine SQL of glue/sql for many dates in one go and replaces their partitions."""
 
     @abstractmethod
-    def refine(self, lake: LakeResource, dates: list[date]) -> dict[str, TableOutput]: ...
+    def refine(
+        self, context: dg.AssetExecutionContext, lake: LakeResource, dates: list[date]
+    ) -> dict[str, TableOutput]: ...
 
 
 class CatalogResource(dg.ConfigurableResource):
     """Makes the refined partitions queryable: DuckDB views locally, Glue Data Catalog on AWS."""
 
+    count_unit: ClassVar[str] = "rows"  # what register() counts per table and date
+
     @abstractmethod
     def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]: ...
+
+    @abstractmethod
+    def describe(self) -> str: ...

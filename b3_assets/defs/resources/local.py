@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pyarrow.compute as pc
 
@@ -49,7 +50,9 @@ def _rows_by_date(table) -> dict[date, int]:
 class DuckDBRefinerResource(RefinerResource):
     """Runs glue/sql on DuckDB (via sqlglot) and writes the partitions into the local lake."""
 
-    def refine(self, lake: LakeResource, dates: list[date]) -> dict[str, TableOutput]:
+    def refine(
+        self, context: dg.AssetExecutionContext, lake: LakeResource, dates: list[date]
+    ) -> dict[str, TableOutput]:
         if not isinstance(lake, LocalLakeResource):
             raise TypeError("the DuckDB refiner works on the local lake only")
         local = lake.lake
@@ -76,6 +79,9 @@ class DuckDBCatalogResource(CatalogResource):
     """$B3_DATA_DIR/catalog.duckdb: views over the lake's refined tables, for `b3 query`."""
 
     path: str
+
+    def describe(self) -> str:
+        return self.path
 
     def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]:
         if not isinstance(lake, LocalLakeResource):

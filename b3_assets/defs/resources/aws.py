@@ -1,0 +1,199 @@
+"""B3_ENV=aws: the lake on S3, the refine as a Glue job through Pipes, the Glue Data Catalog, and
+Athena for queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import dagster as dg
+from botocore.exceptions import ClientError
+from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3MessageReader
+from dagster_aws.s3 import S3Resource
+
+from b3_assets import aws
+from b3_assets.athena import AthenaQueries
+from b3_assets.catalog import QueryResult
+from b3_assets.defs.resources.interfaces import (
+    CatalogResource,
+    LakeResource,
+    RefinerResource,
+    TableOutput,
+)
+from b3_assets.glue_local import LocalGlueJobRuns
+from b3_assets.local_lake import LakeObject
+from b3_assets.refine import TABLES
+from b3_assets.s3_lake import S3Lake
+
+PIPES_PREFIX = "pipes/"
+
+
+class S3LakeResource(LakeResource):
+    """s3://$B3_BUCKET/, through dagster-aws's S3Resource (region, endpoint, credentials)."""
+
+    s3: dg.ResourceDependency[S3Resource]
+    bucket: str
+
+    @property
+    def lake(self) -> S3Lake:
+        return S3Lake(self.s3.get_client(), self.bucket)
+
+    def put_file(self, key: str, source: Path) -> LakeObject:
+        return self.lake.put_file(key, source)
+
+    def exists(self, key: str) -> bool:
+        return self.lake.exists(key)
+
+    def uri(self, key: str) -> str:
+        return self.lake.uri(key)
+
+
+class _PipesMessagesUnderPrefix(PipesS3MessageReader):
+    """Pipes message chunks under pipes/messages/ instead of a random top-level folder."""
+
+    @contextmanager
+    def get_params(self) -> Iterator[dict[str, Any]]:
+        with super().get_params() as params:
+            yield {**params, "key_prefix": f"{PIPES_PREFIX}messages/{params['key_prefix']}"}
+
+
+class GlueRefinerResource(RefinerResource):
+    """The refine as one run of the Glue job $B3_GLUE_JOB for all the run's dates, launched with
+    dagster-aws's PipesGlueClient: the job gets the Dagster context through S3 and sends its
+    figures back the same way. With runner="local" the job runs here on pyspark (glue_local)."""
+
+    s3: dg.ResourceDependency[S3Resource]
+    bucket: str
+    job_name: str = "b3-refine"
+    database: str = "b3_refined"
+    runner: Literal["aws", "local"] = "aws"
+    message_interval: float = 1.0
+
+    def pipes_client(self) -> PipesGlueClient:
+        s3 = self.s3.get_client()
+        glue = aws.client("glue")
+        launcher = LocalGlueJobRuns(glue, s3) if self.runner == "local" else glue
+        return PipesGlueClient(
+            client=launcher,
+            context_injector=PipesS3ContextInjector(
+                bucket=self.bucket, client=s3, key_prefix=f"{PIPES_PREFIX}context/"
+            ),
+            message_reader=_PipesMessagesUnderPrefix(
+                bucket=self.bucket, client=s3, interval=self.message_interval
+            ),
+        )
+
+    def refine(
+        self, context: dg.AssetExecutionContext, lake: LakeResource, dates: list[date]
+    ) -> dict[str, TableOutput]:
+        params = {
+            "JobName": self.job_name,
+            "Arguments": {
+                "--dates": ",".join(day.isoformat() for day in dates),
+                "--bucket": self.bucket,
+                "--database": self.database,
+            },
+        }
+        with aws.aws_errors(f"running Glue job {self.job_name}", self.bucket):
+            invocation = self.pipes_client().run(context=context, start_job_run_params=params)
+        summaries = [
+            message["b3_refine_summary"]
+            for message in invocation.get_custom_messages()
+            if isinstance(message, dict) and "b3_refine_summary" in message
+        ]
+        if not summaries:
+            raise dg.Failure(
+                f"Glue job {self.job_name} succeeded but sent no summary through Pipes"
+            )
+        run_facts = dict(invocation.metadata)
+        outputs = {}
+        for name, summary in summaries[-1].items():
+            outputs[name] = TableOutput(
+                location=summary["location"],
+                rows=summary["rows"],
+                files=summary["files"],
+                rows_by_date={date.fromisoformat(d): n for d, n in summary["rows_by_date"].items()},
+                details={
+                    **run_facts,
+                    "glue_catalog_table": summary["catalog_table"],
+                    "glue_catalog_partitions": summary["catalog_partitions"],
+                    "objects_removed": summary["objects_removed"],
+                },
+            )
+        return outputs
+
+
+class GlueCatalogResource(CatalogResource):
+    """The Glue Data Catalog database $B3_GLUE_DATABASE. The Glue job registers the tables and
+    partitions it writes (so a Lambda-started run registers them too); this checks that every
+    table is there, located under the bucket, and counts each date's partitions."""
+
+    count_unit: ClassVar[str] = "partitions"
+    bucket: str
+    database: str = "b3_refined"
+
+    def describe(self) -> str:
+        return f"glue://{self.database}"
+
+    def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]:
+        glue = aws.client("glue")
+        counts: dict[str, dict[date, int]] = {}
+        for name, spec in TABLES.items():
+            with aws.aws_errors(f"reading Glue table {self.database}.{name}"):
+                try:
+                    table = glue.get_table(DatabaseName=self.database, Name=name)["Table"]
+                except ClientError as exc:
+                    if aws.error_code(exc) != "EntityNotFoundException":
+                        raise
+                    raise dg.Failure(
+                        f"table {self.database}.{name} is not in the Glue Data Catalog: "
+                        "the Glue job registers it on its first successful run"
+                    ) from None
+                location = table["StorageDescriptor"]["Location"]
+                expected = f"s3://{self.bucket}/{spec.prefix}/"
+                if location.rstrip("/") != expected.rstrip("/"):
+                    raise dg.Failure(f"{self.database}.{name} points at {location}, not {expected}")
+                counts[name] = {}
+                for day in dates:
+                    pages = glue.get_paginator("get_partitions").paginate(
+                        DatabaseName=self.database,
+                        TableName=name,
+                        Expression=f"data = '{day.isoformat()}'",
+                    )
+                    found = sum(len(page["Partitions"]) for page in pages)
+                    if found:
+                        counts[name][day] = found
+        return counts
+
+
+class AthenaResource(dg.ConfigurableResource):
+    """Athena queries on the refined tables.
+
+    A wrapper of boto3 rather than dagster-aws's AthenaClientResource, which has no region,
+    endpoint or database settings and fails under moto when fetching rows; this one also types
+    the results and surfaces Athena's reason when a query FAILS or is CANCELLED.
+    """
+
+    workgroup: str = "primary"
+    database: str = "b3_refined"
+    output_location: str | None = None
+    poll_interval: float = 0.25
+    max_poll_interval: float = 5.0
+    timeout_seconds: float = 300.0
+
+    def queries(self) -> AthenaQueries:
+        return AthenaQueries(
+            aws.client("athena"),
+            self.workgroup,
+            self.database,
+            self.output_location,
+            self.poll_interval,
+            self.max_poll_interval,
+            self.timeout_seconds,
+        )
+
+    def query(self, sql: str) -> QueryResult:
+        return self.queries().run(sql)

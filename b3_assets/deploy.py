@@ -1,0 +1,277 @@
+"""`b3 deploy`: what the AWS path needs in an account, created or updated idempotently.
+
+The bucket (public access blocked, encrypted), the Glue job script, refine SQL and table contract
+under s3://BUCKET/glue/, the Glue database, the job's IAM role (unless an ARN is given) and the
+Glue job. Running it again changes nothing that is already as wanted. The full infrastructure
+template (Lambda, Athena workgroup, trigger) is the automation issue's; this is the bootstrap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+
+from b3_assets import refine
+from b3_assets.aws import aws_errors, error_code
+from b3_assets.s3_lake import S3Lake
+
+JOB_SCRIPT = refine.GLUE_DIR / "refine_job.py"
+GLUE_PREFIX = "glue/"
+GLUE_VERSION = "5.0"
+WORKER_TYPE = "G.1X"
+WORKERS = 2
+MAX_CONCURRENT_RUNS = 3
+JOB_TIMEOUT_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class Step:
+    what: str
+    state: str  # created, updated, unchanged, uploaded
+
+
+@dataclass(frozen=True)
+class Target:
+    bucket: str
+    database: str
+    job_name: str
+    role: str  # a role name to create, or the ARN of an existing role
+    region: str
+
+
+def glue_files() -> dict[str, tuple[bytes, str]]:
+    """Key under the bucket -> (bytes, content type) of everything the job reads at run time."""
+    files = {GLUE_PREFIX + "refine_job.py": (JOB_SCRIPT.read_bytes(), "text/x-python")}
+    for table in refine.TABLES.values():
+        files[f"{GLUE_PREFIX}sql/{table.sql_file}"] = (refine.spark_sql(table).encode(), "text/sql")
+    contract = json.dumps(refine.contract_document(), indent=1, sort_keys=True).encode()
+    files[GLUE_PREFIX + "tables.json"] = (contract, "application/json")
+    return files
+
+
+def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
+    return {
+        "Description": "b3-lake refine: raw/DATE/dados_originais.parquet -> refined tables",
+        "Role": role_arn,
+        "Command": {
+            "Name": "glueetl",
+            "ScriptLocation": f"s3://{target.bucket}/{GLUE_PREFIX}refine_job.py",
+            "PythonVersion": "3",
+        },
+        "DefaultArguments": {
+            "--job-language": "python",
+            "--bucket": target.bucket,
+            "--database": target.database,
+            "--glue_prefix": GLUE_PREFIX,
+            "--additional-python-modules": f"dagster-pipes=={version('dagster-pipes')}",
+            "--TempDir": f"s3://{target.bucket}/{GLUE_PREFIX}tmp/",
+            "--enable-metrics": "true",
+        },
+        "ExecutionProperty": {"MaxConcurrentRuns": MAX_CONCURRENT_RUNS},
+        "MaxRetries": 0,
+        "Timeout": JOB_TIMEOUT_MINUTES,
+        "GlueVersion": GLUE_VERSION,
+        "WorkerType": WORKER_TYPE,
+        "NumberOfWorkers": WORKERS,
+    }
+
+
+def role_policy(target: Target, account: str) -> dict[str, Any]:
+    """Least privilege for the job: read raw/ and glue/, write refined/, this database only."""
+    bucket = f"arn:aws:s3:::{target.bucket}"
+    glue = f"arn:aws:glue:{target.region}:{account}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadInputsAndCode",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"{bucket}/raw/*", f"{bucket}/glue/*", f"{bucket}/pipes/*"],
+            },
+            {
+                "Sid": "WriteRefinedAndPipes",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": [f"{bucket}/refined/*", f"{bucket}/pipes/*", f"{bucket}/glue/tmp/*"],
+            },
+            {
+                "Sid": "ListTheLake",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [bucket],
+                "Condition": {
+                    "StringLike": {"s3:prefix": ["raw/*", "refined/*", "glue/*", "pipes/*"]}
+                },
+            },
+            {
+                "Sid": "CatalogOfThisDatabase",
+                "Effect": "Allow",
+                "Action": [
+                    "glue:GetDatabase",
+                    "glue:GetTable",
+                    "glue:CreateTable",
+                    "glue:UpdateTable",
+                    "glue:GetPartitions",
+                    "glue:BatchCreatePartition",
+                    "glue:BatchDeletePartition",
+                ],
+                "Resource": [
+                    f"{glue}:catalog",
+                    f"{glue}:database/{target.database}",
+                    f"{glue}:table/{target.database}/*",
+                ],
+            },
+            {
+                "Sid": "JobLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"arn:aws:logs:{target.region}:{account}:log-group:/aws-glue/*"],
+            },
+        ],
+    }
+
+
+GLUE_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "glue.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def ensure_bucket(s3: Any, target: Target) -> Step:
+    with aws_errors(f"checking bucket {target.bucket}"):
+        try:
+            s3.head_bucket(Bucket=target.bucket)
+            return Step(f"bucket s3://{target.bucket}", "unchanged")
+        except ClientError as exc:
+            if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+    with aws_errors(f"creating bucket {target.bucket}"):
+        params: dict[str, Any] = {"Bucket": target.bucket}
+        if target.region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": target.region}
+        s3.create_bucket(**params)
+        s3.put_public_access_block(
+            Bucket=target.bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        s3.put_bucket_encryption(
+            Bucket=target.bucket,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            },
+        )
+    return Step(f"bucket s3://{target.bucket}", "created")
+
+
+def upload_glue_files(s3: Any, target: Target) -> list[Step]:
+    lake = S3Lake(s3, target.bucket)
+    steps = []
+    for key, (data, content_type) in glue_files().items():
+        put = lake.put_bytes(key, data, content_type)
+        steps.append(Step(put.uri, "uploaded" if put.changed else "unchanged"))
+    return steps
+
+
+def ensure_database(glue: Any, target: Target) -> Step:
+    what = f"glue database {target.database}"
+    with aws_errors(f"creating Glue database {target.database}"):
+        try:
+            glue.get_database(Name=target.database)
+            return Step(what, "unchanged")
+        except ClientError as exc:
+            if error_code(exc) != "EntityNotFoundException":
+                raise
+        glue.create_database(
+            DatabaseInput={
+                "Name": target.database,
+                "Description": "b3-lake refined tables (ibov_ativos, ibov_header, ibov_setores)",
+                "LocationUri": f"s3://{target.bucket}/refined/",
+            }
+        )
+    return Step(what, "created")
+
+
+def ensure_role(iam: Any, sts: Any, target: Target) -> tuple[str, Step]:
+    if target.role.startswith("arn:"):
+        return target.role, Step(f"iam role {target.role}", "given")
+    with aws_errors("reading the AWS account id"):
+        account = sts.get_caller_identity()["Account"]
+    policy = json.dumps(role_policy(target, account), sort_keys=True)
+    with aws_errors(f"creating IAM role {target.role}"):
+        try:
+            arn = iam.get_role(RoleName=target.role)["Role"]["Arn"]
+            state = "unchanged"
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            arn = iam.create_role(
+                RoleName=target.role,
+                AssumeRolePolicyDocument=json.dumps(GLUE_TRUST),
+                Description="b3-lake Glue refine job",
+            )["Role"]["Arn"]
+            state = "created"
+        try:
+            current = iam.get_role_policy(RoleName=target.role, PolicyName="b3-lake-refine")
+            document = current["PolicyDocument"]
+            if isinstance(document, str):  # some endpoints return it URL-encoded
+                document = json.loads(unquote(document))
+            same = json.dumps(document, sort_keys=True) == policy
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            same = False
+        if not same:
+            iam.put_role_policy(
+                RoleName=target.role, PolicyName="b3-lake-refine", PolicyDocument=policy
+            )
+            state = "updated" if state == "unchanged" else state
+    return arn, Step(f"iam role {arn}", state)
+
+
+def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return any(current.get(key) != value for key, value in wanted.items())
+
+
+def ensure_job(glue: Any, target: Target, role_arn: str) -> Step:
+    wanted = job_definition(target, role_arn)
+    what = f"glue job {target.job_name}"
+    with aws_errors(f"creating Glue job {target.job_name}"):
+        try:
+            current = glue.get_job(JobName=target.job_name)["Job"]
+        except ClientError as exc:
+            if error_code(exc) != "EntityNotFoundException":
+                raise
+            glue.create_job(Name=target.job_name, **wanted)
+            return Step(what, "created")
+        if not _differs(current, wanted):
+            return Step(what, "unchanged")
+        glue.update_job(JobName=target.job_name, JobUpdate=wanted)
+    return Step(what, "updated")
+
+
+def deploy(clients: dict[str, Any], target: Target) -> list[Step]:
+    """Bucket, code, database, role and job, in the order each needs the one before."""
+    steps = [ensure_bucket(clients["s3"], target)]
+    steps += upload_glue_files(clients["s3"], target)
+    steps.append(ensure_database(clients["glue"], target))
+    role_arn, role_step = ensure_role(clients["iam"], clients["sts"], target)
+    steps.append(role_step)
+    steps.append(ensure_job(clients["glue"], target, role_arn))
+    return steps

@@ -1,0 +1,160 @@
+"""B3_GLUE_RUNNER=local: the Glue job runs on this machine, with local pyspark, instead of on AWS.
+
+`LocalGlueJobRuns` answers the Glue calls PipesGlueClient makes (start_job_run, get_job_run,
+batch_stop_job_run) by running the job as deployed: it reads the job definition from the Glue
+API, downloads its ScriptLocation and starts it in a subprocess with the job's DefaultArguments
+and the run's Arguments, plus --staging_dir so that Spark works on local files and boto3 moves
+them to and from the bucket. Everything else (Pipes context and messages on S3, the catalog) goes
+through the same AWS APIs as on Glue, so the whole AWS path runs against moto or LocalStack.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
+
+from b3_assets.aws import AwsError, aws_errors, error_code
+
+FAILURE_MARK = "B3 REFINE JOB FAILED: "  # printed by glue/refine_job.py before it fails
+
+
+@dataclass
+class LocalRun:
+    run_id: str
+    job_name: str
+    arguments: dict[str, str]
+    process: subprocess.Popen
+    work_dir: Path
+    log_path: Path
+    started_on: datetime
+    completed_on: datetime | None = None
+    stopped: bool = False
+    error: str | None = None
+
+    def error_message(self) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        marked = [line for line in lines if line.startswith(FAILURE_MARK)]
+        if marked:
+            return marked[-1][len(FAILURE_MARK) :]
+        tail = [line for line in lines if line.strip()][-5:]
+        return " | ".join(tail) or f"exit status {self.process.returncode}"
+
+
+class LocalGlueJobRuns:
+    """A stand-in for the boto3 Glue client inside PipesGlueClient (see the module docstring)."""
+
+    def __init__(
+        self,
+        glue: Any,
+        s3: Any,
+        python: str = sys.executable,
+        poll_wait: float = 4.0,
+        keep_logs: Path | None = None,
+    ):
+        self.glue = glue
+        self.s3 = s3
+        self.meta = glue.meta  # PipesGlueClient reads meta.region_name for the run URL
+        self.python = python
+        self.poll_wait = poll_wait
+        self.keep_logs = keep_logs
+        self.runs: dict[str, LocalRun] = {}
+
+    def _script(self, job_name: str, work_dir: Path) -> tuple[Path, dict[str, str]]:
+        with aws_errors(f"reading Glue job {job_name}"):
+            try:
+                job = self.glue.get_job(JobName=job_name)["Job"]
+            except ClientError as exc:
+                if error_code(exc) == "EntityNotFoundException":
+                    raise AwsError(
+                        f"Glue job {job_name!r} does not exist; run `b3 deploy` first"
+                    ) from None
+                raise
+        location = urlparse(job["Command"]["ScriptLocation"])
+        if location.scheme != "s3":
+            raise AwsError(f"Glue job {job_name}: script {location.geturl()} is not on S3")
+        script = work_dir / Path(location.path).name
+        with aws_errors(f"downloading the job script {location.geturl()}", location.netloc):
+            self.s3.download_file(location.netloc, location.path.lstrip("/"), str(script))
+        return script, dict(job.get("DefaultArguments", {}))
+
+    def start_job_run(self, JobName: str, Arguments: dict[str, str] | None = None, **_: Any):
+        run_id = "jr_local_" + uuid.uuid4().hex
+        work_dir = Path(tempfile.mkdtemp(prefix="b3-glue-local-"))
+        script, defaults = self._script(JobName, work_dir)
+        arguments = {**defaults, **(Arguments or {}), "--staging_dir": str(work_dir / "staging")}
+        command = [self.python, str(script), "--JOB_NAME", JobName]
+        for name, value in arguments.items():
+            command += [name, value]
+        log_path = work_dir / "output.log"
+        env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": self.python}
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work_dir
+            )
+        self.runs[run_id] = LocalRun(
+            run_id, JobName, arguments, process, work_dir, log_path, datetime.now(UTC)
+        )
+        return {"JobRunId": run_id}
+
+    def get_job_run(self, JobName: str, RunId: str, **_: Any) -> dict[str, Any]:
+        """Waits up to poll_wait for the run to end before answering, so that the caller's fixed
+        5 s polling costs nothing when the job ends sooner."""
+        run = self.runs[RunId]
+        deadline = time.monotonic() + self.poll_wait
+        while run.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        code = run.process.poll()
+        job_run: dict[str, Any] = {
+            "Id": RunId,
+            "JobName": JobName,
+            "StartedOn": run.started_on,
+            "Arguments": run.arguments,
+            "GlueVersion": "5.0 (local pyspark)",
+        }
+        if code is None:
+            job_run["JobRunState"] = "RUNNING"
+            return {"JobRun": job_run}
+        if run.completed_on is None:
+            run.completed_on = datetime.now(UTC)
+            if code != 0:
+                run.error = run.error_message()
+            self._finish(run)
+        job_run["CompletedOn"] = run.completed_on
+        job_run["ExecutionTime"] = int((run.completed_on - run.started_on).total_seconds())
+        if run.stopped:
+            job_run["JobRunState"] = "STOPPED"
+        elif code == 0:
+            job_run["JobRunState"] = "SUCCEEDED"
+        else:
+            job_run["JobRunState"] = "FAILED"
+            job_run["ErrorMessage"] = run.error
+        return {"JobRun": job_run}
+
+    def batch_stop_job_run(self, JobName: str, JobRunIds: list[str], **_: Any):
+        stopped = []
+        for run_id in JobRunIds:
+            run = self.runs.get(run_id)
+            if run and run.process.poll() is None:
+                run.stopped = True
+                run.process.terminate()
+                stopped.append({"JobName": JobName, "JobRunId": run_id})
+        return {"SuccessfulSubmissions": stopped, "Errors": []}
+
+    def _finish(self, run: LocalRun) -> None:
+        """Copies the log (when asked) and removes the run's script and staging files."""
+        if self.keep_logs is not None:
+            self.keep_logs.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run.log_path, self.keep_logs / f"{run.run_id}.log")
+        shutil.rmtree(run.work_dir, ignore_errors=True)

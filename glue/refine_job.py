@@ -1,0 +1,504 @@
+"""AWS Glue 5.0 job (Spark 3.5, Python 3.11): raw/DATE/dados_originais.parquet -> refined tables.
+
+One run refines one or many trading dates (a backfill is one run). It runs the refine SQL that
+`b3 deploy` put under s3://BUCKET/glue/sql/ with spark.sql, writes each date's partitions under
+s3://BUCKET/refined/, removes partitions a date no longer has, and creates or updates the three
+tables and their partitions in the Glue Data Catalog through boto3.
+
+It is started either by Dagster (PipesGlueClient: the Pipes arguments are present and the figures
+go back to the materialization) or by the Lambda on a new raw object (no Pipes: the figures are
+logged). With --staging_dir (the local runner, B3_GLUE_RUNNER=local) Spark reads and writes local
+folders and boto3 moves the files, because Spark here cannot reach s3:// on moto or LocalStack.
+
+The file is self-contained on purpose: Glue runs it alone, with only dagster-pipes installed
+(--additional-python-modules). The table contract comes from glue/tables.json, which `b3 deploy`
+writes from b3_assets.refine.TABLES, so the contract has one source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+RAW_FILE = "dados_originais.parquet"
+FAILURE_MARK = "B3 REFINE JOB FAILED: "
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+DATABASE_RE = re.compile(r"^[a-z0-9_]{1,255}$")
+PREFIX_RE = re.compile(r"^([a-z0-9_-]+/)+$")
+MAX_DATES = 2000
+PARQUET_SERDE = {
+    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+    "SerdeInfo": {
+        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        "Parameters": {"serialization.format": "1"},
+    },
+}
+
+
+class JobArgumentError(ValueError):
+    """A job argument that is missing or not what the job accepts."""
+
+
+@dataclass(frozen=True)
+class JobArgs:
+    job_name: str
+    bucket: str
+    database: str
+    dates: tuple[date, ...]
+    glue_prefix: str = "glue/"
+    staging_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One refined table's contract, as written by `b3 deploy` into glue/tables.json."""
+
+    name: str
+    sql_file: str
+    prefix: str
+    columns: tuple[tuple[str, str], ...]
+    partition_by: tuple[str, ...]
+    description: str
+    key: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> TableSpec:
+        return cls(
+            item["name"],
+            item["sql_file"],
+            item["prefix"].strip("/"),
+            tuple((name, kind) for name, kind in item["columns"]),
+            tuple(item["partition_by"]),
+            item.get("description", ""),
+            tuple(item["key"]),
+        )
+
+    @property
+    def data_columns(self) -> list[tuple[str, str]]:
+        return [c for c in self.columns if c[0] not in self.partition_by]
+
+    @property
+    def partition_columns(self) -> list[tuple[str, str]]:
+        kinds = dict(self.columns)
+        return [(name, kinds[name]) for name in self.partition_by]
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def parse_dates(text: str) -> tuple[date, ...]:
+    """'2025-07-14,2025-07-15' -> sorted unique dates; anything else is refused by name."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise JobArgumentError("--dates is empty: give YYYY-MM-DD dates, comma-separated")
+    if len(items) > MAX_DATES:
+        raise JobArgumentError(f"--dates has {len(items)} dates; at most {MAX_DATES} per run")
+    days = set()
+    for item in items:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", item):
+            raise JobArgumentError(f"--dates: {item!r} is not a YYYY-MM-DD date")
+        try:
+            days.add(date.fromisoformat(item))
+        except ValueError:
+            raise JobArgumentError(f"--dates: {item!r} is not a real date") from None
+    return tuple(sorted(days))
+
+
+def validate_args(raw: dict[str, str | None]) -> JobArgs:
+    missing = [name for name in ("JOB_NAME", "bucket", "database", "dates") if not raw.get(name)]
+    if missing:
+        raise JobArgumentError(f"missing job argument(s): {', '.join('--' + m for m in missing)}")
+    bucket, database = str(raw["bucket"]), str(raw["database"])
+    if not BUCKET_RE.fullmatch(bucket):
+        raise JobArgumentError(f"--bucket {bucket!r} is not an S3 bucket name")
+    if not DATABASE_RE.fullmatch(database):
+        raise JobArgumentError(f"--database {database!r} is not a Glue database name")
+    prefix = raw.get("glue_prefix") or "glue/"
+    if not PREFIX_RE.fullmatch(prefix):
+        raise JobArgumentError(f"--glue_prefix {prefix!r} must be a relative key prefix like glue/")
+    return JobArgs(
+        job_name=str(raw["JOB_NAME"]),
+        bucket=bucket,
+        database=database,
+        dates=parse_dates(str(raw["dates"])),
+        glue_prefix=prefix,
+        staging_dir=raw.get("staging_dir") or None,
+    )
+
+
+def resolve_args(argv: Sequence[str]) -> JobArgs:
+    """Glue's getResolvedOptions when awsglue is there; the same names through argparse if not."""
+    required = ["JOB_NAME", "bucket", "database", "dates"]
+    optional = [name for name in ("glue_prefix", "staging_dir") if f"--{name}" in argv]
+    try:
+        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+    except ImportError:
+        parser = argparse.ArgumentParser(prog="refine_job", add_help=False)
+        for name in [*required, "glue_prefix", "staging_dir"]:
+            parser.add_argument(f"--{name}")
+        known, _ = parser.parse_known_args(list(argv[1:]))
+        return validate_args(vars(known))
+    return validate_args(getResolvedOptions(list(argv), required + optional))
+
+
+# ---------------------------------------------------------------- transform (pure Spark)
+
+
+def spark_session(app_name: str, local: bool):
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    if local:
+        builder = (
+            builder.master("local[2]")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+        )
+    spark = builder.getOrCreate()
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.ansi.enabled": "false",
+    }
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    spark.sparkContext._jsc.hadoopConfiguration().set(
+        "mapreduce.fileoutputcommitter.marksuccessfuljobs", "false"
+    )
+    return spark
+
+
+def refine(spark, bronze_paths: Sequence[str], sql: dict[str, str], tables: Sequence[TableSpec]):
+    """Runs each table's SQL over the view `bronze` and pins the contract's names and types."""
+    spark.read.parquet(*bronze_paths).createOrReplaceTempView("bronze")
+    results = {}
+    for table in tables:
+        frame = spark.sql(sql[table.sql_file])
+        expected = [name for name, _ in table.columns]
+        if frame.columns != expected:
+            raise RuntimeError(f"{table.name}: SQL produced {frame.columns}, expected {expected}")
+        results[table.name] = frame.selectExpr(
+            *(f"CAST(`{name}` AS {kind}) AS `{name}`" for name, kind in table.columns)
+        )
+    return results
+
+
+# ---------------------------------------------------------------- catalog (boto3)
+
+
+def table_input(table: TableSpec, location: str) -> dict[str, Any]:
+    return {
+        "Name": table.name,
+        "Description": table.description,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [{"Name": n, "Type": k} for n, k in table.partition_columns],
+        "StorageDescriptor": {
+            "Columns": [{"Name": n, "Type": k} for n, k in table.data_columns],
+            "Location": location,
+            **PARQUET_SERDE,
+        },
+    }
+
+
+def partition_location(location: str, table: TableSpec, values: Sequence[str]) -> str:
+    parts = "/".join(f"{n}={v}" for n, v in zip(table.partition_by, values, strict=True))
+    return f"{location.rstrip('/')}/{parts}/"
+
+
+def partition_input(table: TableSpec, location: str, values: Sequence[str]) -> dict[str, Any]:
+    return {
+        "Values": list(values),
+        "StorageDescriptor": {
+            "Columns": [{"Name": n, "Type": k} for n, k in table.data_columns],
+            "Location": partition_location(location, table, values),
+            **PARQUET_SERDE,
+        },
+    }
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def upsert_table(glue, database: str, table: TableSpec, location: str) -> str:
+    wanted = table_input(table, location)
+    try:
+        current = glue.get_table(DatabaseName=database, Name=table.name)["Table"]
+    except glue.exceptions.EntityNotFoundException:
+        glue.create_table(DatabaseName=database, TableInput=wanted)
+        return "created"
+    same = (
+        current.get("PartitionKeys") == wanted["PartitionKeys"]
+        and current["StorageDescriptor"].get("Columns") == wanted["StorageDescriptor"]["Columns"]
+        and current["StorageDescriptor"].get("Location") == location
+    )
+    if same:
+        return "unchanged"
+    glue.update_table(DatabaseName=database, TableInput=wanted)
+    return "updated"
+
+
+def existing_partitions(glue, database: str, table: TableSpec, day: date) -> set[tuple[str, ...]]:
+    values: set[tuple[str, ...]] = set()
+    paginator = glue.get_paginator("get_partitions")
+    expression = f"{table.partition_by[0]} = '{day.isoformat()}'"
+    pages = paginator.paginate(DatabaseName=database, TableName=table.name, Expression=expression)
+    for page in pages:
+        values.update(tuple(p["Values"]) for p in page["Partitions"])
+    return values
+
+
+def sync_partitions(
+    glue,
+    database: str,
+    table: TableSpec,
+    location: str,
+    dates: Sequence[date],
+    written: set[tuple[str, ...]],
+) -> dict[str, int]:
+    """Makes the catalog hold exactly the written partitions for these dates."""
+    before: set[tuple[str, ...]] = set()
+    for day in dates:
+        before |= existing_partitions(glue, database, table, day)
+    new = sorted(written - before)
+    stale = sorted(before - written)
+    for chunk in _chunks(new, 100):
+        response = glue.batch_create_partition(
+            DatabaseName=database,
+            TableName=table.name,
+            PartitionInputList=[partition_input(table, location, v) for v in chunk],
+        )
+        if response.get("Errors"):
+            errors = response["Errors"][:3]
+            raise RuntimeError(f"{table.name}: creating partitions failed: {errors}")
+    for chunk in _chunks(stale, 25):
+        glue.batch_delete_partition(
+            DatabaseName=database,
+            TableName=table.name,
+            PartitionsToDelete=[{"Values": list(v)} for v in chunk],
+        )
+    return {"added": len(new), "removed": len(stale), "kept": len(written & before)}
+
+
+# ---------------------------------------------------------------- storage
+
+
+def _partition_values(relative_dir: str, table: TableSpec) -> tuple[str, ...]:
+    parts = dict(part.split("=", 1) for part in relative_dir.strip("/").split("/"))
+    return tuple(parts[name] for name in table.partition_by)
+
+
+class Lake:
+    """The bucket: Spark reads and writes it directly on Glue, through a staging folder here."""
+
+    def __init__(self, s3, bucket: str, staging_dir: str | None):
+        self.s3, self.bucket = s3, bucket
+        self.staging = Path(staging_dir) if staging_dir else None
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def keys(self, prefix: str) -> list[str]:
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    def read_text(self, key: str) -> str:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
+        except self.s3.exceptions.NoSuchKey:
+            raise FileNotFoundError(f"{self.uri(key)} is missing: run `b3 deploy`") from None
+
+    def raw_inputs(self, dates: Sequence[date]) -> list[str]:
+        keys = [f"raw/{day.isoformat()}/{RAW_FILE}" for day in dates]
+        missing = [key for key in keys if not self.keys(key)]
+        if missing:
+            raise FileNotFoundError(f"no raw object at {', '.join(map(self.uri, missing))}")
+        if self.staging is None:
+            return [self.uri(key) for key in keys]
+        paths = []
+        for key in keys:
+            target = self.staging / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(self.bucket, key, str(target))
+            paths.append(str(target))
+        return paths
+
+    def output(self, prefix: str) -> str:
+        if self.staging is None:
+            return self.uri(prefix + "/")
+        return str(self.staging / "out" / prefix)
+
+    def publish(self, table: TableSpec, written: set[tuple[str, ...]]) -> None:
+        """Staged mode: uploads each written partition, then drops its older files (on Glue,
+        Spark's dynamic partition overwrite has already done both)."""
+        if self.staging is None:
+            return
+        root = self.staging / "out" / table.prefix
+        for directory in sorted({p.parent for p in root.rglob("*.parquet")}):
+            relative = directory.relative_to(root).as_posix()
+            if _partition_values(relative, table) not in written:
+                continue
+            prefix = f"{table.prefix}/{relative}/"
+            old = set(self.keys(prefix))
+            new = set()
+            for path in sorted(directory.glob("*.parquet")):
+                key = prefix + path.name
+                self.s3.upload_file(
+                    str(path), self.bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"}
+                )
+                new.add(key)
+            self.delete(sorted(old - new))
+
+    def prune(self, table: TableSpec, dates: Sequence[date], written: set[tuple[str, ...]]) -> int:
+        """Deletes the objects of partitions these dates no longer have (a ticker that left)."""
+        stale = []
+        for day in dates:
+            prefix = f"{table.prefix}/{table.partition_by[0]}={day.isoformat()}/"
+            for key in self.keys(prefix):
+                relative = key[len(table.prefix) + 1 :].rsplit("/", 1)[0]
+                if _partition_values(relative, table) not in written:
+                    stale.append(key)
+        self.delete(stale)
+        return len(stale)
+
+    def delete(self, keys: list[str]) -> None:
+        for chunk in _chunks(keys, 1000):
+            self.s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+            )
+
+
+# ---------------------------------------------------------------- the run
+
+
+def load_contract(lake: Lake, glue_prefix: str) -> tuple[list[TableSpec], dict[str, str]]:
+    tables = [
+        TableSpec.from_json(item)
+        for item in json.loads(lake.read_text(glue_prefix + "tables.json"))["tables"]
+    ]
+    sql = {t.sql_file: lake.read_text(f"{glue_prefix}sql/{t.sql_file}") for t in tables}
+    return tables, sql
+
+
+def run_job(args: JobArgs, spark, s3, glue, log) -> dict[str, Any]:
+    lake = Lake(s3, args.bucket, args.staging_dir)
+    tables, sql = load_contract(lake, args.glue_prefix)
+    log(f"refining {len(args.dates)} date(s): {args.dates[0]} .. {args.dates[-1]}")
+    frames = refine(spark, lake.raw_inputs(args.dates), sql, tables)
+    summary: dict[str, Any] = {}
+    for table in tables:
+        frame = frames[table.name].cache()
+        location = lake.uri(table.prefix + "/")
+        written = {
+            tuple(str(v) for v in row)
+            for row in frame.select(*table.partition_by).distinct().collect()
+        }
+        rows_by_date = {
+            str(row["data"]): row["count"] for row in frame.groupBy("data").count().collect()
+        }
+        frame.write.mode("overwrite").partitionBy(*table.partition_by).parquet(
+            lake.output(table.prefix)
+        )
+        lake.publish(table, written)
+        removed = lake.prune(table, args.dates, written)
+        files = sum(len(lake.keys(f"{table.prefix}/data={day}/")) for day in args.dates)
+        state = upsert_table(glue, args.database, table, location)
+        partitions = sync_partitions(glue, args.database, table, location, args.dates, written)
+        frame.unpersist()
+        summary[table.name] = {
+            "location": location,
+            "rows": sum(rows_by_date.values()),
+            "files": files,
+            "rows_by_date": dict(sorted(rows_by_date.items())),
+            "objects_removed": removed,
+            "catalog_table": f"{args.database}.{table.name} ({state})",
+            "catalog_partitions": partitions,
+        }
+        log(f"{table.name}: {summary[table.name]['rows']} rows, partitions {partitions}")
+    return summary
+
+
+def _pipes():
+    """The Pipes session when Dagster launched this run; a null context on the Lambda path."""
+    try:
+        from dagster_pipes import (
+            PipesCliArgsParamsLoader,
+            PipesS3ContextLoader,
+            PipesS3MessageWriter,
+            open_dagster_pipes,
+        )
+    except ImportError:
+        return contextlib.nullcontext()
+    if not PipesCliArgsParamsLoader().is_dagster_pipes_process():
+        return contextlib.nullcontext()
+    import boto3
+
+    client = boto3.client("s3")
+    return open_dagster_pipes(
+        params_loader=PipesCliArgsParamsLoader(),
+        context_loader=PipesS3ContextLoader(client),
+        message_writer=PipesS3MessageWriter(client, interval=1),
+    )
+
+
+def _on_glue() -> bool:
+    try:
+        import awsglue  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main(argv: Sequence[str]) -> int:
+    """Exit 0 with a summary, 2 on bad arguments; any failure is raised (Glue marks the run
+    FAILED with it) after a FAILURE_MARK line the local runner shows as the error message."""
+    try:
+        args = resolve_args(argv)
+    except JobArgumentError as exc:
+        print(FAILURE_MARK + str(exc), file=sys.stderr, flush=True)
+        return 2
+    import boto3
+
+    with contextlib.ExitStack() as stack:
+        if args.staging_dir is None and not _on_glue():  # by hand, off Glue: stage locally
+            staging = tempfile.mkdtemp(prefix="b3-refine-")
+            stack.callback(shutil.rmtree, staging, ignore_errors=True)
+            args = dataclasses.replace(args, staging_dir=staging)
+        pipes = stack.enter_context(_pipes())
+        log = pipes.log.info if pipes else (lambda message: print(message, flush=True))
+        try:
+            spark = spark_session(args.job_name, local=args.staging_dir is not None)
+            summary = run_job(args, spark, boto3.client("s3"), boto3.client("glue"), log)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:2000]
+            print(FAILURE_MARK + message, file=sys.stderr, flush=True)
+            raise
+        print(json.dumps({"b3_refine_summary": summary}), flush=True)
+        if pipes:
+            pipes.report_custom_message({"b3_refine_summary": summary})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
