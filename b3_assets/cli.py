@@ -66,14 +66,16 @@ def _materialize(settings: Settings, day: date, offline: bool, last: date | None
         instance=_instance(),
         raise_on_error=False,
         tags=tags,
-        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
                 error = event.step_failure_data.error
                 message = error.message.strip() if error else "unknown error"
-                if error and error.cause and "Failure" not in error.cls_name:
+                if error and error.cause and error.cls_name == "DagsterExecutionStepExecutionError":
+                    message = error.cause.message.strip()  # the wrapper adds only noise
+                elif error and error.cause and "Failure" not in error.cls_name:
                     message += f" (caused by {error.cause.message.strip()})"
                 raise CliError(f"{event.step_key} failed for {day}: {message}")
         raise CliError(f"the run for {day} failed")
@@ -113,7 +115,8 @@ def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
         meta = out[table]
         rows = meta["rows_by_date"].get(day.isoformat(), 0)
         print(f"  {table:<12} {meta['location']}/data={day}  [{rows} row{'s' * (rows != 1)}]")
-    print(f"  catalog  {settings.data_path / 'catalog.duckdb'}")
+    catalog = out["ibov_catalog"]
+    print(f"  catalog  {catalog['catalog']}  [{', '.join(catalog['tables'])}]")
     top = out["ibov_ativos"].get("top_10_weights")
     if top:
         print("\ntop weights:")
@@ -207,7 +210,12 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.catalog import QueryError, format_table, run_query
 
     try:
-        result = run_query(settings.data_path / "catalog.duckdb", args.sql)
+        if settings.env == "aws":
+            from b3_assets.defs.resources import athena_resource
+
+            result = athena_resource(settings).query(args.sql)
+        else:
+            result = run_query(settings.data_path / "catalog.duckdb", args.sql)
     except QueryError as exc:
         raise CliError(str(exc)) from None
     if args.format == "csv":
@@ -219,6 +227,24 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rows, default=str, ensure_ascii=False, indent=1))
     else:
         print(format_table(result))
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets import aws
+    from b3_assets.defs.resources import require_bucket
+    from b3_assets.deploy import Target, deploy
+
+    target = Target(
+        bucket=require_bucket(settings),
+        database=settings.glue_database,
+        job_name=settings.glue_job,
+        role=settings.glue_role,
+        region=aws.region() or "us-east-1",
+    )
+    clients = {name: aws.client(name) for name in ("s3", "glue", "iam", "sts")}
+    for step in deploy(clients, target):
+        print(f"{step.state:<10} {step.what}")
     return 0
 
 
@@ -249,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=cmd_query)
+    deploy = commands.add_parser(
+        "deploy",
+        help="create or update the bucket, Glue job, database and job role on AWS (B3_BUCKET)",
+    )
+    deploy.set_defaults(handler=cmd_deploy)
     return parser
 
 
@@ -259,9 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic's ValidationError names the bad variable
         print(f"error: invalid B3_* environment: {exc}", file=sys.stderr)
         return 2
+    from b3_assets.aws import AwsError
+    from b3_assets.defs.resources import SettingsError
+
     try:
         return args.handler(args, settings)
-    except (CliError, NotImplementedError) as exc:
+    except (CliError, AwsError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `b3 query ... | head`

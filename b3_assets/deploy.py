@@ -171,6 +171,19 @@ def ensure_bucket(s3: Any, target: Target) -> Step:
                 "RestrictPublicBuckets": True,
             },
         )
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=target.bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": "expire-pipes-messages",
+                        "Filter": {"Prefix": "pipes/"},
+                        "Status": "Enabled",
+                        "Expiration": {"Days": 7},
+                    }
+                ]
+            },
+        )
         s3.put_bucket_encryption(
             Bucket=target.bucket,
             ServerSideEncryptionConfiguration={

@@ -98,7 +98,12 @@ class LocalGlueJobRuns:
         for name, value in arguments.items():
             command += [name, value]
         log_path = work_dir / "output.log"
-        env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": self.python}
+        env = {
+            **os.environ,
+            "AWS_DEFAULT_REGION": self.meta.region_name,  # Glue sets it for its jobs
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYSPARK_PYTHON": self.python,
+        }
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work_dir

@@ -408,7 +408,7 @@ def run_job(args: JobArgs, spark, s3, glue, log) -> dict[str, Any]:
     frames = refine(spark, lake.raw_inputs(args.dates), sql, tables)
     summary: dict[str, Any] = {}
     for table in tables:
-        frame = frames[table.name].cache()
+        frame = frames[table.name].repartition(*table.partition_by).cache()  # a file a partition
         location = lake.uri(table.prefix + "/")
         written = {
             tuple(str(v) for v in row)
@@ -427,7 +427,7 @@ def run_job(args: JobArgs, spark, s3, glue, log) -> dict[str, Any]:
         partitions = sync_partitions(glue, args.database, table, location, args.dates, written)
         frame.unpersist()
         summary[table.name] = {
-            "location": location,
+            "location": lake.uri(table.prefix),
             "rows": sum(rows_by_date.values()),
             "files": files,
             "rows_by_date": dict(sorted(rows_by_date.items())),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from hypothesis import settings
 
 from b3_assets.fake_b3 import FakeB3, RunningFakeB3
@@ -58,3 +61,55 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """One moto server on loopback for the whole session (AWS_ENDPOINT_URL points at it)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@dataclass(frozen=True)
+class AwsEnv:
+    endpoint: str
+    bucket: str
+    env: dict[str, str]
+
+    def client(self, service: str):
+        import boto3
+
+        return boto3.client(service, region_name="us-east-1", endpoint_url=self.endpoint)
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsEnv:
+    """A fresh moto account: the server is reset and this process's AWS variables point at it,
+    with fake credentials and no shared config files."""
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    env = {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+        "B3_BUCKET": "b3-lake-test",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return AwsEnv(moto_server, env["B3_BUCKET"], env)

@@ -3,6 +3,7 @@ Athena for queries."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -30,11 +31,13 @@ from b3_assets.s3_lake import S3Lake
 
 PIPES_PREFIX = "pipes/"
 
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)  # Pipes' expected_writer_count
+
 
 class S3LakeResource(LakeResource):
     """s3://$B3_BUCKET/, through dagster-aws's S3Resource (region, endpoint, credentials)."""
 
-    s3: dg.ResourceDependency[S3Resource]
+    s3: S3Resource
     bucket: str
 
     @property
@@ -65,7 +68,7 @@ class GlueRefinerResource(RefinerResource):
     dagster-aws's PipesGlueClient: the job gets the Dagster context through S3 and sends its
     figures back the same way. With runner="local" the job runs here on pyspark (glue_local)."""
 
-    s3: dg.ResourceDependency[S3Resource]
+    s3: S3Resource
     bucket: str
     job_name: str = "b3-refine"
     database: str = "b3_refined"

@@ -1,0 +1,91 @@
+"""`b3 deploy`'s steps against moto: everything created once, nothing changed the second time."""
+
+import json
+
+import pytest
+from botocore.stub import Stubber
+
+from b3_assets import aws as aws_mod
+from b3_assets.deploy import Target, deploy, ensure_job, glue_files, job_definition
+
+
+def clients() -> dict:
+    return {name: aws_mod.client(name) for name in ("s3", "glue", "iam", "sts")}
+
+
+@pytest.fixture
+def target(aws) -> Target:
+    return Target(aws.bucket, "b3_refined", "b3-refine", "b3-lake-glue", "us-east-1")
+
+
+def test_deploy_twice(target) -> None:
+    first = {step.what: step.state for step in deploy(clients(), target)}
+    assert first["bucket s3://b3-lake-test"] == "created"
+    assert first["glue job b3-refine"] == "created"
+    assert first["glue database b3_refined"] == "created"
+    assert first["s3://b3-lake-test/glue/refine_job.py"] == "uploaded"
+    second = deploy(clients(), target)
+    assert {step.state for step in second} == {"unchanged"}, second
+
+    glue, s3 = aws_mod.client("glue"), aws_mod.client("s3")
+    job = glue.get_job(JobName="b3-refine")["Job"]
+    assert job["GlueVersion"] == "5.0"
+    assert (job["WorkerType"], job["NumberOfWorkers"]) == ("G.1X", 2)
+    assert job["ExecutionProperty"]["MaxConcurrentRuns"] == 3
+    assert job["Command"]["Name"] == "glueetl"
+    assert job["Command"]["ScriptLocation"] == "s3://b3-lake-test/glue/refine_job.py"
+    assert job["DefaultArguments"]["--database"] == "b3_refined"
+    assert job["DefaultArguments"]["--additional-python-modules"].startswith("dagster-pipes==")
+    assert job["Role"].endswith(":role/b3-lake-glue")
+    assert glue.get_database(Name="b3_refined")["Database"]["LocationUri"] == (
+        "s3://b3-lake-test/refined/"
+    )
+    block = s3.get_public_access_block(Bucket=target.bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    deployed = {
+        key: s3.get_object(Bucket=target.bucket, Key=key)["Body"].read() for key in glue_files()
+    }
+    assert deployed == {key: data for key, (data, _) in glue_files().items()}
+    contract = json.loads(deployed["glue/tables.json"])
+    assert [t["name"] for t in contract["tables"]] == ["ibov_ativos", "ibov_header", "ibov_setores"]
+
+
+def test_role_policy_is_scoped_to_this_bucket_and_database(target) -> None:
+    deploy(clients(), target)
+    iam = aws_mod.client("iam")
+    policy = iam.get_role_policy(RoleName="b3-lake-glue", PolicyName="b3-lake-refine")
+    document = policy["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    for statement in document["Statement"]:
+        assert "*" not in statement["Action"]
+        assert all(
+            ":::b3-lake-test" in r
+            or "b3_refined" in r
+            or r.endswith(":catalog")
+            or "log-group:/aws-glue/" in r
+            for r in statement["Resource"]
+        )
+
+
+def test_a_changed_job_setting_is_updated(target) -> None:
+    # moto has no UpdateJob, so the update call is checked on a stubbed client.
+    glue = aws_mod.client("glue")
+    role = "arn:aws:iam::123456789012:role/b3-lake-glue"
+    wanted = job_definition(target, role)
+    current = {**wanted, "Name": "b3-refine", "DefaultArguments": {"--database": "old_db"}}
+    with Stubber(glue) as stub:
+        stub.add_response("get_job", {"Job": current}, {"JobName": "b3-refine"})
+        stub.add_response(
+            "update_job", {"JobName": "b3-refine"}, {"JobName": "b3-refine", "JobUpdate": wanted}
+        )
+        assert ensure_job(glue, target, role).state == "updated"
+        stub.add_response("get_job", {"Job": {**wanted, "Name": "b3-refine"}})
+        assert ensure_job(glue, target, role).state == "unchanged"
+
+
+def test_an_existing_role_arn_is_used_as_given(target, aws) -> None:
+    arn = "arn:aws:iam::123456789012:role/platform-glue"
+    given = Target(target.bucket, target.database, target.job_name, arn, target.region)
+    states = {step.what: step.state for step in deploy(clients(), given)}
+    assert states[f"iam role {arn}"] == "given"
+    assert aws_mod.client("glue").get_job(JobName="b3-refine")["Job"]["Role"] == arn
