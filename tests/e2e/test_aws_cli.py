@@ -1,0 +1,182 @@
+"""The AWS path end to end: the real `b3` command against a moto server and the local B3 server,
+with the Glue job run here on pyspark (B3_GLUE_RUNNER=local). The steps build on each other."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+B3 = Path(sys.executable).parent / "b3"
+BUCKET = "b3-lake-e2e"
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server, tmp_path_factory, fixtures_dir):
+    """A fresh moto account, B3 serving 2025-07-14 in 3 pages, and the env of a user of both."""
+    from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+
+    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
+    home = tmp_path_factory.mktemp("aws-e2e")
+    fake = FakeB3(max_page_size=40)
+    fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
+    with RunningFakeB3(fake) as server:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "B3_"))},
+            "AWS_ENDPOINT_URL": moto_server,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+            "AWS_CONFIG_FILE": str(home / "none"),
+            "B3_ENV": "aws",
+            "B3_GLUE_RUNNER": "local",
+            "B3_BUCKET": BUCKET,
+            "B3_DATA_DIR": str(home / "data"),
+            "B3_API_URL": server.api_url,
+            "B3_HTTP_RETRIES": "1",
+        }
+        env.pop("DAGSTER_HOME", None)
+        yield env
+
+
+def b3(env: dict, *args: str, check: bool = True, **overrides: str) -> subprocess.CompletedProcess:
+    run_env = {**env, **overrides}
+    for name in [k for k, v in overrides.items() if v is None]:
+        run_env.pop(name)
+    done = subprocess.run(
+        [str(B3), *args], env=run_env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if check:
+        assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def client(env: dict, service: str):
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def keys(env: dict, prefix: str) -> list[str]:
+    pages = (
+        client(env, "s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    )
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def partitions(env: dict, table: str) -> list[dict]:
+    pages = (
+        client(env, "glue")
+        .get_paginator("get_partitions")
+        .paginate(DatabaseName="b3_refined", TableName=table)
+    )
+    return [p for page in pages for p in page["Partitions"]]
+
+
+def test_1_deploy_twice(stack) -> None:
+    first = b3(stack, "deploy").stdout
+    assert "created    glue job b3-refine" in first
+    assert f"created    bucket s3://{BUCKET}" in first
+    second = b3(stack, "deploy").stdout.splitlines()
+    assert len(second) == 9 and all(line.startswith("unchanged") for line in second), second
+
+
+def test_2_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
+    done = b3(stack, "run")
+    assert "trading date 2025-07-14" in done.stdout and "3 page(s)" in done.stdout
+    assert f"s3://{BUCKET}/raw/2025-07-14/dados_originais.parquet" in done.stdout
+    assert "catalog  glue://b3_refined" in done.stdout
+    assert keys(stack, "raw/") == ["raw/2025-07-14/dados_originais.parquet"]
+    ativos = keys(stack, "refined/ativos/data=2025-07-14/")
+    per_ticker = Counter(key.split("/")[3] for key in ativos)
+    assert len(per_ticker) == 84 and set(per_ticker.values()) == {1}
+    assert all(t.startswith("acao=") for t in per_ticker)
+    assert len(keys(stack, "refined/header/data=2025-07-14/")) == 1
+    assert len(keys(stack, "refined/setores/data=2025-07-14/")) == 1
+
+    glue = client(stack, "glue")
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="b3_refined")["TableList"]}
+    assert set(tables) == {"ibov_ativos", "ibov_header", "ibov_setores"}
+    assert [k["Name"] for k in tables["ibov_ativos"]["PartitionKeys"]] == ["data", "acao"]
+    for name, prefix in (("ibov_ativos", "ativos"), ("ibov_header", "header")):
+        location = tables[name]["StorageDescriptor"]["Location"]
+        assert location == f"s3://{BUCKET}/refined/{prefix}/"
+    assert tables["ibov_setores"]["StorageDescriptor"]["Location"].startswith(
+        f"s3://{BUCKET}/refined/"
+    )
+    ativos_partitions = partitions(stack, "ibov_ativos")
+    assert len(ativos_partitions) == 84
+    assert {p["Values"][0] for p in ativos_partitions} == {"2025-07-14"}
+    assert len(partitions(stack, "ibov_header")) == 1
+
+
+def test_3_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
+    before = keys(stack, "refined/")
+    b3(stack, "run")
+    after = keys(stack, "refined/")
+    assert len(after) == len(before) == 84 + 1 + 1
+    assert len(partitions(stack, "ibov_ativos")) == 84
+
+
+def test_4_failed_glue_run_shows_its_error_and_keeps_the_refined_data(stack) -> None:
+    s3 = client(stack, "s3")
+    s3.put_object(Bucket=BUCKET, Key="glue/sql/ativos.sql", Body=b"SELECT FROM WHERE nothing")
+    before = keys(stack, "refined/")
+    done = b3(stack, "run", check=False)
+    assert done.returncode == 1
+    assert "ibov_refined_tables failed for 2025-07-14" in done.stderr
+    assert "completed with status FAILED" in done.stderr
+    assert "AnalysisException" in done.stderr and "`nothing` cannot be resolved" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert keys(stack, "refined/") == before
+    assert len(partitions(stack, "ibov_ativos")) == 84
+    assert "uploaded   s3://b3-lake-e2e/glue/sql/ativos.sql" in b3(stack, "deploy").stdout
+
+
+def test_5_query_runs_on_athena(stack) -> None:
+    columns = [
+        {"Name": "acao", "Label": "acao", "Type": "varchar"},
+        {"Name": "participacao_pct", "Type": "decimal", "Precision": 7, "Scale": 3},
+    ]
+    rows = [["acao", "participacao_pct"], ["NU", "11.477"], ["VALE3", "10.211"]]
+    body = {
+        "results": [
+            {
+                "rows": [{"Data": [{"VarCharValue": v} for v in row]} for row in rows],
+                "column_info": columns,
+            }
+        ]
+    }
+    response = requests.post(
+        f"{stack['AWS_ENDPOINT_URL']}/moto-api/static/athena/query-results", json=body, timeout=10
+    )
+    assert response.status_code == 201
+    sql = "SELECT acao, participacao_pct FROM ibov_ativos ORDER BY ranking LIMIT 2"
+    done = b3(stack, "query", sql, "--format", "csv")
+    assert done.stdout.splitlines() == ["acao,participacao_pct", "NU,11.477", "VALE3,10.211"]
+    refused = b3(stack, "query", "DELETE FROM ibov_ativos", check=False)
+    assert refused.returncode == 1 and "only read-only queries" in refused.stderr
+
+
+def test_6_missing_bucket_credentials_and_settings_are_clear(stack) -> None:
+    done = b3(stack, "run", check=False, B3_BUCKET="not-deployed-bucket")
+    assert done.returncode == 1
+    assert "bucket 'not-deployed-bucket' does not exist; run `b3 deploy` first" in done.stderr
+    done = b3(stack, "deploy", check=False, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None)
+    assert done.returncode == 1 and "no AWS credentials found" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = b3(stack, "run", check=False, B3_BUCKET=None)
+    assert done.returncode == 1 and "B3_ENV=aws needs B3_BUCKET" in done.stderr
