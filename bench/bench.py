@@ -10,6 +10,10 @@ Measures:
    backfill versus 250 separate per-date runs (one run per file, as public implementations
    of this pipeline start one Glue run per file). Same assets, same engine, same lake.
 3. Queries over those 250 dates through the local catalog.
+4. The AWS path against a moto server on loopback with the Glue job run here on pyspark
+   (B3_GLUE_RUNNER=local): `b3 deploy`, `b3 run`, and where the refine step's time goes
+   (Spark start, Spark SQL and writes, S3 uploads, Glue catalog calls, launch and Pipes).
+   `--only aws` runs just this part.
 """
 
 from __future__ import annotations
@@ -169,18 +173,114 @@ def bench_queries(data_dir: Path) -> None:
     report("b3 query (CLI process), sector weights", time.perf_counter() - start)
 
 
+def bench_aws(runs: int, backfill_dates: int) -> None:
+    from moto.server import ThreadedMotoServer
+
+    from b3_assets import aws
+    from b3_assets.deploy import Target, deploy
+    from b3_assets.s3_lake import S3Lake
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    bucket = "b3-lake-bench"
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+        }
+    )
+    target = Target(bucket, "b3_refined", "b3-refine", "b3-lake-glue", "us-east-1")
+    clients = {name: aws.client(name) for name in ("s3", "glue", "iam", "sts")}
+    start = time.perf_counter()
+    deploy(clients, target)
+    report("AWS: deploy (first, in-process)", time.perf_counter() - start, "moto")
+    fake = FakeB3(max_page_size=40)
+    fake.serve_file(FIXTURE, segment=2)
+    with RunningFakeB3(fake) as b3_server, tempfile.TemporaryDirectory() as tmp:
+        env = os.environ | {
+            "B3_ENV": "aws",
+            "B3_GLUE_RUNNER": "local",
+            "B3_BUCKET": bucket,
+            "B3_DATA_DIR": str(Path(tmp) / "data"),
+            "B3_API_URL": b3_server.api_url,
+        }
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([str(B3), "run"], env=env, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+        report("AWS: b3 run, one date (first)", times[0], "moto + local Glue runner, 3 pages")
+        if len(times) > 1:
+            report("AWS: b3 run, re-run (median)", statistics.median(times[1:]), f"{runs - 1} runs")
+
+        settings = Settings(
+            env="aws", glue_runner="local", bucket=bucket, data_dir=Path(tmp) / "data"
+        )
+        resources = resources_for(settings)
+        start = time.perf_counter()
+        result = dg.materialize(
+            [ibov_refined_tables], resources=resources, partition_key="2025-07-14", run_config=QUIET
+        )
+        step = time.perf_counter() - start
+        meta = result.asset_materializations_for_node("ibov_refined_tables")[0].metadata
+        phases = meta["glue_job_seconds"].value
+        calls = meta["glue_job_aws_calls"].value
+        report("AWS: refine step, one date (in-process)", step, "materialize of the refined assets")
+        for phase, seconds in phases.items():
+            report(f"  of which job: {phase}", seconds, "")
+        report(
+            "  of which launch, job process start, Pipes",
+            step - sum(phases.values()),
+            "python + imports of the job, S3 context/messages, polling",
+        )
+        ROWS.append(("  job's AWS calls", str(calls), "counted by botocore hooks in the job"))
+
+        days = trading_days(date(2025, 1, 2), date(2025, 12, 30))[:backfill_dates]
+        local = Path(tmp) / "synthetic"
+        synthetic_lake(local, days)
+        lake = S3Lake(aws.client("s3"), bucket)
+        start = time.perf_counter()
+        for day in days:
+            key = f"raw/{day.isoformat()}/{save_raw.BRONZE_FILE}"
+            lake.put_file(key, LocalLake(local / "lake").path(key))
+        report(f"AWS: upload {len(days)} raw objects", time.perf_counter() - start, "")
+        start = time.perf_counter()
+        result = dg.materialize(
+            [ibov_refined_tables, ibov_catalog],
+            resources=resources,
+            tags={
+                "dagster/asset_partition_range_start": days[0].isoformat(),
+                "dagster/asset_partition_range_end": days[-1].isoformat(),
+            },
+            run_config=QUIET,
+        )
+        meta = result.asset_materializations_for_node("ibov_refined_tables")[0].metadata
+        report(
+            f"AWS: refine {len(days)} dates in one Glue run",
+            time.perf_counter() - start,
+            f"job phases {meta['glue_job_seconds'].value}",
+        )
+    server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("aws",), help="run one part only")
     args = parser.parse_args()
     print(
         f"b3-lake bench: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
         f"dagster {dg.__version__}",
         file=sys.stderr,
     )
-    bench_b3_run(3 if args.quick else 7)
-    data_dir = bench_refine(60 if args.quick else 250)
-    bench_queries(data_dir)
+    if args.only != "aws":
+        bench_b3_run(3 if args.quick else 7)
+        data_dir = bench_refine(60 if args.quick else 250)
+        bench_queries(data_dir)
+    bench_aws(2 if args.quick else 4, 20 if args.quick else 60)
     width = max(len(r[0]) for r in ROWS)
     print(f"\n{'measure'.ljust(width)} | {'wall time':>10} | note")
     print(f"{'-' * width}-+-{'-' * 10}-+-----")

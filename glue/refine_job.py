@@ -25,6 +25,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -401,31 +402,66 @@ def load_contract(lake: Lake, glue_prefix: str) -> tuple[list[TableSpec], dict[s
     return tables, sql
 
 
-def run_job(args: JobArgs, spark, s3, glue, log) -> dict[str, Any]:
+class Timings:
+    """Seconds per phase and AWS calls made, reported with the summary (see bench/)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - start
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + spent, 3)
+
+    def count_calls(self, client) -> None:
+        service = client.meta.service_model.service_name
+
+        def count(**_: Any) -> None:
+            self.calls[service] = self.calls.get(service, 0) + 1
+
+        client.meta.events.register(f"before-call.{service}", count)
+
+
+def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None) -> dict[str, Any]:
+    timings = timings or Timings()
+    timings.count_calls(s3)
+    timings.count_calls(glue)
     lake = Lake(s3, args.bucket, args.staging_dir)
-    tables, sql = load_contract(lake, args.glue_prefix)
+    with timings.phase("read_contract"):
+        tables, sql = load_contract(lake, args.glue_prefix)
     log(f"refining {len(args.dates)} date(s): {args.dates[0]} .. {args.dates[-1]}")
-    frames = refine(spark, lake.raw_inputs(args.dates), sql, tables)
+    with timings.phase("stage_inputs"):
+        inputs = lake.raw_inputs(args.dates)
     summary: dict[str, Any] = {}
+    with timings.phase("spark_sql_and_write"):
+        frames = refine(spark, inputs, sql, tables)
     for table in tables:
-        frame = frames[table.name].repartition(*table.partition_by).cache()  # a file a partition
+        with timings.phase("spark_sql_and_write"):
+            frame = frames[table.name].repartition(*table.partition_by).cache()  # a file each
+            written = {
+                tuple(str(v) for v in row)
+                for row in frame.select(*table.partition_by).distinct().collect()
+            }
+            rows_by_date = {
+                str(row["data"]): row["count"] for row in frame.groupBy("data").count().collect()
+            }
+            frame.write.mode("overwrite").partitionBy(*table.partition_by).parquet(
+                lake.output(table.prefix)
+            )
+            frame.unpersist()
+        with timings.phase("publish_to_s3"):
+            lake.publish(table, written)
+            removed = lake.prune(table, args.dates, written)
+            files = sum(len(lake.keys(f"{table.prefix}/data={day}/")) for day in args.dates)
         location = lake.uri(table.prefix + "/")
-        written = {
-            tuple(str(v) for v in row)
-            for row in frame.select(*table.partition_by).distinct().collect()
-        }
-        rows_by_date = {
-            str(row["data"]): row["count"] for row in frame.groupBy("data").count().collect()
-        }
-        frame.write.mode("overwrite").partitionBy(*table.partition_by).parquet(
-            lake.output(table.prefix)
-        )
-        lake.publish(table, written)
-        removed = lake.prune(table, args.dates, written)
-        files = sum(len(lake.keys(f"{table.prefix}/data={day}/")) for day in args.dates)
-        state = upsert_table(glue, args.database, table, location)
-        partitions = sync_partitions(glue, args.database, table, location, args.dates, written)
-        frame.unpersist()
+        with timings.phase("glue_catalog"):
+            state = upsert_table(glue, args.database, table, location)
+            partitions = sync_partitions(glue, args.database, table, location, args.dates, written)
         summary[table.name] = {
             "location": lake.uri(table.prefix),
             "rows": sum(rows_by_date.values()),
@@ -436,7 +472,7 @@ def run_job(args: JobArgs, spark, s3, glue, log) -> dict[str, Any]:
             "catalog_partitions": partitions,
         }
         log(f"{table.name}: {summary[table.name]['rows']} rows, partitions {partitions}")
-    return summary
+    return {"tables": summary, "timings_s": timings.seconds, "aws_calls": timings.calls}
 
 
 def _pipes():
@@ -488,8 +524,11 @@ def main(argv: Sequence[str]) -> int:
         pipes = stack.enter_context(_pipes())
         log = pipes.log.info if pipes else (lambda message: print(message, flush=True))
         try:
-            spark = spark_session(args.job_name, local=args.staging_dir is not None)
-            summary = run_job(args, spark, boto3.client("s3"), boto3.client("glue"), log)
+            timings = Timings()
+            with timings.phase("spark_start"):
+                spark = spark_session(args.job_name, local=args.staging_dir is not None)
+            s3, glue = boto3.client("s3"), boto3.client("glue")
+            summary = run_job(args, spark, s3, glue, log, timings)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:2000]
             print(FAILURE_MARK + message, file=sys.stderr, flush=True)

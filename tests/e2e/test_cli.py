@@ -195,7 +195,8 @@ def test_quick_start_offline_run(tmp_path) -> None:
     ("env", "message"),
     [
         ({"B3_SEGMENT": "3"}, "invalid B3_* environment"),
-        ({"B3_ENV": "aws"}, "the AWS path (S3 lake, Glue, Athena) is not built yet"),
+        ({"B3_ENV": "aws", "B3_BUCKET": ""}, "B3_ENV=aws needs B3_BUCKET"),
+        ({"B3_ENV": "cloud"}, "invalid B3_* environment"),
     ],
 )
 def test_bad_environment_is_named(tmp_path, monkeypatch, env, message) -> None:

@@ -111,19 +111,24 @@ class GlueRefinerResource(RefinerResource):
             raise dg.Failure(
                 f"Glue job {self.job_name} succeeded but sent no summary through Pipes"
             )
-        run_facts = dict(invocation.metadata)
+        summary = summaries[-1]
+        run_facts = {
+            **dict(invocation.metadata),
+            "glue_job_seconds": summary["timings_s"],
+            "glue_job_aws_calls": summary["aws_calls"],
+        }
         outputs = {}
-        for name, summary in summaries[-1].items():
+        for name, table in summary["tables"].items():
             outputs[name] = TableOutput(
-                location=summary["location"],
-                rows=summary["rows"],
-                files=summary["files"],
-                rows_by_date={date.fromisoformat(d): n for d, n in summary["rows_by_date"].items()},
+                location=table["location"],
+                rows=table["rows"],
+                files=table["files"],
+                rows_by_date={date.fromisoformat(d): n for d, n in table["rows_by_date"].items()},
                 details={
                     **run_facts,
-                    "glue_catalog_table": summary["catalog_table"],
-                    "glue_catalog_partitions": summary["catalog_partitions"],
-                    "objects_removed": summary["objects_removed"],
+                    "glue_catalog_table": table["catalog_table"],
+                    "glue_catalog_partitions": table["catalog_partitions"],
+                    "objects_removed": table["objects_removed"],
                 },
             )
         return outputs
