@@ -174,12 +174,15 @@ def bench_queries(data_dir: Path) -> None:
 
 
 def bench_aws(runs: int, backfill_dates: int) -> None:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from b3_assets import aws
     from b3_assets.deploy import Target, deploy
     from b3_assets.s3_lake import S3Lake
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

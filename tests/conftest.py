@@ -93,21 +93,26 @@ class AwsEnv:
         return boto3.client(service, region_name="us-east-1", endpoint_url=self.endpoint)
 
 
-@pytest.fixture
-def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsEnv:
-    """A fresh moto account: the server is reset and this process's AWS variables point at it,
-    with fake credentials and no shared config files."""
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
-    env = {
-        "AWS_ENDPOINT_URL": moto_server,
+def fresh_moto_account(endpoint: str, home: Path, bucket: str) -> dict[str, str]:
+    """Resets the moto server; returns the variables of a user of it (fake keys, no files)."""
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "B3_BUCKET": "b3-lake-test",
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+        "AWS_CONFIG_FILE": str(home / "no-config"),
+        "B3_BUCKET": bucket,
     }
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsEnv:
+    """A fresh moto account: the server is reset and this process's AWS variables point at it,
+    with fake credentials and no shared config files."""
+    env = fresh_moto_account(moto_server, tmp_path, "b3-lake-test")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):

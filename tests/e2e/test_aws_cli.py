@@ -12,6 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
+from conftest import fresh_moto_account
 
 pytestmark = pytest.mark.e2e
 
@@ -24,22 +25,16 @@ def stack(moto_server, tmp_path_factory, fixtures_dir):
     """A fresh moto account, B3 serving 2025-07-14 in 3 pages, and the env of a user of both."""
     from b3_assets.fake_b3 import FakeB3, RunningFakeB3
 
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
     home = tmp_path_factory.mktemp("aws-e2e")
+    account = fresh_moto_account(moto_server, home, BUCKET)
     fake = FakeB3(max_page_size=40)
     fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
     with RunningFakeB3(fake) as server:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "B3_"))},
-            "AWS_ENDPOINT_URL": moto_server,
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
-            "AWS_CONFIG_FILE": str(home / "none"),
+            **account,
             "B3_ENV": "aws",
             "B3_GLUE_RUNNER": "local",
-            "B3_BUCKET": BUCKET,
             "B3_DATA_DIR": str(home / "data"),
             "B3_API_URL": server.api_url,
             "B3_HTTP_RETRIES": "1",

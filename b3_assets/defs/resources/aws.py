@@ -7,7 +7,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import dagster as dg
@@ -25,7 +24,6 @@ from b3_assets.defs.resources.interfaces import (
     TableOutput,
 )
 from b3_assets.glue_local import LocalGlueJobRuns
-from b3_assets.local_lake import LakeObject
 from b3_assets.refine import TABLES
 from b3_assets.s3_lake import S3Lake
 
@@ -43,15 +41,6 @@ class S3LakeResource(LakeResource):
     @property
     def lake(self) -> S3Lake:
         return S3Lake(self.s3.get_client(), self.bucket)
-
-    def put_file(self, key: str, source: Path) -> LakeObject:
-        return self.lake.put_file(key, source)
-
-    def exists(self, key: str) -> bool:
-        return self.lake.exists(key)
-
-    def uri(self, key: str) -> str:
-        return self.lake.uri(key)
 
 
 class _PipesMessagesUnderPrefix(PipesS3MessageReader):

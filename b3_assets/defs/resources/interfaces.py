@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import dagster as dg
 import pyarrow as pa
@@ -94,17 +94,29 @@ def raw_object_key(day: date) -> str:
     return f"raw/{day.isoformat()}/{save_raw.BRONZE_FILE}"
 
 
-class LakeResource(dg.ConfigurableResource):
-    """The bucket: a local folder in the embedded default, S3 on AWS."""
-
-    @abstractmethod
+class Lake(Protocol):
     def put_file(self, key: str, source: Path) -> LakeObject: ...
 
-    @abstractmethod
     def exists(self, key: str) -> bool: ...
 
-    @abstractmethod
     def uri(self, key: str) -> str: ...
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The bucket: a local folder in the embedded default (LocalLake), S3 on AWS (S3Lake)."""
+
+    @property
+    @abstractmethod
+    def lake(self) -> Lake: ...
+
+    def put_file(self, key: str, source: Path) -> LakeObject:
+        return self.lake.put_file(key, source)
+
+    def exists(self, key: str) -> bool:
+        return self.lake.exists(key)
+
+    def uri(self, key: str) -> str:
+        return self.lake.uri(key)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from b3_assets.defs.resources.interfaces import (
     TableOutput,
     raw_object_key,
 )
-from b3_assets.local_lake import LakeObject, LocalLake
+from b3_assets.local_lake import LocalLake
 
 
 class LocalLakeResource(LakeResource):
@@ -29,15 +29,6 @@ class LocalLakeResource(LakeResource):
     @property
     def lake(self) -> LocalLake:
         return LocalLake(Path(self.root))
-
-    def put_file(self, key: str, source: Path) -> LakeObject:
-        return self.lake.put_file(key, source)
-
-    def exists(self, key: str) -> bool:
-        return self.lake.exists(key)
-
-    def uri(self, key: str) -> str:
-        return self.lake.uri(key)
 
 
 def _rows_by_date(table) -> dict[date, int]:
