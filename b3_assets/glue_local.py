@@ -60,7 +60,7 @@ class LocalGlueJobRuns:
         glue: Any,
         s3: Any,
         python: str = sys.executable,
-        poll_wait: float = 4.0,
+        poll_wait: float = 30.0,
         keep_logs: Path | None = None,
     ):
         self.glue = glue
@@ -114,8 +114,8 @@ class LocalGlueJobRuns:
         return {"JobRunId": run_id}
 
     def get_job_run(self, JobName: str, RunId: str, **_: Any) -> dict[str, Any]:
-        """Waits up to poll_wait for the run to end before answering, so that the caller's fixed
-        5 s polling costs nothing when the job ends sooner."""
+        """Waits up to poll_wait for the run to end before answering (a long poll): the
+        caller sleeps a fixed 5 s after each RUNNING, which would otherwise add up to 5 s."""
         run = self.runs[RunId]
         deadline = time.monotonic() + self.poll_wait
         while run.process.poll() is None and time.monotonic() < deadline:

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -350,38 +351,42 @@ class Lake:
             return self.uri(prefix + "/")
         return str(self.staging / "out" / prefix)
 
-    def publish(self, table: TableSpec, written: set[tuple[str, ...]]) -> None:
-        """Staged mode: uploads each written partition, then drops its older files (on Glue,
-        Spark's dynamic partition overwrite has already done both)."""
+    def publish(self, table: TableSpec) -> set[str] | None:
+        """Staged mode: uploads the written partitions' files (in parallel) and returns their
+        keys. On Glue Spark has written them already: None."""
         if self.staging is None:
-            return
+            return None
         root = self.staging / "out" / table.prefix
-        for directory in sorted({p.parent for p in root.rglob("*.parquet")}):
-            relative = directory.relative_to(root).as_posix()
-            if _partition_values(relative, table) not in written:
-                continue
-            prefix = f"{table.prefix}/{relative}/"
-            old = set(self.keys(prefix))
-            new = set()
-            for path in sorted(directory.glob("*.parquet")):
-                key = prefix + path.name
-                self.s3.upload_file(
-                    str(path), self.bucket, key, ExtraArgs={"ServerSideEncryption": "AES256"}
-                )
-                new.add(key)
-            self.delete(sorted(old - new))
+        uploads = {
+            f"{table.prefix}/{path.relative_to(root).as_posix()}": path
+            for path in sorted(root.rglob("*.parquet"))
+        }
 
-    def prune(self, table: TableSpec, dates: Sequence[date], written: set[tuple[str, ...]]) -> int:
-        """Deletes the objects of partitions these dates no longer have (a ticker that left)."""
-        stale = []
+        def upload(item: tuple[str, Path]) -> None:
+            key, path = item
+            extra = {"ServerSideEncryption": "AES256"}
+            self.s3.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(upload, uploads.items()))
+        return set(uploads)
+
+    def replace(
+        self, table: TableSpec, dates: Sequence[date], written: set[tuple[str, ...]]
+    ) -> tuple[int, int]:
+        """Publishes the new files, then deletes every other object under these dates: older
+        files of the written partitions and partitions a date no longer has (a ticker that
+        left). Returns (files kept, objects removed)."""
+        uploaded = self.publish(table)
+        keep, stale = [], []
         for day in dates:
-            prefix = f"{table.prefix}/{table.partition_by[0]}={day.isoformat()}/"
-            for key in self.keys(prefix):
+            for key in self.keys(f"{table.prefix}/{table.partition_by[0]}={day.isoformat()}/"):
                 relative = key[len(table.prefix) + 1 :].rsplit("/", 1)[0]
-                if _partition_values(relative, table) not in written:
-                    stale.append(key)
+                current = _partition_values(relative, table) in written
+                fresh = uploaded is None or key in uploaded
+                (keep if current and fresh else stale).append(key)
         self.delete(stale)
-        return len(stale)
+        return len(keep), len(stale)
 
     def delete(self, keys: list[str]) -> None:
         for chunk in _chunks(keys, 1000):
@@ -443,21 +448,19 @@ def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None)
     for table in tables:
         with timings.phase("spark_sql_and_write"):
             frame = frames[table.name].repartition(*table.partition_by).cache()  # a file each
-            written = {
-                tuple(str(v) for v in row)
-                for row in frame.select(*table.partition_by).distinct().collect()
-            }
-            rows_by_date = {
-                str(row["data"]): row["count"] for row in frame.groupBy("data").count().collect()
-            }
+            counts = frame.groupBy(*table.partition_by).count().collect()
+            written = {tuple(str(row[c]) for c in table.partition_by) for row in counts}
+            rows_by_date: dict[str, int] = {}
+            for row in counts:
+                rows_by_date[str(row["data"])] = (
+                    rows_by_date.get(str(row["data"]), 0) + row["count"]
+                )
             frame.write.mode("overwrite").partitionBy(*table.partition_by).parquet(
                 lake.output(table.prefix)
             )
             frame.unpersist()
         with timings.phase("publish_to_s3"):
-            lake.publish(table, written)
-            removed = lake.prune(table, args.dates, written)
-            files = sum(len(lake.keys(f"{table.prefix}/data={day}/")) for day in args.dates)
+            files, removed = lake.replace(table, args.dates, written)
         location = lake.uri(table.prefix + "/")
         with timings.phase("glue_catalog"):
             state = upsert_table(glue, args.database, table, location)

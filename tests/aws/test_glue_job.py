@@ -109,3 +109,33 @@ def test_catalog_sync_adds_keeps_and_removes_partitions(aws) -> None:
     assert partition["StorageDescriptor"]["Location"] == (
         "s3://b3-lake/refined/ativos/data=2025-07-14/acao=NEW3/"
     )
+
+
+def test_replace_publishes_new_files_and_removes_what_the_dates_no_longer_have(
+    aws, tmp_path
+) -> None:
+    s3 = aws_mod.client("s3")
+    s3.create_bucket(Bucket=aws.bucket)
+    old = [
+        "refined/ativos/data=2025-07-14/acao=PETR4/part-old.parquet",
+        "refined/ativos/data=2025-07-14/acao=OLD3/part-old.parquet",
+        "refined/ativos/data=2025-07-11/acao=OLD3/part-old.parquet",  # another date: kept
+    ]
+    for key in old:
+        s3.put_object(Bucket=aws.bucket, Key=key, Body=b"old")
+    out = tmp_path / "out" / "refined" / "ativos" / "data=2025-07-14"
+    for ticker in ("PETR4", "VALE3"):
+        (out / f"acao={ticker}").mkdir(parents=True)
+        (out / f"acao={ticker}" / "part-new.parquet").write_bytes(b"new")
+    lake = refine_job.Lake(s3, aws.bucket, str(tmp_path))
+    written = {("2025-07-14", "PETR4"), ("2025-07-14", "VALE3")}
+    assert lake.replace(ATIVOS, [date(2025, 7, 14)], written) == (2, 2)
+    assert sorted(lake.keys("refined/")) == [
+        "refined/ativos/data=2025-07-11/acao=OLD3/part-old.parquet",
+        "refined/ativos/data=2025-07-14/acao=PETR4/part-new.parquet",
+        "refined/ativos/data=2025-07-14/acao=VALE3/part-new.parquet",
+    ]
+    head = s3.head_object(
+        Bucket=aws.bucket, Key="refined/ativos/data=2025-07-14/acao=VALE3/part-new.parquet"
+    )
+    assert head["ServerSideEncryption"] == "AES256"
