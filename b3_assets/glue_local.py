@@ -92,7 +92,11 @@ class LocalGlueJobRuns:
     def start_job_run(self, JobName: str, Arguments: dict[str, str] | None = None, **_: Any):
         run_id = "jr_local_" + uuid.uuid4().hex
         work_dir = Path(tempfile.mkdtemp(prefix="b3-glue-local-"))
-        script, defaults = self._script(JobName, work_dir)
+        try:
+            script, defaults = self._script(JobName, work_dir)
+        except BaseException:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            raise
         arguments = {**defaults, **(Arguments or {}), "--staging_dir": str(work_dir / "staging")}
         command = [self.python, str(script), "--JOB_NAME", JobName]
         for name, value in arguments.items():
