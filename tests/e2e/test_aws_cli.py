@@ -3,6 +3,7 @@ with the Glue job run here on pyspark (B3_GLUE_RUNNER=local). The steps build on
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -175,3 +176,36 @@ def test_6_missing_bucket_credentials_and_settings_are_clear(stack) -> None:
     assert "Traceback" not in done.stderr
     done = b3(stack, "run", check=False, B3_BUCKET=None)
     assert done.returncode == 1 and "B3_ENV=aws needs B3_BUCKET" in done.stderr
+
+
+def test_7_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
+    """No Pipes arguments: the job still refines, registers and logs its summary."""
+    script = Path(__file__).resolve().parents[2] / "glue" / "refine_job.py"
+    args = ["--JOB_NAME", "b3-refine", "--bucket", BUCKET, "--database", "b3_refined"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args, "--dates", "2025-07-14"],
+        env={**stack, "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])["b3_refine_summary"]
+    assert summary["tables"]["ibov_ativos"]["rows_by_date"] == {"2025-07-14": 84}
+    assert summary["tables"]["ibov_ativos"]["catalog_partitions"] == {
+        "added": 0,
+        "removed": 0,
+        "kept": 84,
+    }
+    assert len(partitions(stack, "ibov_ativos")) == 84
+    bad = subprocess.run(
+        [sys.executable, str(script), *args, "--dates", "2025-07-14,../../x"],
+        env=stack,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "B3 REFINE JOB FAILED: --dates: '../../x' is not a YYYY-MM-DD date" in bad.stderr
