@@ -1,0 +1,188 @@
+"""The Lambda of the AWS-native trigger: S3 ObjectCreated on raw/DATE/*.parquet -> one Glue run
+of the refine job per distinct date (DESIGN.md sections 2 and 3).
+
+Self-contained (standard library and the boto3 of the Lambda runtime), so the folder is the
+deployment package. `plan_runs` decides from the event alone; `lambda_handler` only talks to Glue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+# A Parquet file directly under the folder of one trading date (DESIGN.md section 5). The name
+# may not start with a dot, so "..", ".hidden.parquet" and temporary files never match.
+RAW_KEY = re.compile(r"raw/(\d{4}-\d{2}-\d{2})/([^/\x00-\x1f.][^/\x00-\x1f]{0,250})\.parquet")
+ACTIVE_STATES = {"STARTING", "RUNNING", "STOPPING", "WAITING"}
+_clients: dict[str, Any] = {}
+
+
+def raw_key_date(key: str) -> date | None:
+    """The trading date of a raw object key, or None for anything else."""
+    match = RAW_KEY.fullmatch(key)
+    if match is None or ".." in key:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:  # 2025-02-30 has the shape but is not a date
+        return None
+
+
+@dataclass
+class DateRun:
+    """One Glue run to start: a date, the bucket, and the objects that asked for it."""
+
+    day: date
+    bucket: str
+    keys: list[str] = field(default_factory=list)
+    first_event: datetime | None = None
+
+
+@dataclass
+class Plan:
+    runs: list[DateRun]
+    skipped: list[dict[str, str]]
+
+
+def _event_time(record: dict[str, Any]) -> datetime | None:
+    text = record.get("eventTime")
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
+    """The runs an S3 event asks for: one per distinct (bucket, date), in order of appearance.
+
+    Records that are not an ObjectCreated of a raw/YYYY-MM-DD/<name>.parquet key (of the allowed
+    bucket, when one is set) are skipped with the reason; nothing here raises on bad input.
+    """
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        return Plan([], [{"key": "", "reason": "not an S3 event: no Records list"}])
+    runs: dict[tuple[str, date], DateRun] = {}
+    skipped: list[dict[str, str]] = []
+    for record in records:
+        s3 = record.get("s3") if isinstance(record, dict) else None
+        raw_key = (s3 or {}).get("object", {}).get("key") if isinstance(s3, dict) else None
+        bucket = (s3 or {}).get("bucket", {}).get("name") if isinstance(s3, dict) else None
+        if not isinstance(raw_key, str) or not isinstance(bucket, str):
+            skipped.append({"key": "", "reason": "record without s3.bucket.name and s3.object.key"})
+            continue
+        key = unquote_plus(raw_key)
+        name = record.get("eventName", "")
+        if record.get("eventSource") != "aws:s3" or not str(name).startswith("ObjectCreated:"):
+            skipped.append({"key": key, "reason": f"not an S3 ObjectCreated event: {name!r}"})
+            continue
+        if bucket_allowed and bucket != bucket_allowed:
+            skipped.append({"key": key, "reason": f"bucket {bucket!r} is not {bucket_allowed!r}"})
+            continue
+        day = raw_key_date(key)
+        if day is None:
+            skipped.append({"key": key, "reason": "not a raw/YYYY-MM-DD/<name>.parquet key"})
+            continue
+        run = runs.setdefault((bucket, day), DateRun(day, bucket))
+        run.keys.append(key)
+        moment = _event_time(record)
+        if moment and (run.first_event is None or moment < run.first_event):
+            run.first_event = moment
+    return Plan(list(runs.values()), skipped)
+
+
+def log(message: str, **fields: Any) -> None:
+    """One JSON object per line: CloudWatch Logs Insights can filter on every field."""
+    entry = {"level": fields.pop("level", "INFO"), "message": message, **fields}
+    print(json.dumps(entry, default=str, sort_keys=True), file=sys.stdout, flush=True)
+
+
+def glue_client() -> Any:
+    """Created on first use, not at import: a cold start that skips every record pays nothing."""
+    if "glue" not in _clients:
+        import boto3
+
+        _clients["glue"] = boto3.client("glue")
+    return _clients["glue"]
+
+
+def active_run_for(glue: Any, job_name: str, run: DateRun) -> str | None:
+    """The id of a run of the job already refining this date since the event, if any.
+
+    S3 retries a failed invocation with the same records; a run started by the first attempt
+    must not be started again. A run that began before the object was written read the old file,
+    so it does not count.
+    """
+    for job_run in glue.get_job_runs(JobName=job_name, MaxResults=50).get("JobRuns", []):
+        if job_run.get("JobRunState") not in ACTIVE_STATES:
+            continue
+        arguments = job_run.get("Arguments") or {}
+        dates = str(arguments.get("--dates", "")).split(",")
+        started = job_run.get("StartedOn")
+        if run.day.isoformat() not in dates or arguments.get("--bucket") != run.bucket:
+            continue
+        if run.first_event is None or (started is not None and started >= run.first_event):
+            return job_run["Id"]
+    return None
+
+
+def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:
+    """Starts the plan's runs; one failing date does not stop the others."""
+    started, running, failed = [], [], []
+    for run in plan.runs:
+        fields = {"date": run.day.isoformat(), "bucket": run.bucket, "keys": run.keys}
+        try:
+            existing = active_run_for(glue, job_name, run)
+            if existing:
+                running.append({**fields, "job_run_id": existing})
+                log("already refining this date", job_run_id=existing, **fields)
+                continue
+            response = glue.start_job_run(
+                JobName=job_name,
+                Arguments={"--dates": run.day.isoformat(), "--bucket": run.bucket},
+            )
+        except Exception as exc:  # reported below; the invocation then fails so S3 retries
+            error = f"{type(exc).__name__}: {exc}"
+            failed.append({**fields, "error": error})
+            log("could not start the Glue run", level="ERROR", error=error, **fields)
+            continue
+        started.append({**fields, "job_run_id": response["JobRunId"]})
+        log("started the Glue run", job_name=job_name, job_run_id=response["JobRunId"], **fields)
+    return {"started": started, "already_running": running, "failed": failed}
+
+
+class StartFailed(RuntimeError):
+    """Some dates got no Glue run: failing the invocation makes S3 retry the event."""
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    job_name = os.environ.get("B3_GLUE_JOB", "b3-refine")
+    plan = plan_runs(event, os.environ.get("B3_BUCKET") or None)
+    request_id = getattr(context, "aws_request_id", None)
+    for skip in plan.skipped:
+        log("skipped", request_id=request_id, **skip)
+    result = {"job_name": job_name, "skipped": plan.skipped}
+    if plan.runs:
+        result |= start_runs(glue_client(), job_name, plan)
+    else:
+        result |= {"started": [], "already_running": [], "failed": []}
+    log(
+        "done",
+        request_id=request_id,
+        started=len(result["started"]),
+        already_running=len(result["already_running"]),
+        failed=len(result["failed"]),
+        skipped=len(plan.skipped),
+    )
+    if result["failed"]:
+        dates = ", ".join(item["date"] for item in result["failed"])
+        raise StartFailed(f"no Glue run started for {dates}: {result['failed'][0]['error']}")
+    return result
