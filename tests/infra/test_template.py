@@ -1,0 +1,168 @@
+"""infra/template.yaml: valid for cfn-lint, least privilege, and the same Glue job and role as
+`b3 deploy` creates (so the two ways to deploy cannot drift apart)."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file
+from cfnlint.decode import decode
+
+from b3_assets import deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+ACCOUNT, REGION = "123456789012", "sa-east-1"
+PARAMS = {"BucketName": "my-b3-lake"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    parsed, errors = decode(str(TEMPLATE))
+    assert not errors, errors
+    return parsed
+
+
+def resolve(value: Any, template: dict[str, Any]) -> Any:
+    """The template's values with Ref and Sub of parameters and pseudo parameters resolved."""
+    known = {
+        **{name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()},
+        **PARAMS,
+        "AWS::Partition": "aws",
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT,
+        "TriggerLogGroup.Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/b3-lake-trigger:*",
+    }
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in known:
+            return known[value["Ref"]]
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            return re.sub(r"\$\{([^}]+)\}", lambda m: known.get(m[1], m[0]), value["Fn::Sub"])
+        return {key: resolve(item, template) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, template) for item in value]
+    return value
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == kind
+    }
+
+
+def policy_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of every identity policy (inline or managed) in the template."""
+    statements = []
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        if resource["Type"] == "AWS::IAM::ManagedPolicy":
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            statements += [{**s, "_owner": name} for s in document["Statement"]]
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_cfn_lint_finds_nothing_in_two_regions():
+    matches = lint_file(TEMPLATE, config=ManualArgs(regions=["us-east-1", "sa-east-1"]))
+    assert [str(match) for match in matches] == []
+
+
+def test_no_full_access_managed_policy_and_no_wildcard_grants(template):
+    text = TEMPLATE.read_text()
+    assert "FullAccess" not in text and "ManagedPolicyArns" not in text
+    for statement in policy_statements(template):
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), (statement["_owner"], action)
+        for arn in as_list(resolve(statement["Resource"], template)):
+            scoped = arn.startswith("arn:aws:s3:::my-b3-lake") or f":{REGION}:{ACCOUNT}:" in arn
+            assert scoped and "*" not in arn.rsplit("/", 1)[0], (statement["_owner"], arn)
+
+
+def test_bucket_is_private_encrypted_tls_only_and_notifies_the_lambda(template):
+    bucket = template["Resources"]["LakeBucket"]
+    props = bucket["Properties"]
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert set(props["PublicAccessBlockConfiguration"]) == {
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    }
+    rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert bucket["DeletionPolicy"] == "Retain"
+    (tls,) = template["Resources"]["LakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    (notification,) = props["NotificationConfiguration"]["LambdaConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Function"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+    rules = {r["Name"]: r["Value"] for r in notification["Filter"]["S3Key"]["Rules"]}
+    assert rules == {"prefix": "raw/", "suffix": ".parquet"}
+    permission = template["Resources"]["TriggerPermission"]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert resolve(permission["SourceArn"], template) == "arn:aws:s3:::my-b3-lake"
+
+
+def test_glue_job_is_the_one_b3_deploy_creates(template):
+    target = deploy.Target("my-b3-lake", "b3_refined", "b3-refine", "b3-lake-glue", REGION)
+    wanted = deploy.job_definition(target, role_arn="ROLE")
+    job = resolve(template["Resources"]["GlueJob"]["Properties"], template)
+    assert job.pop("Name") == target.job_name
+    assert job.pop("Role") == {"Fn::GetAtt": ["GlueJobRole", "Arn"]}
+    wanted.pop("Role")
+    assert job == wanted
+    assert f"dagster-pipes=={version('dagster-pipes')}" in job["DefaultArguments"].values()
+
+
+def test_glue_role_policy_is_the_one_b3_deploy_creates(template):
+    target = deploy.Target("my-b3-lake", "b3_refined", "b3-refine", "b3-lake-glue", REGION)
+    role = template["Resources"]["GlueJobRole"]["Properties"]
+    (policy,) = role["Policies"]
+    assert resolve(policy["PolicyDocument"], template) == deploy.role_policy(target, ACCOUNT)
+    assert role["AssumeRolePolicyDocument"] == deploy.GLUE_TRUST
+
+
+def test_lambda_may_only_start_this_job_and_write_its_logs(template):
+    role = template["Resources"]["TriggerFunctionRole"]["Properties"]
+    (policy,) = role["Policies"]
+    grants = {
+        (action, arn)
+        for statement in resolve(policy["PolicyDocument"], template)["Statement"]
+        for action in statement["Action"]
+        for arn in statement["Resource"]
+    }
+    job_arn = f"arn:aws:glue:{REGION}:{ACCOUNT}:job/b3-refine"
+    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/b3-lake-trigger:*"
+    assert grants == {
+        ("glue:StartJobRun", job_arn),
+        ("glue:GetJobRuns", job_arn),
+        ("logs:CreateLogStream", log_group),
+        ("logs:PutLogEvents", log_group),
+    }
+    function = template["Resources"]["TriggerFunction"]["Properties"]
+    code = (TEMPLATE.parent / function["CodeUri"]).resolve()
+    module, _, name = function["Handler"].partition(".")
+    assert f"def {name}(" in (code / f"{module}.py").read_text()
+    assert set(function["Environment"]["Variables"]) == {"B3_GLUE_JOB", "B3_BUCKET"}
+
+
+def test_athena_workgroup_limits_scans_and_keeps_results_in_the_bucket(template):
+    group = resolve(template["Resources"]["AthenaWorkgroup"]["Properties"], template)
+    config = group["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert int(config["BytesScannedCutoffPerQuery"]) == 10 * 1024**3
+    assert config["ResultConfiguration"]["OutputLocation"] == "s3://my-b3-lake/athena-results/"
