@@ -233,7 +233,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets import aws
     from b3_assets.defs.resources import require_bucket
-    from b3_assets.deploy import Target, deploy
+    from b3_assets.deploy import Target, deploy, deploy_code
 
     target = Target(
         bucket=require_bucket(settings),
@@ -243,7 +243,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
         region=aws.region() or "us-east-1",
     )
     clients = {name: aws.client(name) for name in ("s3", "glue", "iam", "sts")}
-    for step in deploy(clients, target):
+    for step in (deploy_code if args.code_only else deploy)(clients, target):
         print(f"{step.state:<10} {step.what}")
     return 0
 
@@ -278,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = commands.add_parser(
         "deploy",
         help="create or update the bucket, Glue job, database and job role on AWS (B3_BUCKET)",
+    )
+    deploy.add_argument(
+        "--code-only",
+        action="store_true",
+        help="only upload the job code under glue/ (after deploying infra/template.yaml)",
     )
     deploy.set_defaults(handler=cmd_deploy)
     return parser

@@ -2,8 +2,11 @@
 
 The bucket (public access blocked, encrypted), the Glue job script, refine SQL and table contract
 under s3://BUCKET/glue/, the Glue database, the job's IAM role (unless an ARN is given) and the
-Glue job. Running it again changes nothing that is already as wanted. The full infrastructure
-template (Lambda, Athena workgroup, trigger) is the automation issue's; this is the bootstrap.
+Glue job. Running it again changes nothing that is already as wanted.
+
+infra/template.yaml is the full deployment (it adds the Lambda trigger, the Athena workgroup and
+the bucket policy). CloudFormation cannot upload files, so after the stack `deploy_code` (`b3
+deploy --code-only`) uploads the job code and checks the stack's job runs it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from b3_assets import refine
-from b3_assets.aws import aws_errors, error_code
+from b3_assets.aws import AwsError, aws_errors, error_code
 from b3_assets.s3_lake import S3Lake
 
 JOB_SCRIPT = refine.GLUE_DIR / "refine_job.py"
@@ -288,3 +291,26 @@ def deploy(clients: dict[str, Any], target: Target) -> list[Step]:
     steps.append(role_step)
     steps.append(ensure_job(clients["glue"], target, role_arn))
     return steps
+
+
+def deploy_code(clients: dict[str, Any], target: Target) -> list[Step]:
+    """The job code only, for a deployment whose bucket and job another tool owns."""
+    S3Lake(clients["s3"], target.bucket).check_bucket()
+    script = job_definition(target, "")["Command"]["ScriptLocation"]
+    with aws_errors(f"reading Glue job {target.job_name}"):
+        try:
+            job = clients["glue"].get_job(JobName=target.job_name)["Job"]
+        except ClientError as exc:
+            if error_code(exc) != "EntityNotFoundException":
+                raise
+            raise AwsError(
+                f"Glue job {target.job_name} does not exist: deploy infra/template.yaml "
+                "(or run `b3 deploy` without --code-only)"
+            ) from None
+    if job["Command"]["ScriptLocation"] != script:
+        raise AwsError(
+            f"Glue job {target.job_name} runs {job['Command']['ScriptLocation']}, not {script}: "
+            "is B3_BUCKET the stack's bucket?"
+        )
+    steps = upload_glue_files(clients["s3"], target)
+    return [*steps, Step(f"glue job {target.job_name} (runs {script})", "checked")]

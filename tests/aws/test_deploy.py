@@ -6,7 +6,14 @@ import pytest
 from botocore.stub import Stubber
 
 from b3_assets import aws as aws_mod
-from b3_assets.deploy import Target, deploy, ensure_job, glue_files, job_definition
+from b3_assets.deploy import (
+    Target,
+    deploy,
+    deploy_code,
+    ensure_job,
+    glue_files,
+    job_definition,
+)
 
 
 def clients() -> dict:
@@ -89,3 +96,32 @@ def test_an_existing_role_arn_is_used_as_given(target, aws) -> None:
     states = {step.what: step.state for step in deploy(clients(), given)}
     assert states[f"iam role {arn}"] == "given"
     assert aws_mod.client("glue").get_job(JobName="b3-refine")["Job"]["Role"] == arn
+
+
+def test_code_only_uploads_the_code_and_leaves_a_stack_owned_job_alone(target, aws) -> None:
+    with pytest.raises(aws_mod.AwsError, match="does not exist"):
+        deploy_code(clients(), target)
+    s3, glue = aws.client("s3"), aws.client("glue")
+    s3.create_bucket(Bucket=target.bucket)
+    with pytest.raises(aws_mod.AwsError, match=r"deploy infra/template\.yaml"):
+        deploy_code(clients(), target)
+    # the job as the CloudFormation stack would have made it, with a setting of its own
+    stack_job = {**job_definition(target, "arn:aws:iam::123456789012:role/stack-role")}
+    stack_job["WorkerType"] = "G.2X"
+    glue.create_job(Name=target.job_name, **stack_job)
+    steps = deploy_code(clients(), target)
+    assert [s.state for s in steps] == ["uploaded"] * len(glue_files()) + ["checked"]
+    assert {s.state for s in deploy_code(clients(), target)} == {"unchanged", "checked"}
+    job = glue.get_job(JobName=target.job_name)["Job"]
+    assert (job["WorkerType"], job["Role"]) == ("G.2X", "arn:aws:iam::123456789012:role/stack-role")
+    assert aws.client("iam").list_roles()["Roles"] == []
+
+
+def test_code_only_refuses_a_job_that_runs_another_buckets_script(target, aws) -> None:
+    aws.client("s3").create_bucket(Bucket=target.bucket)
+    other = Target("other-bucket", "b3_refined", "b3-refine", "r", "us-east-1")
+    aws.client("glue").create_job(
+        Name="b3-refine", **job_definition(other, "arn:aws:iam::1:role/r")
+    )
+    with pytest.raises(aws_mod.AwsError, match="is B3_BUCKET the stack's bucket"):
+        deploy_code(clients(), target)
