@@ -41,8 +41,15 @@ def _instance():
     )
 
 
-def _materialize(settings: Settings, day: date, offline: bool, last: date | None = None):
-    """Runs the whole chain for a date (or a range up to `last`, in one run).
+def _materialize(
+    settings: Settings,
+    day: date,
+    offline: bool,
+    last: date | None = None,
+    selection: Sequence[object] | None = None,
+):
+    """Runs the chain (or the `selection` of its assets) for a date, or a range up to `last`
+    in one run.
 
     Returns {asset: metadata of its last materialization} or raises CliError.
     """
@@ -61,6 +68,7 @@ def _materialize(settings: Settings, day: date, offline: bool, last: date | None
         tags["dagster/asset_partition_range_end"] = last.isoformat()
     result = dg.materialize(
         ALL_ASSETS,
+        selection=list(selection) if selection is not None else None,
         resources=resources_for(settings, offline=offline),
         partition_key=day.isoformat() if one_date else None,
         instance=_instance(),
@@ -111,6 +119,14 @@ def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
     print(f"  raw      {raw['path']}  [{state}]")
     print(f"  bronze   {bronze['path']}  [{bronze['dagster/row_count']} rows]")
     print(f"  lake     {lake['uri']}  [{'uploaded' if lake['objects_uploaded'] else 'unchanged'}]")
+    if "ibov_ativos" not in out:  # B3_TRIGGER=lambda: the S3 event starts the refine
+        print(
+            f"  refine   started by the Lambda on the S3 event (Glue job {settings.glue_job}); "
+            "ibov_glue_job_runs_sensor records it in Dagster"
+        )
+        if not lake["objects_uploaded"]:
+            print("           (the object was unchanged, so S3 sent no event: nothing to refine)")
+        return
     for table in ("ibov_ativos", "ibov_header", "ibov_setores"):
         meta = out[table]
         rows = meta["rows_by_date"].get(day.isoformat(), 0)
@@ -146,7 +162,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if args.date is not None and args.date != served:
             raise CliError(not_served_message(args.date, served))
         day = served
-    _print_summary(settings, day, _materialize(settings, day, args.offline))
+    from b3_assets.defs.jobs import daily_assets
+
+    out = _materialize(settings, day, args.offline, selection=daily_assets(settings))
+    _print_summary(settings, day, out)
     return 0
 
 
@@ -203,6 +222,54 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if failures:
         print(f"{failures} file(s) refused", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.defs.jobs import REFINE_ASSETS
+    from b3_assets.defs.resources import resources_for
+    from b3_assets.defs.resources.interfaces import raw_object_key
+    from b3_assets.trading_calendar import is_trading_day, trading_days
+
+    first, last = args.first, args.last
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}")
+    for day in (first, last):
+        try:
+            is_trading_day(day)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    days = trading_days(first, last)
+    if not days:
+        raise CliError(f"no B3 trading day from {first} to {last}")
+    lake = resources_for(settings)["lake"]
+    in_lake = {item.key for item in lake.list_objects("raw/")}
+    present = [day for day in days if raw_object_key(day) in in_lake]
+    missing = [day for day in days if day not in present]
+    if not present:
+        raise CliError(
+            f"no raw data in the lake for any of the {len(days)} trading dates from {first} to "
+            f"{last}: capture them first (`b3 run`, or `b3 import` of B3's CSV downloads)"
+        )
+    out = _materialize(
+        settings, present[0], offline=False, last=present[-1], selection=REFINE_ASSETS
+    )
+    rows = {
+        name: out[name]["rows_by_date"] for name in ("ibov_ativos", "ibov_header", "ibov_setores")
+    }
+    print(
+        f"refined {len(present)} captured date(s) from {present[0]} to {present[-1]} "
+        f"in one run -> {out['ibov_ativos']['location']}"
+    )
+    for day in present:
+        counts = ", ".join(f"{name} {rows[name].get(str(day), 0)}" for name in rows)
+        print(f"  {day}  {counts}")
+    print(
+        f"  catalog  {out['ibov_catalog']['catalog']}  [{', '.join(out['ibov_catalog']['tables'])}]"
+    )
+    if missing:
+        listed = ", ".join(map(str, missing))
+        print(f"no raw data in the lake for {len(missing)} trading date(s): {listed}")
     return 0
 
 
@@ -271,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="overwrite a date already captured otherwise"
     )
     imp.set_defaults(handler=cmd_import)
+    backfill = commands.add_parser(
+        "backfill",
+        help="refine every captured date of a range in one run and name the dates with no raw data",
+    )
+    backfill.add_argument("--from", dest="first", type=parse_date, required=True, metavar="DATE")
+    backfill.add_argument("--to", dest="last", type=parse_date, required=True, metavar="DATE")
+    backfill.set_defaults(handler=cmd_backfill)
     query = commands.add_parser("query", help="run read-only Athena SQL on the refined tables")
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")

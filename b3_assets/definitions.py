@@ -5,21 +5,23 @@ from __future__ import annotations
 import dagster as dg
 
 from b3_assets.defs.assets import ALL_ASSETS
+from b3_assets.defs.jobs import JOBS
 from b3_assets.defs.resources import resources_for
+from b3_assets.defs.schedules import build_daily_schedule
+from b3_assets.defs.sensors import build_sensors
 from b3_assets.settings import Settings
-
-ibov_pipeline_job = dg.define_asset_job(
-    "ibov_pipeline",
-    selection=dg.AssetSelection.assets(*ALL_ASSETS),
-    description="B3 -> raw -> bronze -> lake -> refined tables -> catalog for trading dates.",
-)
 
 
 def build_definitions(settings: Settings | None = None, offline: bool = False) -> dg.Definitions:
+    """Everything for one environment; the B3_TRIGGER mode decides which job the schedule runs
+    and which sensor is active."""
+    settings = settings or Settings()
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[ibov_pipeline_job],
-        resources=resources_for(settings or Settings(), offline=offline),
+        jobs=JOBS,
+        schedules=[build_daily_schedule(settings)],
+        sensors=build_sensors(settings),
+        resources=resources_for(settings, offline=offline),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,6 +35,15 @@ class LakeObject:
     size: int
     etag: str
     changed: bool
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as a listing shows it; `version` changes whenever its bytes are replaced."""
+
+    key: str
+    last_modified: datetime  # UTC
+    version: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,25 @@ class LocalLake:
 
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        """Files under prefix, without the dot-named temporaries of a write in progress."""
+        base = self.path(prefix)
+        if not base.is_dir():
+            return []
+        found = []
+        for path in sorted(base.rglob("*")):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            stat = path.stat()
+            found.append(
+                StoredObject(
+                    path.relative_to(self.root.resolve()).as_posix(),
+                    datetime.fromtimestamp(stat.st_mtime, UTC),
+                    f"{stat.st_size}-{stat.st_mtime_ns}",
+                )
+            )
+        return found
 
     def publish_partitions(
         self, prefix: str, table: pa.Table, partition_by: tuple[str, ...], dates: list[date]

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from b3_assets.aws import aws_errors, error_code
-from b3_assets.local_lake import LakeObject
+from b3_assets.local_lake import LakeObject, StoredObject
 from b3_assets.save_raw import sha256_file
 
 SHA256_METADATA = "sha256"
@@ -71,10 +71,16 @@ class S3Lake:
         return LakeObject(key, self.uri(key), size, response["ETag"].strip('"'), True)
 
     def keys(self, prefix: str) -> list[str]:
-        found: list[str] = []
+        return [item.key for item in self.list_objects(prefix)]
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        found: list[StoredObject] = []
         with aws_errors(f"listing {self.uri(prefix)}", self.bucket):
             for page in self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             ):
-                found.extend(item["Key"] for item in page.get("Contents", []))
+                found.extend(
+                    StoredObject(item["Key"], item["LastModified"], item["ETag"].strip('"'))
+                    for item in page.get("Contents", [])
+                )
         return found

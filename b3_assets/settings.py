@@ -34,5 +34,11 @@ class Settings(BaseSettings):
     trigger: Literal["lambda", "dagster"] = "lambda"
 
     @property
+    def lambda_refines(self) -> bool:
+        """On AWS with B3_TRIGGER=lambda the Lambda starts Glue for every new raw object, so
+        Dagster's own runs stop at the lake object (never both launch Glue for one object)."""
+        return self.env == "aws" and self.trigger == "lambda"
+
+    @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()

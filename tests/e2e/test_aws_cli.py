@@ -36,6 +36,8 @@ def stack(moto_server, tmp_path_factory, fixtures_dir):
             **account,
             "B3_ENV": "aws",
             "B3_GLUE_RUNNER": "local",
+            # Dagster launches Glue here; test_aws_trigger drives the Lambda's way
+            "B3_TRIGGER": "dagster",
             "B3_DATA_DIR": str(home / "data"),
             "B3_API_URL": server.api_url,
             "B3_HTTP_RETRIES": "1",

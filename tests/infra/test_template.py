@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 ACCOUNT, REGION = "123456789012", "sa-east-1"
 PARAMS = {"BucketName": "my-b3-lake"}
+LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/b3-lake-trigger:*"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def resolve(value: Any, template: dict[str, Any]) -> Any:
         "AWS::Partition": "aws",
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT,
-        "TriggerLogGroup.Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/b3-lake-trigger:*",
+        "TriggerLogGroup.Arn": LOG_GROUP,
     }
     if isinstance(value, dict):
         if set(value) == {"Ref"} and value["Ref"] in known:
@@ -146,12 +147,11 @@ def test_lambda_may_only_start_this_job_and_write_its_logs(template):
         for arn in statement["Resource"]
     }
     job_arn = f"arn:aws:glue:{REGION}:{ACCOUNT}:job/b3-refine"
-    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/b3-lake-trigger:*"
     assert grants == {
         ("glue:StartJobRun", job_arn),
         ("glue:GetJobRuns", job_arn),
-        ("logs:CreateLogStream", log_group),
-        ("logs:PutLogEvents", log_group),
+        ("logs:CreateLogStream", LOG_GROUP),
+        ("logs:PutLogEvents", LOG_GROUP),
     }
     function = template["Resources"]["TriggerFunction"]["Properties"]
     code = (TEMPLATE.parent / function["CodeUri"]).resolve()

@@ -66,10 +66,14 @@ def athena_resource(settings: Settings):
 
 def resources_for(settings: Settings, offline: bool = False) -> dict[str, object]:
     """The resources of an environment; asset bodies never branch on it."""
+    from b3_assets.defs.resources.aws import GlueJobRunsResource
+
     data_dir = str(settings.data_path)
     common = {
         "b3_api": b3_api_resource(settings, offline),
         "capture_store": CaptureStoreResource(data_dir=data_dir, index=settings.index),
+        # only the sensor of B3_TRIGGER=lambda calls it; everywhere so every definition loads
+        "glue_job_runs": GlueJobRunsResource(job_name=settings.glue_job),
     }
     if settings.env == "local":
         return {

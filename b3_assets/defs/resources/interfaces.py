@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from b3_assets import save_raw
 from b3_assets.b3_scraper import B3Client, FetchedPortfolio, canonical_json
-from b3_assets.local_lake import LakeObject
+from b3_assets.local_lake import LakeObject, StoredObject
 from b3_assets.sample import sample_portfolio
 from b3_assets.settings import DEFAULT_API_URL
 from b3_assets.trading_calendar import current_session
@@ -101,6 +101,8 @@ class Lake(Protocol):
 
     def uri(self, key: str) -> str: ...
 
+    def list_objects(self, prefix: str) -> list[StoredObject]: ...
+
 
 class LakeResource(dg.ConfigurableResource):
     """The bucket: a local folder in the embedded default (LocalLake), S3 on AWS (S3Lake)."""
@@ -117,6 +119,9 @@ class LakeResource(dg.ConfigurableResource):
 
     def uri(self, key: str) -> str:
         return self.lake.uri(key)
+
+    def list_objects(self, prefix: str) -> list[StoredObject]:
+        return self.lake.list_objects(prefix)
 
 
 @dataclass(frozen=True)

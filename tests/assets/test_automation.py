@@ -1,0 +1,339 @@
+"""Schedules and sensors through build_sensor_context / build_schedule_context: the run requests,
+the cursor, no duplicates, and restart safety (the testing ladder of dagster_testing)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from b3_assets.b3_scraper import canonical_json
+from b3_assets.csv_import import parse_portfolio_csv
+from b3_assets.definitions import build_definitions
+from b3_assets.defs.resources import B3ApiResource, LocalLakeResource
+from b3_assets.defs.resources.aws import GlueJobRunsResource
+from b3_assets.defs.schedules import DAILY_CRON, build_daily_schedule
+from b3_assets.defs.sensors import (
+    RANGE_END,
+    RANGE_START,
+    build_glue_job_runs_sensor,
+    build_raw_objects_sensor,
+    glue_run_events,
+)
+from b3_assets.save_raw import write_raw
+from b3_assets.settings import Settings
+from b3_assets.trading_calendar import B3_TIMEZONE, trading_days
+from b3_assets.triggers import Watermark
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+LOCAL = Settings()
+LAMBDA = Settings(env="aws", bucket="b3-lake-test", trigger="lambda")
+DAGSTER_ON_AWS = Settings(env="aws", bucket="b3-lake-test", trigger="dagster")
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def put_raw(lake_root, key: str, data: bytes = b"PAR1", at: datetime | None = None) -> None:
+    path = lake_root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    if at is not None:
+        os.utime(path, (at.timestamp(), at.timestamp()))
+
+
+def evaluate(sensor, instance, cursor, **resources):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    return sensor(context)
+
+
+# ---- definitions ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "active", "scheduled_job"),
+    [
+        (LOCAL, "ibov_raw_objects_sensor", "ibov_pipeline"),
+        (DAGSTER_ON_AWS, "ibov_raw_objects_sensor", "ibov_pipeline"),
+        (LAMBDA, "ibov_glue_job_runs_sensor", "ibov_capture"),
+    ],
+)
+def test_definitions_have_the_schedule_both_sensors_and_one_active(settings, active, scheduled_job):
+    defs = build_definitions(settings)
+    repo = defs.get_repository_def()
+    assert set(repo.job_names) >= {"ibov_pipeline", "ibov_capture", "ibov_refine"}
+    (schedule,) = repo.schedule_defs
+    assert schedule.name == "ibov_daily_schedule" and schedule.job_name == scheduled_job
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert schedule.execution_timezone == "America/Sao_Paulo"
+    statuses = {sensor.name: sensor.default_status for sensor in repo.sensor_defs}
+    assert statuses == {
+        "ibov_raw_objects_sensor": dg.DefaultSensorStatus.STOPPED,
+        "ibov_glue_job_runs_sensor": dg.DefaultSensorStatus.STOPPED,
+    } | {active: dg.DefaultSensorStatus.RUNNING}
+    capture = repo.get_job("ibov_capture")
+    assert {k.to_user_string() for k in capture.asset_layer.executable_asset_keys} == {
+        "ibov_portfolio_raw",
+        "ibov_portfolio_bronze",
+        "ibov_lake_raw_object",
+    }
+
+
+# ---- schedule --------------------------------------------------------------------------------
+
+
+class ServesTheDay(B3ApiResource):
+    """B3 as it behaves on a trading morning: serving that day's portfolio."""
+
+    day: str = ""
+
+    def served_date(self) -> date:
+        return date.fromisoformat(self.day)
+
+
+@dataclass
+class Tick:
+    run_requests: list[dg.RunRequest]
+    skip_message: str | None
+
+
+def run_schedule(day: date, b3_api: B3ApiResource, settings: Settings = LOCAL):
+    schedule = build_daily_schedule(settings)
+    moment = datetime(day.year, day.month, day.day, 9, tzinfo=B3_TIMEZONE)
+    context = dg.build_schedule_context(
+        scheduled_execution_time=moment, resources={"b3_api": b3_api}
+    )
+    result = schedule(context)
+    if isinstance(result, dg.SkipReason):
+        return Tick([], result.skip_message)
+    return Tick([result], None)
+
+
+def test_the_schedule_runs_on_every_2025_session_and_never_on_a_holiday():
+    assert DAILY_CRON.split()[-1] == "1-5"  # weekends are never even evaluated
+    requested, skipped = [], {}
+    day = date(2025, 1, 1)
+    while day.year == 2025:
+        if day.weekday() < 5:
+            tick = run_schedule(day, ServesTheDay(day=day.isoformat()))
+            if tick.run_requests:
+                (request,) = tick.run_requests
+                requested.append(date.fromisoformat(request.partition_key))
+                assert request.run_key == f"daily:{day}"
+            else:
+                skipped[day] = tick.skip_message
+        day += timedelta(days=1)
+    assert requested == trading_days(date(2025, 1, 1), date(2025, 12, 31))
+    assert len(requested) == 250
+    for holiday in ("2025-11-20", "2025-03-03", "2025-03-04", "2025-12-25"):
+        assert "B3 holiday" in skipped[date.fromisoformat(holiday)]
+    assert date(2025, 3, 5) in requested  # Ash Wednesday trades from 13:00
+
+
+def test_the_schedule_asks_b3_which_date_it_serves(b3_server):
+    api = B3ApiResource(api_url=b3_server.api_url, retries=0, timeout=5)
+    tick = run_schedule(date(2025, 7, 11), api)  # a Friday; B3 already serves Monday's
+    (request,) = tick.run_requests
+    assert request.partition_key == "2025-07-14"
+    assert request.tags["b3/scheduled_for"] == "2025-07-11"
+
+
+def test_the_schedule_still_requests_the_session_when_b3_is_down():
+    api = B3ApiResource(api_url="http://127.0.0.1:9/indexProxy/indexCall", retries=0, timeout=2)
+    tick = run_schedule(date(2025, 7, 14), api)
+    (request,) = tick.run_requests  # the run then fails with B3's error, visibly
+    assert request.partition_key == "2025-07-14"
+
+
+def test_in_lambda_mode_the_schedule_runs_only_the_capture():
+    tick = run_schedule(date(2025, 7, 14), ServesTheDay(day="2025-07-14"), LAMBDA)
+    (request,) = tick.run_requests
+    assert build_daily_schedule(LAMBDA).job_name == "ibov_capture"
+    assert request.partition_key == "2025-07-14"
+
+
+# ---- the raw/ sensor -------------------------------------------------------------------------
+
+
+def test_raw_sensor_requests_each_new_object_once_and_survives_a_restart(tmp_path, instance):
+    lake_root = tmp_path / "lake"
+    lake = LocalLakeResource(root=str(lake_root))
+    sensor = build_raw_objects_sensor(LOCAL)
+    start = datetime(2025, 7, 14, 12, tzinfo=UTC)
+    for offset, day in enumerate(["2025-07-10", "2025-07-11", "2025-07-14", "2025-07-16"]):
+        put_raw(
+            lake_root, f"raw/{day}/dados_originais.parquet", at=start + timedelta(seconds=offset)
+        )
+    put_raw(lake_root, "raw/2025-07-13/dados_originais.parquet", at=start)  # a Sunday
+    put_raw(lake_root, "raw/2025-07-14/.dados_originais.parquet.x.tmp", at=start)  # mid-write
+    put_raw(lake_root, "raw/notes.txt", at=start)
+
+    first = evaluate(sensor, instance, None, lake=lake)
+    ranges = [
+        (r.partition_key, r.tags.get(RANGE_START), r.tags.get(RANGE_END))
+        for r in first.run_requests
+    ]
+    # consecutive sessions in one run (one Glue run); 07-15 has no object, so 07-16 is its own
+    assert ranges == [(None, "2025-07-10", "2025-07-14"), ("2025-07-16", None, None)]
+    assert Watermark.parse(first.cursor).since == start + timedelta(seconds=3)
+
+    again = evaluate(sensor, instance, first.cursor, lake=lake)
+    assert again.run_requests == [] and "no new raw objects" in again.skip_reason.skip_message
+
+    restarted = evaluate(sensor, instance, None, lake=lake)  # the cursor was lost
+    assert [r.run_key for r in restarted.run_requests] == [r.run_key for r in first.run_requests]
+
+    put_raw(lake_root, "raw/2025-07-11/dados_originais.parquet", b"PAR1 new", start + timedelta(1))
+    replaced = evaluate(sensor, instance, again.cursor, lake=lake)
+    (request,) = replaced.run_requests
+    assert request.partition_key == "2025-07-11"
+    assert request.run_key not in {r.run_key for r in first.run_requests}
+
+
+def test_raw_sensor_skips_a_date_refined_after_its_object_was_written(tmp_path, instance):
+    lake_root = tmp_path / "lake"
+    written = datetime.now(UTC) - timedelta(minutes=5)
+    put_raw(lake_root, "raw/2025-07-14/dados_originais.parquet", at=written)
+    put_raw(lake_root, "raw/2025-07-11/dados_originais.parquet", at=written)
+    # the full pipeline run refined 07-14 right after uploading it
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key="ibov_ativos", partition="2025-07-14")
+    )
+    result = evaluate(
+        build_raw_objects_sensor(LOCAL), instance, None, lake=LocalLakeResource(root=str(lake_root))
+    )
+    assert [r.partition_key for r in result.run_requests] == ["2025-07-11"]
+
+
+def test_raw_sensor_is_idle_when_the_lambda_refines(tmp_path, instance):
+    result = evaluate(
+        build_raw_objects_sensor(LAMBDA), instance, None, lake=LocalLakeResource(root=str(tmp_path))
+    )
+    assert isinstance(result, dg.SkipReason) and "B3_TRIGGER=lambda" in result.skip_message
+
+
+def test_a_raw_sensor_request_runs_the_refine_of_that_range(tmp_path, instance, csv_files):
+    """Objects that reached the lake without a refine (a capture-only run); the sensor's range
+    request, executed as the daemon would, refines both dates in one run."""
+    data_dir = tmp_path / "data"
+    for path in csv_files[:2]:  # 2025-03-05 and 2025-03-06
+        response = parse_portfolio_csv(path.read_bytes(), path.name)
+        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
+    defs = build_definitions(Settings(data_dir=data_dir))
+    capture = defs.resolve_job_def("ibov_capture")
+    tags = {RANGE_START: "2025-03-05", RANGE_END: "2025-03-06"}
+    assert capture.execute_in_process(instance=instance, tags=tags).success
+    lake = LocalLakeResource(root=str(data_dir / "lake"))
+    result = evaluate(build_raw_objects_sensor(LOCAL), instance, None, lake=lake)
+    (request,) = result.run_requests
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2025-03-05", "2025-03-06")
+    refine = defs.resolve_job_def("ibov_refine")
+    assert refine.execute_in_process(instance=instance, tags=request.tags).success
+    refined = instance.fetch_materializations(dg.AssetKey("ibov_ativos"), limit=10).records
+    assert sorted(r.partition_key for r in refined) == ["2025-03-05", "2025-03-06"]
+    assert sorted(p.name for p in (data_dir / "lake/refined/header").iterdir()) == [
+        "data=2025-03-05",
+        "data=2025-03-06",
+    ]
+    after = evaluate(build_raw_objects_sensor(LOCAL), instance, None, lake=lake)
+    assert after.run_requests == []  # refined after the objects were written: nothing to redo
+
+
+# ---- the Glue job runs sensor (B3_TRIGGER=lambda) ----------------------------------------------
+
+
+@pytest.fixture
+def glue(aws):
+    client = aws.client("glue")
+    client.create_job(
+        Name="b3-refine",
+        Role="arn:aws:iam::123456789012:role/b3-lake-glue",
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{aws.bucket}/glue/refine_job.py"},
+        ExecutionProperty={"MaxConcurrentRuns": 10},
+    )
+    return client
+
+
+def finish(glue) -> list[dict]:
+    for _ in range(3):  # moto moves each run STARTING -> RUNNING -> SUCCEEDED as it is read
+        runs = glue.get_job_runs(JobName="b3-refine")["JobRuns"]
+    return runs
+
+
+def test_glue_sensor_records_the_lambdas_runs_once(glue, instance):
+    sensor = build_glue_job_runs_sensor(LAMBDA)
+    runs = GlueJobRunsResource(job_name="b3-refine")
+    lambda_run = glue.start_job_run(
+        JobName="b3-refine", Arguments={"--dates": "2025-07-14", "--bucket": "b3-lake-test"}
+    )["JobRunId"]
+    glue.start_job_run(  # launched by Dagster through Pipes: it recorded its own result
+        JobName="b3-refine",
+        Arguments={"--dates": "2025-07-11", "--dagster-pipes-context": "e30="},
+    )
+    glue.start_job_run(JobName="b3-refine", Arguments={"--dates": "../../x"})
+    finish(glue)
+
+    first = evaluate(sensor, instance, None, glue_job_runs=runs)
+    keys = sorted((e.asset_key.to_user_string(), e.partition) for e in first.asset_events)
+    assert keys == [
+        ("ibov_ativos", "2025-07-14"),
+        ("ibov_header", "2025-07-14"),
+        ("ibov_setores", "2025-07-14"),
+    ]
+    assert all(isinstance(e, dg.AssetMaterialization) for e in first.asset_events)
+    meta = first.asset_events[0].metadata
+    assert meta["glue_job_run_id"].value == lambda_run
+    assert meta["glue_job_run_state"].value == "SUCCEEDED"
+    (catalog,) = first.run_requests
+    assert (
+        catalog.partition_key == "2025-07-14" and catalog.tags["b3/glue_job_run_id"] == lambda_run
+    )
+
+    again = evaluate(sensor, instance, first.cursor, glue_job_runs=runs)
+    assert again.asset_events == [] and again.run_requests == []
+
+    later = glue.start_job_run(
+        JobName="b3-refine", Arguments={"--dates": "2025-07-15", "--bucket": "b3-lake-test"}
+    )["JobRunId"]
+    finish(glue)
+    third = evaluate(sensor, instance, again.cursor, glue_job_runs=runs)
+    assert {e.partition for e in third.asset_events} == {"2025-07-15"}
+    assert [r.tags["b3/glue_job_run_id"] for r in third.run_requests] == [later]
+    restarted = evaluate(sensor, instance, None, glue_job_runs=runs)
+    assert sorted(r.run_key for r in restarted.run_requests) == sorted(
+        r.run_key for r in first.run_requests + third.run_requests
+    )
+
+
+def test_a_failed_lambda_run_is_observed_with_its_error_not_materialized():
+    events = glue_run_events(
+        {
+            "Id": "jr_1",
+            "JobName": "b3-refine",
+            "JobRunState": "FAILED",
+            "ErrorMessage": "AnalysisException: nothing",
+        },
+        [date(2025, 7, 14)],
+    )
+    assert len(events) == 3 and all(isinstance(e, dg.AssetObservation) for e in events)
+    assert events[0].metadata["error"].value == "AnalysisException: nothing"
+
+
+def test_glue_sensor_is_idle_unless_the_lambda_refines(instance):
+    result = evaluate(
+        build_glue_job_runs_sensor(LOCAL),
+        instance,
+        None,
+        glue_job_runs=GlueJobRunsResource(job_name="b3-refine"),
+    )
+    assert (
+        isinstance(result, dg.SkipReason) and "B3_TRIGGER=lambda on AWS only" in result.skip_message
+    )
