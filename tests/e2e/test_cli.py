@@ -13,7 +13,9 @@ pytestmark = pytest.mark.e2e
 B3 = Path(sys.executable).parent / "b3"
 
 
-def b3(data_dir: Path, api_url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def b3(
+    data_dir: Path, api_url: str, *args: str, check: bool = True, dagster_home: Path | None = None
+) -> subprocess.CompletedProcess:
     env = os.environ | {
         "B3_DATA_DIR": str(data_dir),
         "B3_API_URL": api_url,
@@ -21,6 +23,8 @@ def b3(data_dir: Path, api_url: str, *args: str, check: bool = True) -> subproce
         "B3_HTTP_TIMEOUT": "5",
     }
     env.pop("DAGSTER_HOME", None)
+    if dagster_home is not None:
+        env["DAGSTER_HOME"] = str(dagster_home)
     done = subprocess.run(
         [str(B3), *args], env=env, capture_output=True, text=True, timeout=180, check=False
     )
@@ -123,6 +127,80 @@ def test_5_import_adds_six_dates_of_87_rows(lake, csv_files) -> None:
     assert (data_dir / "raw/2025-03-05" / original.name).read_bytes() == original.read_bytes()
 
 
+def test_5b_backfill_refines_the_imported_dates_in_one_run(lake, tmp_path) -> None:
+    import dagster as dg
+
+    data_dir, server = lake
+    captured = snapshot(data_dir / "raw") | snapshot(data_dir / "lake/raw")
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    done = b3(
+        data_dir,
+        server.api_url,
+        "backfill",
+        "--from",
+        "2025-02-20",
+        "--to",
+        "2025-03-12",
+        dagster_home=tmp_path,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(
+        "refined 6 captured date(s) from 2025-02-20 to 2025-03-12 in one run"
+    )
+    assert "  2025-03-05  ibov_ativos 87, ibov_header 1, ibov_setores 0" in lines
+    assert lines[-1] == (
+        "no raw data in the lake for 7 trading date(s): 2025-02-21, 2025-02-25, 2025-02-26, "
+        "2025-02-27, 2025-02-28, 2025-03-07, 2025-03-10"
+    )
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        (run,) = instance.get_runs()
+        assert run.is_success
+        assert run.tags["dagster/asset_partition_range_start"] == "2025-02-20"
+        assert run.tags["dagster/asset_partition_range_end"] == "2025-03-12"
+        materialized = {
+            name: {
+                r.run_id for r in instance.fetch_materializations(dg.AssetKey(name), 100).records
+            }
+            for name in (
+                "ibov_portfolio_raw",
+                "ibov_lake_raw_object",
+                "ibov_ativos",
+                "ibov_catalog",
+            )
+        }
+        assert materialized == {
+            "ibov_portfolio_raw": set(),
+            "ibov_lake_raw_object": set(),
+            "ibov_ativos": {run.run_id},
+            "ibov_catalog": {run.run_id},
+        }
+    assert snapshot(data_dir / "raw") | snapshot(data_dir / "lake/raw") == captured
+    refused = b3(
+        data_dir,
+        server.api_url,
+        "backfill",
+        "--from",
+        "2025-03-12",
+        "--to",
+        "2025-02-20",
+        check=False,
+    )
+    assert (
+        refused.returncode == 1 and "--from 2025-03-12 is after --to 2025-02-20" in refused.stderr
+    )
+    empty = b3(
+        data_dir,
+        server.api_url,
+        "backfill",
+        "--from",
+        "2025-04-01",
+        "--to",
+        "2025-04-30",
+        check=False,
+    )
+    assert empty.returncode == 1 and "no raw data in the lake for any of the 20" in empty.stderr
+
+
 def test_6_query_counts_the_served_date(lake) -> None:
     data_dir, server = lake
     done = b3(
@@ -171,6 +249,21 @@ def test_9_workspace_loads_in_dagster(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Validation successful for code location b3_assets" in done.stdout + done.stderr
+    for kind, names in (
+        ("schedule", ["ibov_daily_schedule"]),
+        ("sensor", ["ibov_raw_objects_sensor", "ibov_glue_job_runs_sensor"]),
+    ):
+        listed = subprocess.run(
+            [str(Path(sys.executable).parent / "dagster"), kind, "list", "-w", "workspace.yaml"],
+            cwd=Path(__file__).resolve().parents[2],
+            env=os.environ | {"DAGSTER_HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert all(name in listed.stdout for name in names), listed.stdout
 
 
 def test_quick_start_offline_run(tmp_path) -> None:
