@@ -118,3 +118,52 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Aw
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return AwsEnv(moto_server, env["B3_BUCKET"], env)
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "b3-lake-trigger"
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:b3-lake-trigger"
+    aws_request_id: str = "5b0ec3ab-0f6d-4a8b-9d4c-1c2f1d1e0a11"
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return LambdaContext()
+
+
+@pytest.fixture
+def glue_job(aws, monkeypatch):
+    """The refine job on moto, as the Lambda tests' B3_GLUE_JOB, and a Lambda with no clients."""
+    from lambda_fn import handler
+
+    glue = aws.client("glue")
+    glue.create_job(
+        Name="b3-refine",
+        Role="arn:aws:iam::123456789012:role/b3-lake-glue",
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{aws.bucket}/glue/refine_job.py"},
+        ExecutionProperty={"MaxConcurrentRuns": 3},
+        DefaultArguments={"--bucket": aws.bucket, "--database": "b3_refined"},
+    )
+    monkeypatch.setenv("B3_GLUE_JOB", "b3-refine")
+    monkeypatch.setattr(handler, "_clients", {})
+    return glue
+
+
+@pytest.fixture
+def glue_runs_stay_running(aws):
+    """moto keeps job runs RUNNING until told otherwise (its state manager)."""
+    url = f"{aws.endpoint}/moto-api/state-manager"
+    requests.post(
+        f"{url}/set-transition",
+        json={
+            "model_name": "glue::job_run",
+            "transition": {"progression": "manual", "times": 1000},
+        },
+        timeout=10,
+    ).raise_for_status()
+    yield
+    requests.post(
+        f"{url}/unset-transition", json={"model_name": "glue::job_run"}, timeout=10
+    ).raise_for_status()

@@ -1,0 +1,170 @@
+"""B3_TRIGGER=lambda end to end against moto: `b3 run` stops at the raw object; S3 sends its
+notification (to SQS: moto cannot invoke a Lambda without Docker); the Lambda handler starts one
+Glue run; the deployed job refines (run here with the run's arguments, as Glue would); and the
+Glue job runs sensor records it in Dagster and checks the catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import dagster as dg
+import pytest
+from conftest import fresh_moto_account
+
+from b3_assets.definitions import build_definitions
+from b3_assets.defs.resources.aws import GlueJobRunsResource
+from b3_assets.defs.sensors import build_glue_job_runs_sensor
+from b3_assets.settings import Settings
+from lambda_fn import handler
+
+pytestmark = pytest.mark.e2e
+
+B3 = Path(sys.executable).parent / "b3"
+BUCKET = "b3-lake-lambda"
+RAW_FILTER = {
+    "Key": {
+        "FilterRules": [
+            {"Name": "prefix", "Value": "raw/"},
+            {"Name": "suffix", "Value": ".parquet"},
+        ]
+    }
+}
+
+
+@pytest.fixture
+def stack(moto_server, tmp_path, fixtures_dir):
+    from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+
+    account = fresh_moto_account(moto_server, tmp_path, BUCKET)
+    fake = FakeB3(max_page_size=40)
+    fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
+    with RunningFakeB3(fake) as server:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "B3_"))},
+            **account,
+            "B3_ENV": "aws",  # B3_TRIGGER is left at its default: lambda
+            "B3_DATA_DIR": str(tmp_path / "data"),
+            "B3_API_URL": server.api_url,
+            "B3_HTTP_RETRIES": "1",
+        }
+        env.pop("DAGSTER_HOME", None)
+        yield env
+
+
+def b3(env: dict, *args: str) -> str:
+    done = subprocess.run(
+        [str(B3), *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def aws_client(env: dict, service: str):
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def drain(sqs, queue_url: str) -> list[dict]:
+    events = []
+    while messages := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    ).get("Messages"):
+        for message in messages:
+            body = json.loads(message["Body"])
+            if "Records" in body:  # not moto's s3:TestEvent
+                events.append(body)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return events
+
+
+def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path, lambda_context):
+    b3(stack, "deploy")
+    s3, sqs, glue = (aws_client(stack, name) for name in ("s3", "sqs", "glue"))
+    queue_url = sqs.create_queue(QueueName="b3-lake-trigger")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": RAW_FILTER}
+            ]
+        },
+    )
+    drain(sqs, queue_url)
+
+    out = b3(stack, "run")
+    assert "started by the Lambda on the S3 event (Glue job b3-refine)" in out
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="refined/")
+    assert listed["KeyCount"] == 0
+    assert glue.get_job_runs(JobName="b3-refine")["JobRuns"] == []  # Dagster launched no Glue
+
+    # the Lambda, with the template's environment
+    for name, value in stack.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("B3_GLUE_JOB", "b3-refine")
+    monkeypatch.setenv("B3_BUCKET", BUCKET)
+    monkeypatch.setattr(handler, "_clients", {})
+    events = drain(sqs, queue_url)
+    assert len(events) == 1
+    result = handler.lambda_handler(events[0], lambda_context)
+    assert [item["date"] for item in result["started"]] == ["2025-07-14"]
+    (job_run,) = glue.get_job_runs(JobName="b3-refine")["JobRuns"]
+
+    # Glue runs it: the deployed script with the run's arguments
+    script = tmp_path / "refine_job.py"
+    script.write_bytes(s3.get_object(Bucket=BUCKET, Key="glue/refine_job.py")["Body"].read())
+    args = [item for pair in job_run["Arguments"].items() for item in pair]
+    done = subprocess.run(
+        [sys.executable, str(script), "--JOB_NAME", "b3-refine", *args],
+        env={**stack, "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="refined/ativos/")
+    assert sum(page["KeyCount"] for page in pages) == 84
+
+    # Dagster records what the Lambda's run wrote, then checks the catalog for that date
+    settings = Settings(env="aws", bucket=BUCKET, data_dir=tmp_path / "data")
+    with dg.instance_for_test() as instance:
+        sensor = build_glue_job_runs_sensor(settings)
+        context = dg.build_sensor_context(
+            instance=instance, resources={"glue_job_runs": GlueJobRunsResource()}
+        )
+        for _ in range(3):  # moto moves the run to SUCCEEDED as it is read
+            glue.get_job_runs(JobName="b3-refine")
+        tick = sensor(context)
+        assert {(e.asset_key.to_user_string(), e.partition) for e in tick.asset_events} == {
+            ("ibov_ativos", "2025-07-14"),
+            ("ibov_header", "2025-07-14"),
+            ("ibov_setores", "2025-07-14"),
+        }
+        assert {e.metadata["glue_job_run_id"].value for e in tick.asset_events} == {job_run["Id"]}
+        (request,) = tick.run_requests
+        job = build_definitions(settings).resolve_job_def("ibov_catalog_check")
+        checked = job.execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags
+        )
+        assert checked.success
+        (catalog,) = checked.get_asset_materialization_events()
+        counts = catalog.materialization.metadata["partitions_by_table_and_date"].value
+        assert "| ibov_ativos | 2025-07-14 | 84 |" in counts
+
+    again = b3(stack, "run")  # same bytes: nothing uploaded, so S3 sends nothing
+    assert "the object was unchanged, so S3 sent no event" in again
+    assert drain(sqs, queue_url) == []
