@@ -14,6 +14,9 @@ Measures:
    (B3_GLUE_RUNNER=local): `b3 deploy`, `b3 run`, and where the refine step's time goes
    (Spark start, Spark SQL and writes, S3 uploads, Glue catalog calls, launch and Pipes).
    `--only aws` runs just this part.
+5. Automation (`--only automation`): the Lambda handler on a 1,000-record S3 event, the raw/
+   sensor's tick over 250 raw objects (local folder and moto S3: first tick and a steady tick),
+   and the Glue job runs sensor's tick over 250 finished runs on moto.
 """
 
 from __future__ import annotations
@@ -269,21 +272,144 @@ def bench_aws(runs: int, backfill_dates: int) -> None:
     server.stop()
 
 
+def _moto(bucket: str):
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",  # what the Lambda runtime sets
+            "B3_BUCKET": bucket,
+        }
+    )
+    return server
+
+
+def bench_automation() -> None:
+    from dagster_aws.s3 import S3Resource
+
+    from b3_assets import aws
+    from b3_assets.defs.resources import LocalLakeResource
+    from b3_assets.defs.resources.aws import GlueJobRunsResource, S3LakeResource
+    from b3_assets.defs.sensors import build_glue_job_runs_sensor, build_raw_objects_sensor
+    from lambda_fn import handler
+
+    bucket = "b3-lake-bench-automation"
+    server = _moto(bucket)
+    days = trading_days(date(2025, 1, 1), date(2025, 12, 31))
+    glue, s3 = aws.client("glue"), aws.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    glue.create_job(
+        Name="b3-refine",
+        Role="arn:aws:iam::123456789012:role/r",
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/glue/refine_job.py"},
+        ExecutionProperty={"MaxConcurrentRuns": 1000},
+    )
+    records = [
+        {
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "eventTime": "2025-07-14T12:00:00.000Z",
+            "s3": {"bucket": {"name": bucket}, "object": {"key": key}},
+        }
+        for i in range(1000)
+        for key in [
+            f"raw/{days[i % 5]}/dados_originais.parquet" if i % 2 else f"junk/{i}%3Dx.parquet"
+        ]
+    ]
+    start = time.perf_counter()
+    plan = handler.plan_runs({"Records": records}, bucket)
+    report(
+        "Lambda: plan of a 1,000-record S3 event",
+        time.perf_counter() - start,
+        f"({len(plan.runs)} dates, {len(plan.skipped)} skipped)",
+    )
+    os.environ["B3_GLUE_JOB"] = "b3-refine"
+    start = time.perf_counter()
+    result = handler.lambda_handler({"Records": records}, None)
+    report(
+        "Lambda: the whole invocation on moto Glue",
+        time.perf_counter() - start,
+        f"({len(result['started'])} runs started, client creation included)",
+    )
+
+    with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+        root = Path(tmp) / "lake"
+        for day in days:
+            path = root / f"raw/{day}/dados_originais.parquet"
+            path.parent.mkdir(parents=True)
+            path.write_bytes(b"PAR1")
+            s3.put_object(Bucket=bucket, Key=f"raw/{day}/dados_originais.parquet", Body=b"PAR1")
+        lakes = {
+            "local folder": LocalLakeResource(root=str(root)),
+            "moto S3": S3LakeResource(s3=S3Resource(region_name="us-east-1"), bucket=bucket),
+        }
+        sensor = build_raw_objects_sensor(Settings())
+        for name, lake in lakes.items():
+            with dg.build_sensor_context(instance=instance, resources={"lake": lake}) as context:
+                start = time.perf_counter()
+                first = sensor(context)
+            report(
+                f"raw/ sensor, first tick, 250 objects ({name})",
+                time.perf_counter() - start,
+                f"({len(first.run_requests)} range run request(s))",
+            )
+            with dg.build_sensor_context(
+                instance=instance, cursor=first.cursor, resources={"lake": lake}
+            ) as context:
+                start = time.perf_counter()
+                sensor(context)
+            report(f"raw/ sensor, steady tick ({name})", time.perf_counter() - start)
+
+        for day in days[5:]:
+            glue.start_job_run(JobName="b3-refine", Arguments={"--dates": str(day)})
+        for _ in range(3):
+            glue.get_job_runs(JobName="b3-refine")
+        sensor = build_glue_job_runs_sensor(Settings(env="aws", bucket=bucket))
+        resources = {"glue_job_runs": GlueJobRunsResource()}
+        start = time.perf_counter()
+        tick = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        report(
+            "Glue runs sensor, first tick, 250 finished runs",
+            time.perf_counter() - start,
+            f"({len(tick.asset_events)} materializations, {len(tick.run_requests)} requests)",
+        )
+        context = dg.build_sensor_context(
+            instance=instance, cursor=tick.cursor, resources=resources
+        )
+        start = time.perf_counter()
+        sensor(context)
+        report("Glue runs sensor, steady tick", time.perf_counter() - start)
+    server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("aws",), help="run one part only")
+    parser.add_argument("--only", choices=("aws", "automation"), help="run one part only")
     args = parser.parse_args()
     print(
         f"b3-lake bench: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
         f"dagster {dg.__version__}",
         file=sys.stderr,
     )
-    if args.only != "aws":
+    if args.only is None:
         bench_b3_run(3 if args.quick else 7)
         data_dir = bench_refine(60 if args.quick else 250)
         bench_queries(data_dir)
-    bench_aws(2 if args.quick else 4, 20 if args.quick else 60)
+    if args.only in (None, "aws"):
+        bench_aws(2 if args.quick else 4, 20 if args.quick else 60)
+    if args.only in (None, "automation"):
+        bench_automation()
     width = max(len(r[0]) for r in ROWS)
     print(f"\n{'measure'.ljust(width)} | {'wall time':>10} | note")
     print(f"{'-' * width}-+-{'-' * 10}-+-----")

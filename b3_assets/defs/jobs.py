@@ -38,7 +38,13 @@ ibov_catalog_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(ibov_catalog),
     description="Checks the catalog after a refine that Dagster did not launch (the Lambda's).",
 )
-JOBS = [ibov_pipeline_job, ibov_capture_job, ibov_refine_job, ibov_catalog_job]
+
+
+def jobs_for(settings: Settings) -> list[dg.UnresolvedAssetJobDefinition]:
+    """With B3_TRIGGER=lambda there is no whole-chain job: its upload would make the Lambda
+    start Glue while its refine step started Glue too."""
+    capture_and_refine = [] if settings.lambda_refines else [ibov_pipeline_job]
+    return [*capture_and_refine, ibov_capture_job, ibov_refine_job, ibov_catalog_job]
 
 
 def daily_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:
