@@ -108,6 +108,65 @@ def fresh_moto_account(endpoint: str, home: Path, bucket: str) -> dict[str, str]
     }
 
 
+def moto_client(env: dict[str, str], service: str):
+    """A boto3 client of the moto server that `env` (from fresh_moto_account) points at."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+# The notification filter of infra/template.yaml: only raw/ and .parquet reach the Lambda.
+RAW_FILTER = {
+    "Key": {
+        "FilterRules": [
+            {"Name": "prefix", "Value": "raw/"},
+            {"Name": "suffix", "Value": ".parquet"},
+        ]
+    }
+}
+
+
+def notify_queue(s3, sqs, bucket: str) -> str:
+    """S3 notifications of new raw/*.parquet to an SQS queue (moto cannot invoke a Lambda
+    without Docker, but it delivers the real event to SQS); returns the queue URL."""
+    queue_url = sqs.create_queue(QueueName=f"{bucket}-raw-events")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": attributes["Attributes"]["QueueArn"],
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": RAW_FILTER,
+                }
+            ]
+        },
+    )
+    drain_events(sqs, queue_url)  # moto's s3:TestEvent
+    return queue_url
+
+
+def drain_events(sqs, queue_url: str) -> list[dict]:
+    """The S3 events waiting in the queue, removed from it."""
+    events = []
+    while messages := sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    ).get("Messages"):
+        for message in messages:
+            body = json.loads(message["Body"])
+            if "Records" in body:
+                events.append(body)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return events
+
+
 @pytest.fixture
 def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsEnv:
     """A fresh moto account: the server is reset and this process's AWS variables point at it,

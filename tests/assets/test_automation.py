@@ -253,25 +253,14 @@ def test_a_raw_sensor_request_runs_the_refine_of_that_range(tmp_path, instance, 
 # ---- the Glue job runs sensor (B3_TRIGGER=lambda) ----------------------------------------------
 
 
-@pytest.fixture
-def glue(aws):
-    client = aws.client("glue")
-    client.create_job(
-        Name="b3-refine",
-        Role="arn:aws:iam::123456789012:role/b3-lake-glue",
-        Command={"Name": "glueetl", "ScriptLocation": f"s3://{aws.bucket}/glue/refine_job.py"},
-        ExecutionProperty={"MaxConcurrentRuns": 10},
-    )
-    return client
-
-
 def finish(glue) -> list[dict]:
     for _ in range(3):  # moto moves each run STARTING -> RUNNING -> SUCCEEDED as it is read
         runs = glue.get_job_runs(JobName="b3-refine")["JobRuns"]
     return runs
 
 
-def test_glue_sensor_records_the_lambdas_runs_once(glue, instance):
+def test_glue_sensor_records_the_lambdas_runs_once(glue_job, instance):
+    glue = glue_job
     sensor = build_glue_job_runs_sensor(LAMBDA)
     runs = GlueJobRunsResource(job_name="b3-refine")
     lambda_run = glue.start_job_run(

@@ -10,10 +10,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
-from conftest import fresh_moto_account
+from conftest import fresh_moto_account, moto_client
 
 pytestmark = pytest.mark.e2e
 
@@ -58,26 +57,18 @@ def b3(env: dict, *args: str, check: bool = True, **overrides: str) -> subproces
     return done
 
 
-def client(env: dict, service: str):
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 def keys(env: dict, prefix: str) -> list[str]:
     pages = (
-        client(env, "s3").get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        moto_client(env, "s3")
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=BUCKET, Prefix=prefix)
     )
     return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 def partitions(env: dict, table: str) -> list[dict]:
     pages = (
-        client(env, "glue")
+        moto_client(env, "glue")
         .get_paginator("get_partitions")
         .paginate(DatabaseName="b3_refined", TableName=table)
     )
@@ -105,7 +96,7 @@ def test_2_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
     assert len(keys(stack, "refined/header/data=2025-07-14/")) == 1
     assert len(keys(stack, "refined/setores/data=2025-07-14/")) == 1
 
-    glue = client(stack, "glue")
+    glue = moto_client(stack, "glue")
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="b3_refined")["TableList"]}
     assert set(tables) == {"ibov_ativos", "ibov_header", "ibov_setores"}
     assert [k["Name"] for k in tables["ibov_ativos"]["PartitionKeys"]] == ["data", "acao"]
@@ -130,7 +121,7 @@ def test_3_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
 
 
 def test_4_failed_glue_run_shows_its_error_and_keeps_the_refined_data(stack) -> None:
-    s3 = client(stack, "s3")
+    s3 = moto_client(stack, "s3")
     s3.put_object(Bucket=BUCKET, Key="glue/sql/ativos.sql", Body=b"SELECT FROM WHERE nothing")
     before = keys(stack, "refined/")
     done = b3(stack, "run", check=False)

@@ -5,16 +5,14 @@ Glue job runs sensor records it in Dagster and checks the catalog."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import dagster as dg
 import pytest
-from conftest import fresh_moto_account
+from conftest import drain_events, fresh_moto_account, moto_client, notify_queue
 
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.resources.aws import GlueJobRunsResource
@@ -26,14 +24,6 @@ pytestmark = pytest.mark.e2e
 
 B3 = Path(sys.executable).parent / "b3"
 BUCKET = "b3-lake-lambda"
-RAW_FILTER = {
-    "Key": {
-        "FilterRules": [
-            {"Name": "prefix", "Value": "raw/"},
-            {"Name": "suffix", "Value": ".parquet"},
-        ]
-    }
-}
 
 
 @pytest.fixture
@@ -64,45 +54,10 @@ def b3(env: dict, *args: str) -> str:
     return done.stdout
 
 
-def aws_client(env: dict, service: str):
-    return boto3.client(
-        service,
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-def drain(sqs, queue_url: str) -> list[dict]:
-    events = []
-    while messages := sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-    ).get("Messages"):
-        for message in messages:
-            body = json.loads(message["Body"])
-            if "Records" in body:  # not moto's s3:TestEvent
-                events.append(body)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return events
-
-
 def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path, lambda_context):
     b3(stack, "deploy")
-    s3, sqs, glue = (aws_client(stack, name) for name in ("s3", "sqs", "glue"))
-    queue_url = sqs.create_queue(QueueName="b3-lake-trigger")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": RAW_FILTER}
-            ]
-        },
-    )
-    drain(sqs, queue_url)
+    s3, sqs, glue = (moto_client(stack, name) for name in ("s3", "sqs", "glue"))
+    queue_url = notify_queue(s3, sqs, BUCKET)
 
     out = b3(stack, "run")
     assert "started by the Lambda on the S3 event (Glue job b3-refine)" in out
@@ -117,7 +72,7 @@ def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path
     monkeypatch.setenv("B3_GLUE_JOB", "b3-refine")
     monkeypatch.setenv("B3_BUCKET", BUCKET)
     monkeypatch.setattr(handler, "_clients", {})
-    events = drain(sqs, queue_url)
+    events = drain_events(sqs, queue_url)
     assert len(events) == 1
     result = handler.lambda_handler(events[0], lambda_context)
     assert [item["date"] for item in result["started"]] == ["2025-07-14"]
@@ -167,4 +122,4 @@ def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path
 
     again = b3(stack, "run")  # same bytes: nothing uploaded, so S3 sends nothing
     assert "the object was unchanged, so S3 sent no event" in again
-    assert drain(sqs, queue_url) == []
+    assert drain_events(sqs, queue_url) == []

@@ -230,31 +230,15 @@ def test_8_import_refuses_a_file_that_is_not_a_portfolio(lake, tmp_path) -> None
     assert "is not a B3 portfolio CSV" in done.stderr
 
 
-def test_9_workspace_loads_in_dagster(tmp_path) -> None:
+def test_9_workspace_loads_in_dagster_with_its_schedule_and_sensors(tmp_path) -> None:
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "definitions",
-            "validate",
-            "-w",
-            "workspace.yaml",
-        ],
-        cwd=Path(__file__).resolve().parents[2],
-        env=os.environ | {"DAGSTER_HOME": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Validation successful for code location b3_assets" in done.stdout + done.stderr
-    for kind, names in (
-        ("schedule", ["ibov_daily_schedule"]),
-        ("sensor", ["ibov_raw_objects_sensor", "ibov_glue_job_runs_sensor"]),
+    for command, expected in (
+        (["definitions", "validate"], ["Validation successful for code location b3_assets"]),
+        (["schedule", "list"], ["ibov_daily_schedule"]),
+        (["sensor", "list"], ["ibov_raw_objects_sensor", "ibov_glue_job_runs_sensor"]),
     ):
-        listed = subprocess.run(
-            [str(Path(sys.executable).parent / "dagster"), kind, "list", "-w", "workspace.yaml"],
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "dagster"), *command, "-w", "workspace.yaml"],
             cwd=Path(__file__).resolve().parents[2],
             env=os.environ | {"DAGSTER_HOME": str(tmp_path)},
             capture_output=True,
@@ -262,8 +246,8 @@ def test_9_workspace_loads_in_dagster(tmp_path) -> None:
             timeout=180,
             check=False,
         )
-        assert listed.returncode == 0, listed.stderr
-        assert all(name in listed.stdout for name in names), listed.stdout
+        assert done.returncode == 0, done.stderr
+        assert all(text in done.stdout + done.stderr for text in expected), done.stdout
 
 
 def test_quick_start_offline_run(tmp_path) -> None:

@@ -3,20 +3,9 @@ Docker) and the handler consumes exactly what S3 sent, as the Lambda would."""
 
 from __future__ import annotations
 
-import json
+from conftest import drain_events, notify_queue
 
 from lambda_fn import handler
-
-# The notification filter of infra/template.yaml: only raw/ and .parquet reach the Lambda.
-RAW_FILTER = {
-    "Key": {
-        "FilterRules": [
-            {"Name": "prefix", "Value": "raw/"},
-            {"Name": "suffix", "Value": ".parquet"},
-        ]
-    }
-}
-
 
 JOB = "b3-refine"
 
@@ -27,19 +16,7 @@ def test_s3_notifications_start_one_run_per_date(
     s3, sqs = aws.client("s3"), aws.client("sqs")
     glue = glue_job
     s3.create_bucket(Bucket=aws.bucket)
-    queue_url = sqs.create_queue(QueueName="b3-lake-raw-events")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=aws.bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": RAW_FILTER}
-            ]
-        },
-    )
-    sqs.purge_queue(QueueUrl=queue_url)  # moto's s3:TestEvent
+    queue_url = notify_queue(s3, sqs, aws.bucket)
     for key in (
         "raw/2025-07-14/dados_originais.parquet",
         "raw/2025-07-14/dados originais (cópia)+1.parquet",  # S3 sends it URL-encoded
@@ -50,15 +27,7 @@ def test_s3_notifications_start_one_run_per_date(
     ):
         s3.put_object(Bucket=aws.bucket, Key=key, Body=b"PAR1")
 
-    events = []
-    while messages := sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-    ).get("Messages"):
-        for message in messages:
-            body = json.loads(message["Body"])
-            if "Records" in body:
-                events.append(body)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    events = drain_events(sqs, queue_url)
     sent_keys = [record["s3"]["object"]["key"] for event in events for record in event["Records"]]
     assert len(sent_keys) == 4  # the filter kept raw/ + .parquet only
     assert any("dados+originais+%28c%C3%B3pia%29%2B1.parquet" in key for key in sent_keys)
