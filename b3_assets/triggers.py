@@ -4,7 +4,7 @@ and which dates a Glue run refined."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -81,7 +81,3 @@ def glue_run_dates(job_run: dict[str, Any]) -> list[date]:
     if not dates:
         raise ValueError(f"job run {job_run.get('Id')} has no --dates argument")
     return sorted(set(dates))
-
-
-def ranges_key(ranges: Sequence[tuple[date, date]]) -> str:
-    return ",".join(f"{first}..{last}" if first != last else str(first) for first, last in ranges)
