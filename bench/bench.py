@@ -299,7 +299,8 @@ def bench_automation() -> None:
 
     from b3_assets import aws
     from b3_assets.defs.resources import LocalLakeResource
-    from b3_assets.defs.resources.aws import GlueJobRunsResource, S3LakeResource
+    from b3_assets.defs.resources.aws import S3LakeResource
+    from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
     from b3_assets.defs.sensors import build_glue_job_runs_sensor, build_raw_objects_sensor
     from lambda_fn import handler
 

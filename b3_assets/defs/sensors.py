@@ -19,7 +19,7 @@ import dagster as dg
 from b3_assets.defs.jobs import ibov_catalog_job, ibov_refine_job
 from b3_assets.defs.partitions import contiguous_ranges, trading_date_partitions
 from b3_assets.defs.resources import LakeResource
-from b3_assets.defs.resources.aws import GlueJobRunsResource
+from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.local_lake import StoredObject
 from b3_assets.refine import TABLES
 from b3_assets.settings import Settings

@@ -15,7 +15,7 @@ from b3_assets.b3_scraper import canonical_json
 from b3_assets.csv_import import parse_portfolio_csv
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.resources import B3ApiResource, LocalLakeResource
-from b3_assets.defs.resources.aws import GlueJobRunsResource
+from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.defs.schedules import DAILY_CRON, build_daily_schedule
 from b3_assets.defs.sensors import (
     RANGE_END,

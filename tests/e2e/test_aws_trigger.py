@@ -15,7 +15,7 @@ import pytest
 from conftest import drain_events, fresh_moto_account, moto_client, notify_queue
 
 from b3_assets.definitions import build_definitions
-from b3_assets.defs.resources.aws import GlueJobRunsResource
+from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.defs.sensors import build_glue_job_runs_sensor
 from b3_assets.settings import Settings
 from lambda_fn import handler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.defs.resources.interfaces import (
     B3ApiResource,
     CaptureStoreResource,
@@ -66,8 +67,6 @@ def athena_resource(settings: Settings):
 
 def resources_for(settings: Settings, offline: bool = False) -> dict[str, object]:
     """The resources of an environment; asset bodies never branch on it."""
-    from b3_assets.defs.resources.aws import GlueJobRunsResource
-
     data_dir = str(settings.data_path)
     common = {
         "b3_api": b3_api_resource(settings, offline),
