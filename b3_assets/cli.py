@@ -59,13 +59,13 @@ def _materialize(
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from b3_assets.defs.assets import ALL_ASSETS
+    from b3_assets.defs.partitions import range_tags
     from b3_assets.defs.resources import resources_for
 
     tags = {"b3/source": "cli"}
     one_date = last is None or last == day
     if not one_date:
-        tags["dagster/asset_partition_range_start"] = day.isoformat()
-        tags["dagster/asset_partition_range_end"] = last.isoformat()
+        tags |= range_tags(day, last)
     result = dg.materialize(
         ALL_ASSETS,
         selection=list(selection) if selection is not None else None,
@@ -109,6 +109,8 @@ def _check_trading_day(day: date) -> None:
 
 
 def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
+    from b3_assets.refine import TABLES
+
     raw, bronze, lake = (
         out["ibov_portfolio_raw"],
         out["ibov_portfolio_bronze"],
@@ -127,7 +129,7 @@ def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
         if not lake["objects_uploaded"]:
             print("           (the object was unchanged, so S3 sent no event: nothing to refine)")
         return
-    for table in ("ibov_ativos", "ibov_header", "ibov_setores"):
+    for table in TABLES:
         meta = out[table]
         rows = meta["rows_by_date"].get(day.isoformat(), 0)
         print(f"  {table:<12} {meta['location']}/data={day}  [{rows} row{'s' * (rows != 1)}]")
@@ -229,6 +231,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.defs.jobs import REFINE_ASSETS
     from b3_assets.defs.resources import resources_for
     from b3_assets.defs.resources.interfaces import raw_object_key
+    from b3_assets.refine import TABLES
     from b3_assets.trading_calendar import is_trading_day, trading_days
 
     first, last = args.first, args.last
@@ -254,9 +257,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     out = _materialize(
         settings, present[0], offline=False, last=present[-1], selection=REFINE_ASSETS
     )
-    rows = {
-        name: out[name]["rows_by_date"] for name in ("ibov_ativos", "ibov_header", "ibov_setores")
-    }
+    rows = {name: out[name]["rows_by_date"] for name in TABLES}
     print(
         f"refined {len(present)} captured date(s) from {present[0]} to {present[-1]} "
         f"in one run -> {out['ibov_ativos']['location']}"

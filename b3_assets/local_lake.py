@@ -45,6 +45,11 @@ class StoredObject:
     last_modified: datetime  # UTC
     version: str
 
+    @property
+    def ident(self) -> str:
+        """This version of this key: what a sensor has or has not seen."""
+        return f"{self.key}@{self.version}"
+
 
 @dataclass(frozen=True)
 class PartitionWrite:

@@ -39,6 +39,7 @@ from b3_assets import save_raw
 from b3_assets.b3_scraper import canonical_json
 from b3_assets.catalog import run_query
 from b3_assets.defs.assets import ibov_catalog, ibov_refined_tables
+from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
 from b3_assets.fake_b3 import FakeB3, RunningFakeB3
 from b3_assets.local_lake import LocalLake
@@ -111,10 +112,7 @@ def bench_refine(per_date_runs: int) -> Path:
         resources=resources,
         instance=instance,
         run_config=QUIET,
-        tags={
-            "dagster/asset_partition_range_start": days[0].isoformat(),
-            "dagster/asset_partition_range_end": days[-1].isoformat(),
-        },
+        tags=range_tags(days[0], days[-1]),
     )
     single = time.perf_counter() - start
     assert result.success
@@ -257,10 +255,7 @@ def bench_aws(runs: int, backfill_dates: int) -> None:
         result = dg.materialize(
             [ibov_refined_tables, ibov_catalog],
             resources=resources,
-            tags={
-                "dagster/asset_partition_range_start": days[0].isoformat(),
-                "dagster/asset_partition_range_end": days[-1].isoformat(),
-            },
+            tags=range_tags(days[0], days[-1]),
             run_config=QUIET,
         )
         meta = result.asset_materializations_for_node("ibov_refined_tables")[0].metadata

@@ -33,6 +33,14 @@ def partition_dates(context: dg.AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(key) for key in context.partition_keys]
 
 
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """The run tags that make one run cover the partitions first..last (a single-run backfill)."""
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+
+
 def contiguous_ranges(dates: list[date]) -> list[tuple[date, date]]:
     """Groups dates into runs of consecutive partitions, each one single-run backfill.
 

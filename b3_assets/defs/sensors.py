@@ -17,7 +17,7 @@ from datetime import date, datetime
 import dagster as dg
 
 from b3_assets.defs.jobs import ibov_catalog_job, ibov_refine_job
-from b3_assets.defs.partitions import contiguous_ranges, trading_date_partitions
+from b3_assets.defs.partitions import contiguous_ranges, range_tags, trading_date_partitions
 from b3_assets.defs.resources import LakeResource
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.local_lake import StoredObject
@@ -31,7 +31,6 @@ from b3_assets.triggers import (
     started_by_dagster,
 )
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 REFINED_PROBE = dg.AssetKey("ibov_ativos")  # every refine writes all three tables together
 
 
@@ -65,7 +64,7 @@ def refine_requests(versions: dict[date, str]) -> list[dg.RunRequest]:
             requests.append(dg.RunRequest(run_key=key, partition_key=str(first), tags=tags))
         else:
             key = f"raw-object:{first}..{last}:{digest}"
-            tags |= {RANGE_START: str(first), RANGE_END: str(last)}
+            tags |= range_tags(first, last)
             requests.append(dg.RunRequest(run_key=key, tags=tags))
     return requests
 
@@ -91,7 +90,7 @@ def build_raw_objects_sensor(settings: Settings) -> dg.SensorDefinition:
             )
         objects = lake.list_objects("raw/")
         fresh, watermark = Watermark.parse(context.cursor).select(
-            objects, lambda o: o.last_modified, lambda o: f"{o.key}@{o.version}"
+            objects, lambda o: o.last_modified, lambda o: o.ident
         )
         newest: dict[date, StoredObject] = {}
         ignored = []
@@ -104,7 +103,7 @@ def build_raw_objects_sensor(settings: Settings) -> dg.SensorDefinition:
         if ignored:
             context.log.warning(f"not raw objects of a trading date, ignored: {ignored}")
         pending = {
-            day: f"{item.key}@{item.version}"
+            day: item.ident
             for day, item in sorted(newest.items())
             if not refined_after(context.instance, day, item.last_modified)
         }

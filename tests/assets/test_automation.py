@@ -18,8 +18,6 @@ from b3_assets.defs.resources import B3ApiResource, LocalLakeResource
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.defs.schedules import DAILY_CRON, build_daily_schedule
 from b3_assets.defs.sensors import (
-    RANGE_END,
-    RANGE_START,
     build_glue_job_runs_sensor,
     build_raw_objects_sensor,
     glue_run_events,
@@ -30,6 +28,7 @@ from b3_assets.trading_calendar import B3_TIMEZONE, trading_days
 from b3_assets.triggers import Watermark
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 LOCAL = Settings()
 LAMBDA = Settings(env="aws", bucket="b3-lake-test", trigger="lambda")
