@@ -59,6 +59,7 @@ def _materialize(
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from b3_assets.defs.assets import ALL_ASSETS
+    from b3_assets.defs.checks import ALL_CHECKS
     from b3_assets.defs.partitions import range_tags
     from b3_assets.defs.resources import resources_for
 
@@ -67,7 +68,7 @@ def _materialize(
     if not one_date:
         tags |= range_tags(day, last)
     result = dg.materialize(
-        ALL_ASSETS,
+        [*ALL_ASSETS, *ALL_CHECKS],
         selection=list(selection) if selection is not None else None,
         resources=resources_for(settings, offline=offline),
         partition_key=day.isoformat() if one_date else None,
@@ -76,6 +77,29 @@ def _materialize(
         tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
+    evaluations = [
+        event.event_specific_data
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    failed = [e for e in evaluations if not e.passed]
+    for evaluation in failed:
+        if evaluation.severity == dg.AssetCheckSeverity.WARN and evaluation.partition:
+            print(f"warning: {_check_line(evaluation)}", file=sys.stderr)
+    per_date = {(e.asset_key, e.check_name) for e in failed if e.partition}
+    blocking = [
+        e
+        for e in failed
+        if e.severity == dg.AssetCheckSeverity.ERROR
+        and (e.partition or (e.asset_key, e.check_name) not in per_date)
+    ]
+    if blocking:
+        asset = blocking[0].asset_key.to_user_string()
+        lines = "\n  ".join(_check_line(e) for e in blocking)
+        raise CliError(
+            f"{asset} failed its data-quality checks for {day}; nothing downstream of it was "
+            f"written for the run's dates:\n  {lines}"
+        )
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure and event.step_failure_data:
@@ -94,6 +118,12 @@ def _materialize(
         for event in result.get_asset_materialization_events()
         if event.asset_key
     }
+
+
+def _check_line(evaluation) -> str:
+    where = f" [{evaluation.partition}]" if evaluation.partition else ""
+    name = f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}"
+    return f"{name}{where}: {evaluation.description}"
 
 
 def _check_trading_day(day: date) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from b3_assets.defs.assets import ALL_ASSETS
+from b3_assets.defs.checks import ALL_CHECKS
 from b3_assets.defs.jobs import jobs_for
 from b3_assets.defs.resources import resources_for
 from b3_assets.defs.schedules import build_daily_schedule
@@ -18,6 +19,7 @@ def build_definitions(settings: Settings | None = None, offline: bool = False) -
     settings = settings or Settings()
     return dg.Definitions(
         assets=ALL_ASSETS,
+        asset_checks=ALL_CHECKS,
         jobs=jobs_for(settings),
         schedules=[build_daily_schedule(settings)],
         sensors=build_sensors(settings),

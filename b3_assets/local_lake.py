@@ -88,6 +88,9 @@ class LocalLake:
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
 
+    def read_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
     def list_objects(self, prefix: str) -> list[StoredObject]:
         """Files under prefix, without the dot-named temporaries of a write in progress."""
         base = self.path(prefix)

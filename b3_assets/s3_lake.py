@@ -41,6 +41,10 @@ class S3Lake:
     def exists(self, key: str) -> bool:
         return self.head(key) is not None
 
+    def read_bytes(self, key: str) -> bytes:
+        with aws_errors(f"reading {self.uri(key)}", self.bucket):
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
     def check_bucket(self) -> None:
         with aws_errors(f"checking bucket {self.bucket}", self.bucket):
             self.client.head_bucket(Bucket=self.bucket)

@@ -82,6 +82,17 @@ def bronze_path(data_dir: Path, day: date) -> Path:
     return partition_dir(data_dir, "bronze", day) / BRONZE_FILE
 
 
+def bronze_dates(data_dir: Path) -> list[date]:
+    """The dates that have a bronze file, oldest first."""
+    found = []
+    for path in (data_dir / "bronze").glob(f"*/{BRONZE_FILE}"):
+        try:
+            found.append(date.fromisoformat(path.parent.name))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

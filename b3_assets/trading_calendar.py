@@ -58,3 +58,11 @@ def current_session(now: datetime | None = None) -> date:
     """
     local = (now or datetime.now(B3_TIMEZONE)).astimezone(B3_TIMEZONE)
     return next_trading_day(local.date())
+
+
+def previous_session(now: datetime | None = None) -> date:
+    """The last session that ended before today in São Paulo: what must already be captured."""
+    local = (now or datetime.now(B3_TIMEZONE)).astimezone(B3_TIMEZONE)
+    session = _calendar().date_to_session(pd.Timestamp(local.date()), direction="previous")
+    day = session.date()
+    return day if day < local.date() else _calendar().previous_session(session).date()

@@ -13,6 +13,7 @@ from b3_assets.defs.assets import (
     ibov_portfolio_raw,
     ibov_refined_tables,
 )
+from b3_assets.defs.checks import ibov_refined_checks
 from b3_assets.settings import Settings
 
 CAPTURE_ASSETS = [ibov_portfolio_raw, ibov_portfolio_bronze, ibov_lake_raw_object]
@@ -35,8 +36,12 @@ ibov_refine_job = dg.define_asset_job(
 )
 ibov_catalog_job = dg.define_asset_job(
     "ibov_catalog_check",
-    selection=dg.AssetSelection.assets(ibov_catalog),
-    description="Checks the catalog after a refine that Dagster did not launch (the Lambda's).",
+    selection=dg.AssetSelection.assets(ibov_catalog)
+    | dg.AssetSelection.checks(ibov_refined_checks),
+    description=(
+        "Checks the refined tables of a refine that Dagster did not launch (the Lambda's), "
+        "then registers them in the catalog."
+    ),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from b3_assets import save_raw
 from b3_assets.b3_scraper import B3Client, FetchedPortfolio, canonical_json
@@ -89,6 +90,13 @@ class CaptureStoreResource(dg.ConfigurableResource):
     def has_bronze(self, day: date) -> bool:
         return self.bronze_path(day).exists()
 
+    def bronze_response(self, day: date) -> dict[str, Any]:
+        """The response object the bronze file of `day` holds (what the quality rules read)."""
+        return save_raw.response_from_bronze(pq.read_table(self.bronze_path(day)))
+
+    def bronze_dates(self) -> list[date]:
+        return save_raw.bronze_dates(self.root)
+
 
 def raw_object_key(day: date) -> str:
     return f"raw/{day.isoformat()}/{save_raw.BRONZE_FILE}"
@@ -102,6 +110,8 @@ class Lake(Protocol):
     def uri(self, key: str) -> str: ...
 
     def list_objects(self, prefix: str) -> list[StoredObject]: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -122,6 +132,21 @@ class LakeResource(dg.ConfigurableResource):
 
     def list_objects(self, prefix: str) -> list[StoredObject]:
         return self.lake.list_objects(prefix)
+
+    def read_table(self, prefix: str) -> pa.Table | None:
+        """Every Parquet file under prefix as one table, with the hive partition values of its
+        key (`data=...`, `acao=...`) as string columns; None if there is none."""
+        tables = []
+        for item in self.lake.list_objects(prefix):
+            if not item.key.endswith(".parquet"):
+                continue
+            table = pq.read_table(pa.BufferReader(self.lake.read_bytes(item.key)))
+            for part in item.key.split("/")[:-1]:
+                name, sep, value = part.partition("=")
+                if sep and name not in table.column_names:
+                    table = table.append_column(name, pa.array([value] * table.num_rows))
+            tables.append(table)
+        return pa.concat_tables(tables, promote_options="default") if tables else None
 
 
 @dataclass(frozen=True)

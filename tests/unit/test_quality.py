@@ -1,0 +1,209 @@
+"""The data-quality rules: every real B3 day passes, each corruption fails exactly its rule."""
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from b3_assets import quality
+from b3_assets.csv_import import parse_portfolio_csv
+from b3_assets.ibov import parse_b3_date
+from b3_assets.trading_calendar import B3_TIMEZONE, previous_session
+
+DAY = date(2025, 7, 14)
+
+
+def failing(findings) -> set[str]:
+    return {finding.rule for finding in quality.failed(findings)}
+
+
+def test_every_real_response_and_csv_download_passes(fixtures_dir, csv_files) -> None:
+    responses = [json.loads(path.read_bytes()) for path in sorted(fixtures_dir.glob("*.json"))]
+    responses += [parse_portfolio_csv(p.read_bytes(), p.name, index="IBOV") for p in csv_files]
+    assert len(responses) >= 14
+    for response in responses:
+        day = parse_b3_date(response["header"]["date"])
+        findings = quality.bronze_findings(response, day)
+        assert [f.rule for f in findings] == [
+            "count_matches_total_records",
+            "weights_sum_to_100",
+            "quantities_sum_to_header_total",
+            "sector_weights_match_part_acum",
+            "tickers_unique_and_b3_shaped",
+            "header_date_is_partition",
+        ]
+        assert failing(findings) == set(), (day, quality.failed(findings))
+
+
+def _set(path: tuple, value) -> Callable[[dict], None]:
+    def change(response: dict) -> None:
+        target = response
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+def _duplicate_first(response: dict) -> None:
+    response["results"][1]["cod"] = response["results"][0]["cod"]
+
+
+def _drop_last(response: dict) -> None:
+    response["results"].pop()
+
+
+CORRUPTIONS = {
+    "a row missing": (
+        _drop_last,
+        {
+            "count_matches_total_records",
+            "weights_sum_to_100",
+            "quantities_sum_to_header_total",
+            "sector_weights_match_part_acum",
+        },
+    ),
+    "totalRecords wrong": (_set(("page", "totalRecords"), 85), {"count_matches_total_records"}),
+    "a weight changed": (
+        _set(("results", 0, "part"), "10,000"),
+        {"weights_sum_to_100", "sector_weights_match_part_acum"},
+    ),
+    "a weight in the US locale": (
+        _set(("results", 0, "part"), "11.375"),
+        {"weights_sum_to_100", "sector_weights_match_part_acum"},
+    ),
+    "a quantity changed": (
+        _set(("results", 3, "theoricalQty"), "1"),
+        {"quantities_sum_to_header_total"},
+    ),
+    "a sector total changed": (
+        _set(("results", 0, "partAcum"), "99,999"),
+        {"sector_weights_match_part_acum"},
+    ),
+    "a ticker repeated": (_duplicate_first, {"tickers_unique_and_b3_shaped"}),
+    "a ticker misshaped": (_set(("results", 5, "cod"), "vale3"), {"tickers_unique_and_b3_shaped"}),
+    "a ticker missing": (_set(("results", 5, "cod"), None), {"tickers_unique_and_b3_shaped"}),
+    "header of another day": (_set(("header", "date"), "15/07/25"), {"header_date_is_partition"}),
+    "header date unreadable": (
+        _set(("header", "date"), "2025-07-14"),
+        {"header_date_is_partition"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_each_corruption_fails_its_rule(seg2: dict, name: str) -> None:
+    change, expected = CORRUPTIONS[name]
+    response = copy.deepcopy(seg2)
+    change(response)
+    findings = quality.bronze_findings(response, DAY)
+    assert failing(findings) == expected
+    for finding in quality.failed(findings):
+        assert finding.message and finding.figures
+
+
+def test_an_empty_or_shapeless_response_fails_without_raising() -> None:
+    for response in ({}, {"page": None, "header": None, "results": None}, {"results": [{}]}):
+        assert "count_matches_total_records" in failing(quality.bronze_findings(response, DAY))
+
+
+def refined_rows(n: int = 4) -> tuple[list[dict], list[dict]]:
+    weights = [Decimal("40.000"), Decimal("30.000"), Decimal("20.000"), Decimal("10.000")][:n]
+    cumulative, ativos = Decimal(0), []
+    for rank, weight in enumerate(weights, start=1):
+        cumulative += weight
+        ativos.append(
+            {
+                "indice": "IBOV", "empresa": f"CO{rank}", "tipo": "ON NM", "classe": "ON",
+                "governanca": "NM", "setor": None, "participacao_pct": weight,
+                "participacao_setor_pct": None, "qtd_teorica": 1000 * rank, "ranking": rank,
+                "participacao_acumulada_pct": cumulative, "data_coleta": datetime(2025, 7, 14),
+                "dias_desde_rebalanceamento": 74, "data": "2025-07-14", "acao": f"ABCD{rank}",
+            }
+        )  # fmt: skip
+    header = [
+        {
+            "indice": "IBOV", "data_carteira": DAY, "qtd_teorica_total": 10000,
+            "redutor": Decimal(1), "participacao_total_pct": Decimal(100), "total_ativos": n,
+            "data_coleta": datetime(2025, 7, 14), "defasagem_dias": 0, "data": "2025-07-14",
+        }
+    ]  # fmt: skip
+    return ativos, header
+
+
+def refined_failing(ativos, header, bronze_rows=4) -> dict[str, set[str]]:
+    found = quality.refined_findings(ativos, header, bronze_rows)
+    return {table: failing(findings) for table, findings in found.items()}
+
+
+def test_consistent_refined_rows_pass() -> None:
+    assert refined_failing(*refined_rows()) == {"ibov_ativos": set(), "ibov_header": set()}
+
+
+def test_refined_corruptions_fail_their_rule() -> None:
+    ativos, header = refined_rows()
+    assert refined_failing(ativos[:3], header)["ibov_ativos"] == {
+        "rows_match_bronze",
+        "cumulative_weight_ends_at_100",
+    }
+    nulled = copy.deepcopy(ativos)
+    nulled[2]["qtd_teorica"] = None
+    assert refined_failing(nulled, header)["ibov_ativos"] == {"required_columns_not_null"}
+    gap = copy.deepcopy(ativos)
+    gap[3]["ranking"] = 5
+    assert refined_failing(gap, header)["ibov_ativos"] == {"ranking_is_1_to_n"}
+    repeat = copy.deepcopy(ativos)
+    repeat[1]["ranking"] = 1
+    assert "ranking_is_1_to_n" in refined_failing(repeat, header)["ibov_ativos"]
+    short = copy.deepcopy(ativos)
+    short[3]["participacao_acumulada_pct"] = Decimal("99.990")
+    assert refined_failing(short, header)["ibov_ativos"] == {"cumulative_weight_ends_at_100"}
+    assert refined_failing(ativos, header * 2)["ibov_header"] == {"header_has_one_row"}
+    assert refined_failing(ativos, [])["ibov_header"] == {"header_has_one_row"}
+    no_total = [dict(header[0], qtd_teorica_total=None)]
+    assert refined_failing(ativos, no_total)["ibov_header"] == {"required_columns_not_null"}
+    assert refined_failing([], header, 4)["ibov_ativos"] == {
+        "rows_match_bronze",
+        "cumulative_weight_ends_at_100",
+    }
+
+
+def test_drift_warns_on_membership_outside_a_rebalance_and_large_moves() -> None:
+    before = {"VALE3": Decimal("11.000"), "PETR4": Decimal("7.000"), "ABEV3": Decimal("2.000")}
+    same = quality.drift_finding((date(2025, 7, 11), before), (DAY, dict(before)))
+    assert same.passed
+    swapped = {"VALE3": Decimal("11.000"), "PETR4": Decimal("7.000"), "WEGE3": Decimal("2.000")}
+    outside = quality.drift_finding((date(2025, 7, 11), before), (DAY, swapped))
+    assert not outside.passed
+    assert outside.figures["entered"] == ["WEGE3"] and outside.figures["left"] == ["ABEV3"]
+    at_rebalance = quality.drift_finding((date(2025, 8, 29), before), (date(2025, 9, 1), swapped))
+    assert at_rebalance.passed and at_rebalance.figures["rebalance_between"]
+    moved = dict(before, VALE3=Decimal("12.001"))
+    big = quality.drift_finding((date(2025, 7, 11), before), (DAY, moved))
+    assert not big.passed and big.figures["moves_over_threshold"] == {"VALE3": 1.001}
+    assert quality.drift_finding((date(2025, 7, 11), before), (DAY, moved), Decimal(2)).passed
+    assert quality.drift_finding(None, (DAY, before)).passed
+
+
+def test_rebalance_boundaries() -> None:
+    assert quality.crosses_rebalance(date(2024, 12, 30), date(2025, 1, 2))
+    assert quality.crosses_rebalance(date(2025, 4, 30), date(2025, 5, 2))
+    assert not quality.crosses_rebalance(date(2025, 5, 2), date(2025, 8, 29))
+    assert not quality.crosses_rebalance(date(2025, 9, 1), date(2025, 9, 2))
+
+
+def test_freshness_against_the_previous_session() -> None:
+    tuesday_morning = datetime(2025, 7, 15, 8, 0, tzinfo=B3_TIMEZONE)
+    assert previous_session(tuesday_morning) == DAY
+    monday = datetime(2025, 7, 14, 20, 0, tzinfo=B3_TIMEZONE)
+    assert previous_session(monday) == date(2025, 7, 11)
+    after_carnival = datetime(2025, 3, 5, 9, 0, tzinfo=B3_TIMEZONE)
+    assert previous_session(after_carnival) == date(2025, 2, 28)
+    assert quality.freshness_finding(DAY, DAY).passed
+    assert quality.freshness_finding(date(2025, 7, 15), DAY).passed
+    stale = quality.freshness_finding(date(2025, 7, 10), DAY)
+    assert not stale.passed and stale.figures["newest_captured"] == "2025-07-10"
+    assert not quality.freshness_finding(None, DAY).passed
