@@ -94,10 +94,10 @@ class LocalLake:
     def list_objects(self, prefix: str) -> list[StoredObject]:
         """Files under prefix, without the dot-named temporaries of a write in progress."""
         base = self.path(prefix)
-        if not base.is_dir():
+        if not base.exists():
             return []
         found = []
-        for path in sorted(base.rglob("*")):
+        for path in [base] if base.is_file() else sorted(base.rglob("*")):
             if path.name.startswith(".") or not path.is_file():
                 continue
             stat = path.stat()

@@ -63,6 +63,20 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+def tree_state(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file under root with its sha256 and mtime: proof that a failure touched nothing."""
+    import hashlib
+
+    return {
+        path.relative_to(root).as_posix(): (
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_mtime_ns,
+        )
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

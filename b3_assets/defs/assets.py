@@ -11,6 +11,8 @@ from datetime import date
 
 import dagster as dg
 
+from b3_assets import quality
+from b3_assets.defs.lake_quality import refined_findings
 from b3_assets.defs.metadata import (
     column_schema,
     contract_schema,
@@ -219,6 +221,15 @@ def ibov_catalog(
 ) -> dg.MaterializeResult:
     """The refined tables registered for SQL: DuckDB views locally, Glue Data Catalog on AWS."""
     dates = partition_dates(context)
+    bad = {}
+    for day in dates:  # the refined checks block this too, but not in a run without the refine
+        found = (refined_findings(lake, day) or {}).items()
+        failed = [f"{name}.{f.rule}: {f.message}" for name, fs in found for f in quality.failed(fs)]
+        if failed:
+            bad[day] = failed
+    if bad:
+        lines = "; ".join(f"{day}: {' | '.join(failed)}" for day, failed in bad.items())
+        raise dg.Failure(f"refined data fails its checks, not registered in the catalog: {lines}")
     counts = catalog.register(lake, dates)
     unit = catalog.count_unit
     rows = [[name, str(day), counts[name].get(day, 0)] for name in counts for day in dates]

@@ -16,10 +16,9 @@ import dagster as dg
 
 from b3_assets import quality
 from b3_assets.defs.assets import ibov_lake_raw_object, ibov_portfolio_bronze
+from b3_assets.defs.lake_quality import refined_findings
 from b3_assets.defs.partitions import partition_dates, trading_date_partitions
 from b3_assets.defs.resources import CaptureStoreResource, LakeResource
-from b3_assets.defs.resources.interfaces import raw_object_key
-from b3_assets.refine import TABLES
 from b3_assets.trading_calendar import previous_session
 from lambda_fn.handler import raw_key_date
 
@@ -130,10 +129,6 @@ def ibov_bronze_checks(
     yield from _report(context, dg.AssetKey("ibov_portfolio_bronze"), BRONZE_RULES, findings)
 
 
-def _rows(table) -> list[dict]:
-    return [] if table is None else table.to_pylist()
-
-
 @dg.multi_asset_check(
     specs=[
         spec for name, rules in REFINED_RULES.items() for spec in _specs(name, rules, blocking=True)
@@ -147,15 +142,8 @@ def ibov_refined_checks(
     """The refined rows of each date, read back from the lake, against its raw object."""
     findings: dict[str, dict[date, list[quality.Finding]]] = {name: {} for name in REFINED_RULES}
     for day in partition_dates(context):  # type: ignore[arg-type]
-        raw = lake.read_table(raw_object_key(day))
-        if raw is None:
-            continue  # nothing captured for this date: the refine skipped it too
-        by_table = quality.refined_findings(
-            _rows(lake.read_table(f"{TABLES['ibov_ativos'].prefix}/data={day.isoformat()}/")),
-            _rows(lake.read_table(f"{TABLES['ibov_header'].prefix}/data={day.isoformat()}/")),
-            raw.num_rows,
-        )
-        for name, found in by_table.items():
+        by_table = refined_findings(lake, day)
+        for name, found in (by_table or {}).items():
             findings[name][day] = found
     for name, rules in REFINED_RULES.items():
         yield from _report(context, dg.AssetKey(name), rules, findings[name])
