@@ -7,13 +7,10 @@ killed mid-write leaves only a staging folder that the next write removes.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from b3_assets.save_raw import atomic_path, sha256_file
+from b3_assets.save_raw import atomic_path, file_lock, sha256_file
 
 PART_FILE = "part-00000.parquet"
 WRITE_THREADS = 4
@@ -127,16 +124,9 @@ class LocalLake:
         with self._lock(prefix):
             return self._publish(prefix, table, partition_by, dates)
 
-    @contextmanager
-    def _lock(self, prefix: str) -> Iterator[None]:
+    def _lock(self, prefix: str):
         """One writer per table at a time; a lock held by a killed process is released."""
-        self.staging.mkdir(parents=True, exist_ok=True)
-        with (self.staging / f"{prefix.replace('/', '_')}.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return file_lock(self.staging / f"{prefix.replace('/', '_')}.lock")
 
     def _publish(
         self, prefix: str, table: pa.Table, partition_by: tuple[str, ...], dates: list[date]

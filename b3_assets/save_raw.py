@@ -9,12 +9,13 @@ Layout under the data dir:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -23,8 +24,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from b3_assets.b3_scraper import FetchedPortfolio
-from b3_assets.ibov import PortfolioPage
+from b3_assets.b3_scraper import B3ApiError, FetchedPortfolio
+from b3_assets.ibov import PortfolioPage, format_b3_date
+from b3_assets.trading_calendar import is_trading_day
 
 BRONZE_FILE = "dados_originais.parquet"
 CAPTURE_FILE = "capture.json"
@@ -99,6 +101,23 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes; the kernel releases it if the holder is killed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def date_lock(data_dir: Path, day: date) -> AbstractContextManager[None]:
+    """One writer of a date's raw and bronze files at a time (two runs of one partition)."""
+    return file_lock(data_dir / "tmp" / "locks" / f"capture-{day.isoformat()}.lock")
 
 
 @contextmanager
@@ -186,8 +205,21 @@ def write_raw(
     Identical bytes already stored are left alone (keeping the first capture time), so re-running
     a capture changes nothing. `original` keeps a source file (a CSV download) beside the JSON.
     """
-    response = json.loads(raw)
-    day = PortfolioPage.model_validate(response).trading_date
+    day = PortfolioPage.model_validate(json.loads(raw)).trading_date
+    with date_lock(data_dir, day):
+        return _write_raw(data_dir, day, raw, source_url, fetched_at, index, pages, original)
+
+
+def _write_raw(
+    data_dir: Path,
+    day: date,
+    raw: bytes,
+    source_url: str,
+    fetched_at: datetime,
+    index: str,
+    pages: int,
+    original: tuple[str, bytes] | None,
+) -> tuple[Capture, bool]:
     existing = read_capture(data_dir, day, index)
     digest = hashlib.sha256(raw).hexdigest()
     if existing is not None and existing.sha256 == digest:
@@ -288,6 +320,21 @@ def not_served_message(asked: date, served: date) -> str:
     )
 
 
+def check_served_date(served: date) -> date:
+    """B3's header date must be a BVMF session: anything else is a B3 fault, never a partition."""
+    try:
+        trading = is_trading_day(served)
+    except ValueError as exc:
+        raise B3ApiError(f"B3's header date {format_b3_date(served)} is unusable: {exc}") from None
+    if not trading:
+        kind = "a weekend" if served.weekday() >= 5 else "a B3 holiday"
+        raise B3ApiError(
+            f"B3's header date {format_b3_date(served)} ({served}, {kind}) is not a B3 trading "
+            "day; refusing to store a portfolio under it. Nothing was written."
+        )
+    return served
+
+
 def capture_portfolio(
     data_dir: Path, day: date, index: str, fetch: Callable[[], FetchedPortfolio]
 ) -> tuple[Capture, bool]:
@@ -295,21 +342,28 @@ def capture_portfolio(
 
     Returns (capture, whether it was fetched now). Never stores a portfolio under another date.
     """
-    existing = read_capture(data_dir, day, index)
-    if existing is not None:
-        return existing, False
-    fetched = fetch()
-    served = fetched.portfolio.trading_date
-    if served != day:
-        raise DateNotServedError(not_served_message(day, served))
-    capture, _ = write_raw(
-        data_dir, fetched.raw, fetched.source_url, fetched.fetched_at, index, fetched.pages
-    )
-    return capture, True
+    with date_lock(data_dir, day):  # a second run of the date waits, then keeps this capture
+        existing = read_capture(data_dir, day, index)
+        if existing is not None:
+            return existing, False
+        fetched = fetch()
+        served = check_served_date(fetched.portfolio.trading_date)
+        if served != day:
+            raise DateNotServedError(not_served_message(day, served))
+        capture, _ = _write_raw(
+            data_dir, day, fetched.raw, fetched.source_url, fetched.fetched_at, index,
+            fetched.pages, None,
+        )  # fmt: skip
+        return capture, True
 
 
 def build_bronze(data_dir: Path, day: date, index: str) -> tuple[Path, pa.Table, bool]:
     """Writes the bronze file of a captured date; returns (path, table, whether it changed)."""
+    with date_lock(data_dir, day):
+        return _build_bronze(data_dir, day, index)
+
+
+def _build_bronze(data_dir: Path, day: date, index: str) -> tuple[Path, pa.Table, bool]:
     capture = read_capture(data_dir, day, index)
     if capture is None:
         raise FileNotFoundError(f"no complete raw capture of {day} under {data_dir / 'raw'}")

@@ -14,13 +14,19 @@ B3 = Path(sys.executable).parent / "b3"
 
 
 def b3(
-    data_dir: Path, api_url: str, *args: str, check: bool = True, dagster_home: Path | None = None
+    data_dir: Path,
+    api_url: str,
+    *args: str,
+    check: bool = True,
+    dagster_home: Path | None = None,
+    timeout: float = 5,
+    retries: int = 1,
 ) -> subprocess.CompletedProcess:
     env = os.environ | {
         "B3_DATA_DIR": str(data_dir),
         "B3_API_URL": api_url,
-        "B3_HTTP_RETRIES": "1",
-        "B3_HTTP_TIMEOUT": "5",
+        "B3_HTTP_RETRIES": str(retries),
+        "B3_HTTP_TIMEOUT": str(timeout),
     }
     env.pop("DAGSTER_HOME", None)
     if dagster_home is not None:

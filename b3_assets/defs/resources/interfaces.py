@@ -57,7 +57,7 @@ class B3ApiResource(dg.ConfigurableResource):
     def served_date(self) -> date:
         if self.offline:
             return current_session()
-        return self.fetch().portfolio.trading_date
+        return save_raw.check_served_date(self.fetch().portfolio.trading_date)
 
 
 class CaptureStoreResource(dg.ConfigurableResource):
