@@ -8,6 +8,7 @@ the catalog is opened read-only as a second guard.
 from __future__ import annotations
 
 import hashlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from b3_assets.refine import TABLES, RefinedTable
+from b3_assets.save_raw import file_lock
 
 DUCKDB_TYPES = {
     "string": "VARCHAR",
@@ -60,6 +62,12 @@ def view_sql(table: RefinedTable, lake_root: Path) -> str:
         f"{_quote(str(base / depth / '*.parquet'))}, hive_partitioning = true, "
         f"hive_types = {{{hive_types}}})"
     )
+
+
+def catalog_lock(catalog_path: Path) -> AbstractContextManager[None]:
+    """DuckDB lets one process open a database file for writing and no one else meanwhile: runs
+    registering views and `b3 query` take turns instead of failing on DuckDB's file lock."""
+    return file_lock(catalog_path.parent / "tmp" / "locks" / f"{catalog_path.name}.lock")
 
 
 def register_tables(catalog_path: Path, lake_root: Path) -> None:
@@ -124,7 +132,7 @@ def run_query(catalog_path: Path, sql: str) -> QueryResult:
             f"no catalog at {catalog_path}: nothing has been refined yet "
             "(run `b3 run` or `b3 import`)"
         )
-    with duckdb.connect(str(catalog_path), read_only=True) as con:
+    with catalog_lock(catalog_path), duckdb.connect(str(catalog_path), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         try:
             relation = con.sql(duck_sql)

@@ -152,12 +152,18 @@ class LocalLake:
         return PartitionWrite(prefix, tuple(sorted(set(dates))), files, table.num_rows)
 
     def _sweep(self, prefix: str) -> None:
-        """Removes staging folders a killed writer left behind for this prefix."""
+        """Cleans up after a killed writer of this prefix: a partition it had moved aside but
+        not yet replaced is put back, then its staging folders are removed."""
         if not self.staging.exists():
             return
         for leftover in self.staging.glob(f"{prefix.replace('/', '_')}-*"):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
+            if not leftover.is_dir():
+                continue
+            for old in leftover.glob(".old-data=*"):
+                final = self.path(prefix) / old.name.removeprefix(".old-")
+                if not final.exists():
+                    os.rename(old, final)
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def partition_dates(self, prefix: str) -> list[date]:
         base = self.path(prefix)

@@ -13,6 +13,17 @@ pytestmark = pytest.mark.e2e
 B3 = Path(sys.executable).parent / "b3"
 
 
+def b3_env(data_dir: Path, api_url: str, timeout: float = 5, retries: int = 1) -> dict:
+    env = os.environ | {
+        "B3_DATA_DIR": str(data_dir),
+        "B3_API_URL": api_url,
+        "B3_HTTP_RETRIES": str(retries),
+        "B3_HTTP_TIMEOUT": str(timeout),
+    }
+    env.pop("DAGSTER_HOME", None)
+    return env
+
+
 def b3(
     data_dir: Path,
     api_url: str,
@@ -22,13 +33,7 @@ def b3(
     timeout: float = 5,
     retries: int = 1,
 ) -> subprocess.CompletedProcess:
-    env = os.environ | {
-        "B3_DATA_DIR": str(data_dir),
-        "B3_API_URL": api_url,
-        "B3_HTTP_RETRIES": str(retries),
-        "B3_HTTP_TIMEOUT": str(timeout),
-    }
-    env.pop("DAGSTER_HOME", None)
+    env = b3_env(data_dir, api_url, timeout, retries)
     if dagster_home is not None:
         env["DAGSTER_HOME"] = str(dagster_home)
     done = subprocess.run(

@@ -8,11 +8,12 @@ the data dir is byte- and mtime-identical afterwards.
 import copy
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import tree_state
-from test_cli import b3
+from test_cli import B3, b3, b3_env
 
 from b3_assets.fake_b3 import FakeB3, Fault, RunningFakeB3
 
@@ -159,3 +160,34 @@ def test_an_unknown_field_is_kept_in_raw_and_ignored_downstream(data_dir, seg2) 
     done = b3(data_dir, "http://127.0.0.1:9/unused", "query", "SELECT * FROM ibov_ativos LIMIT 1",
               "--format", "json")  # fmt: skip
     assert "isin" not in done.stdout and "acao" in done.stdout
+
+
+def test_two_runs_of_one_partition_at_once_do_not_interleave(data_dir, seg2) -> None:
+    """The second run waits for the first one's capture lock, then keeps its capture."""
+    before = tree_state(data_dir)
+    with served(seg2) as server:
+        server.fake.faults.extend([Fault(delay=1.0)] * 12)  # every page slow: the runs overlap
+        env = b3_env(data_dir, server.api_url)
+        runs = [
+            subprocess.Popen(
+                [str(B3), "run", "--date", "2025-07-14"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        outputs = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    states = sorted("fetched now" in out for out, _ in outputs)
+    assert states == [False, True], outputs  # one fetched and wrote, the other kept it
+    assert any("already captured, kept as is" in out for out, _ in outputs)
+    after = tree_state(data_dir)
+    assert captured(after, before) == captured(before)
+    partitions = list((data_dir / "lake/refined/ativos/data=2025-07-14").iterdir())
+    assert len(partitions) == 84
+    assert all(len(list(p.iterdir())) == 1 for p in partitions)
+    done = b3(data_dir, server.api_url, "query",
+              "SELECT count(*) AS n FROM ibov_ativos WHERE data = DATE '2025-07-14'")  # fmt: skip
+    assert "84" in done.stdout

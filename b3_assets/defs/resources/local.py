@@ -10,7 +10,7 @@ import duckdb
 import pyarrow.compute as pc
 
 from b3_assets import refine
-from b3_assets.catalog import register_tables
+from b3_assets.catalog import catalog_lock, register_tables
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
     LakeResource,
@@ -77,14 +77,15 @@ class DuckDBCatalogResource(CatalogResource):
     def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]:
         if not isinstance(lake, LocalLakeResource):
             raise TypeError("the DuckDB catalog works on the local lake only")
-        register_tables(Path(self.path), Path(lake.root))
         counts: dict[str, dict[date, int]] = {}
-        with duckdb.connect(self.path, read_only=True) as con:
-            for name in refine.TABLES:
-                rows = con.execute(
-                    f"SELECT data, count(*) FROM {name} WHERE data IN "
-                    f"(SELECT unnest(?::DATE[])) GROUP BY data",
-                    [list(dates)],
-                ).fetchall()
-                counts[name] = {day: count for day, count in rows}
+        with catalog_lock(Path(self.path)):
+            register_tables(Path(self.path), Path(lake.root))
+            with duckdb.connect(self.path, read_only=True) as con:
+                for name in refine.TABLES:
+                    rows = con.execute(
+                        f"SELECT data, count(*) FROM {name} WHERE data IN "
+                        f"(SELECT unnest(?::DATE[])) GROUP BY data",
+                        [list(dates)],
+                    ).fetchall()
+                    counts[name] = {day: count for day, count in rows}
         return counts
