@@ -91,7 +91,10 @@ class AthenaQueries:
             "WorkGroup": self.workgroup,
         }
         if self.output_location:
-            params["ResultConfiguration"] = {"OutputLocation": self.output_location}
+            params["ResultConfiguration"] = {
+                "OutputLocation": self.output_location,
+                "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+            }
         with aws_errors(f"starting the Athena query in workgroup {self.workgroup}"):
             return self.client.start_query_execution(**params)["QueryExecutionId"]
 
