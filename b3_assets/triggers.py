@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from lambda_fn.handler import raw_key_date  # the Lambda's rule: one definition of a raw key
+from lambda_fn.handler import ACTIVE_STATES, raw_key_date  # the Lambda's rules, defined once
 
 T = TypeVar("T")
 TERMINAL_STATES = {"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"}
 
-__all__ = ["TERMINAL_STATES", "Watermark", "glue_run_dates", "raw_key_date", "started_by_dagster"]
+__all__ = [
+    "ACTIVE_STATES",
+    "TERMINAL_STATES",
+    "Watermark",
+    "glue_run_dates",
+    "raw_key_date",
+    "started_by_dagster",
+]
 
 
 @dataclass(frozen=True)
@@ -81,3 +88,25 @@ def glue_run_dates(job_run: dict[str, Any]) -> list[date]:
     if not dates:
         raise ValueError(f"job run {job_run.get('Id')} has no --dates argument")
     return sorted(set(dates))
+
+
+def runs_refining(
+    job_runs: Iterable[dict[str, Any]], dates: Iterable[date], bucket: str
+) -> dict[str, list[date]]:
+    """Active runs of the job that write any of `dates` in `bucket`: {run id: those dates}.
+
+    Two runs of one date at once would interleave their partition writes on S3, so a new run
+    must wait for these (the Lambda checks the same before it starts one).
+    """
+    wanted, busy = set(dates), {}
+    for job_run in job_runs:
+        arguments = job_run.get("Arguments") or {}
+        if job_run.get("JobRunState") not in ACTIVE_STATES or arguments.get("--bucket") != bucket:
+            continue
+        try:
+            overlap = sorted(wanted.intersection(glue_run_dates(job_run)))
+        except ValueError:
+            continue
+        if overlap:
+            busy[job_run["Id"]] = overlap
+    return busy

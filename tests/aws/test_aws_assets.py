@@ -48,6 +48,7 @@ def test_lake_object_is_uploaded_once_with_uri_size_and_etag(aws, data_dir, b3_s
 
 def test_catalog_asset_fails_clearly_before_the_glue_job_has_run(aws, data_dir) -> None:
     aws.client("glue").create_database(DatabaseInput={"Name": "b3_refined"})
+    aws.client("s3").create_bucket(Bucket=aws.bucket)
     resources = resources_for(Settings(env="aws", data_dir=data_dir, bucket=aws.bucket))
     result = dg.materialize(
         [ibov_catalog], resources=resources, partition_key="2025-07-14", raise_on_error=False
@@ -61,3 +62,28 @@ def test_catalog_asset_fails_clearly_before_the_glue_job_has_run(aws, data_dir) 
 def test_aws_without_a_bucket_is_refused(data_dir) -> None:
     with pytest.raises(SettingsError, match="B3_ENV=aws needs B3_BUCKET"):
         resources_for(Settings(env="aws", data_dir=data_dir, bucket=None))
+
+
+def test_a_second_refine_of_a_date_being_refined_is_refused(
+    aws, data_dir, glue_job, glue_runs_stay_running
+) -> None:
+    """Two Glue runs of one date would interleave their S3 writes: the second one never starts."""
+    from b3_assets.defs.assets import ibov_refined_tables
+
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=aws.bucket)
+    s3.put_object(Bucket=aws.bucket, Key="raw/2025-07-14/dados_originais.parquet", Body=b"x")
+    running = glue_job.start_job_run(
+        JobName="b3-refine",
+        Arguments={"--dates": "2025-07-11,2025-07-14", "--bucket": aws.bucket},
+    )["JobRunId"]
+    resources = resources_for(Settings(env="aws", data_dir=data_dir, bucket=aws.bucket))
+    result = dg.materialize(
+        [ibov_refined_tables], resources=resources, partition_key="2025-07-14", raise_on_error=False
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert f"already refining these dates: {running} (2025-07-14)" in message
+    runs = glue_job.get_job_runs(JobName="b3-refine")["JobRuns"]
+    assert [run["Id"] for run in runs] == [running]

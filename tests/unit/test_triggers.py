@@ -60,3 +60,26 @@ def test_glue_run_dates_and_origin():
         glue_run_dates({"Id": "jr_2", "Arguments": {"--dates": "2025-07-14,../x"}})
     with pytest.raises(ValueError, match="no --dates"):
         glue_run_dates({"Id": "jr_3"})
+
+
+def test_runs_refining_names_active_runs_of_the_same_dates_and_bucket() -> None:
+    from b3_assets.triggers import runs_refining
+
+    def run(run_id, state, dates, bucket="b"):
+        return {"Id": run_id, "JobRunState": state,
+                "Arguments": {"--dates": dates, "--bucket": bucket}}  # fmt: skip
+
+    runs = [
+        run("jr_1", "RUNNING", "2025-07-11,2025-07-14"),
+        run("jr_2", "SUCCEEDED", "2025-07-14"),
+        run("jr_3", "STARTING", "2025-07-14", bucket="other"),
+        run("jr_4", "WAITING", "2025-07-15"),
+        run("jr_5", "RUNNING", "not-a-date"),
+        run("jr_6", "STOPPING", "2025-07-15,2025-07-16"),
+    ]
+    days = [date(2025, 7, 14), date(2025, 7, 16)]
+    assert runs_refining(runs, days, "b") == {
+        "jr_1": [date(2025, 7, 14)],
+        "jr_6": [date(2025, 7, 16)],
+    }
+    assert runs_refining(runs, [date(2025, 7, 17)], "b") == {}

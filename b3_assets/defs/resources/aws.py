@@ -27,6 +27,7 @@ from b3_assets.defs.resources.interfaces import (
 from b3_assets.glue_local import LocalGlueJobRuns
 from b3_assets.refine import TABLES
 from b3_assets.s3_lake import S3Lake
+from b3_assets.triggers import runs_refining
 
 PIPES_PREFIX = "pipes/"
 
@@ -96,6 +97,19 @@ class GlueRefinerResource(RefinerResource):
             },
         }
         with aws.aws_errors(f"running Glue job {self.job_name}", self.bucket):
+            busy = runs_refining(
+                aws.client("glue").get_job_runs(JobName=self.job_name, MaxResults=50)["JobRuns"],
+                dates,
+                self.bucket,
+            )
+            if busy:
+                running = "; ".join(
+                    f"{run_id} ({', '.join(map(str, days))})" for run_id, days in busy.items()
+                )
+                raise dg.Failure(
+                    f"Glue job {self.job_name} is already refining these dates: {running}. Two "
+                    "runs of one date would interleave their writes; run again once it ends."
+                )
             invocation = self.pipes_client().run(context=context, start_job_run_params=params)
         summaries = [
             message["b3_refine_summary"]
