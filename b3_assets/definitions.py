@@ -8,7 +8,7 @@ from b3_assets.defs.assets import ALL_ASSETS
 from b3_assets.defs.checks import ALL_CHECKS
 from b3_assets.defs.jobs import jobs_for
 from b3_assets.defs.resources import resources_for
-from b3_assets.defs.schedules import build_daily_schedule
+from b3_assets.defs.schedules import build_daily_schedule, ibov_freshness_schedule
 from b3_assets.defs.sensors import build_sensors
 from b3_assets.settings import Settings
 
@@ -21,7 +21,7 @@ def build_definitions(settings: Settings | None = None, offline: bool = False) -
         assets=ALL_ASSETS,
         asset_checks=ALL_CHECKS,
         jobs=jobs_for(settings),
-        schedules=[build_daily_schedule(settings)],
+        schedules=[build_daily_schedule(settings), ibov_freshness_schedule],
         sensors=build_sensors(settings),
         resources=resources_for(settings, offline=offline),
     )

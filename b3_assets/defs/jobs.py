@@ -13,7 +13,7 @@ from b3_assets.defs.assets import (
     ibov_portfolio_raw,
     ibov_refined_tables,
 )
-from b3_assets.defs.checks import ibov_refined_checks
+from b3_assets.defs.checks import ibov_freshness_check, ibov_refined_checks
 from b3_assets.settings import Settings
 
 CAPTURE_ASSETS = [ibov_portfolio_raw, ibov_portfolio_bronze, ibov_lake_raw_object]
@@ -44,12 +44,24 @@ ibov_catalog_job = dg.define_asset_job(
     ),
 )
 
+ibov_freshness_job = dg.define_asset_job(
+    "ibov_freshness_check",
+    selection=dg.AssetSelection.checks(ibov_freshness_check),
+    description="Warns when the lake has no raw object for the previous B3 session.",
+)
+
 
 def jobs_for(settings: Settings) -> list[dg.UnresolvedAssetJobDefinition]:
     """With B3_TRIGGER=lambda there is no whole-chain job: its upload would make the Lambda
     start Glue while its refine step started Glue too."""
     capture_and_refine = [] if settings.lambda_refines else [ibov_pipeline_job]
-    return [*capture_and_refine, ibov_capture_job, ibov_refine_job, ibov_catalog_job]
+    return [
+        *capture_and_refine,
+        ibov_capture_job,
+        ibov_refine_job,
+        ibov_catalog_job,
+        ibov_freshness_job,
+    ]
 
 
 def daily_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:

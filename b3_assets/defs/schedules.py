@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from b3_assets.b3_scraper import B3ApiError
-from b3_assets.defs.jobs import daily_job
+from b3_assets.defs.jobs import daily_job, ibov_freshness_job
 from b3_assets.defs.partitions import trading_date_partitions
 from b3_assets.defs.resources import B3ApiResource
 from b3_assets.settings import Settings
@@ -50,3 +50,14 @@ def build_daily_schedule(settings: Settings) -> dg.ScheduleDefinition:
         )
 
     return ibov_daily_schedule
+
+
+# Noon in São Paulo on weekdays: the morning capture has had three hours. A check that ran only
+# inside capture runs could not notice that the captures stopped.
+ibov_freshness_schedule = dg.ScheduleDefinition(
+    name="ibov_freshness_schedule",
+    cron_schedule="0 12 * * 1-5",
+    execution_timezone=str(B3_TIMEZONE),
+    job=ibov_freshness_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -72,7 +72,9 @@ def test_definitions_have_the_schedule_both_sensors_and_one_active(settings, act
     assert set(repo.job_names) - {"__ASSET_JOB"} == jobs | (
         set() if settings.lambda_refines else {"ibov_pipeline"}
     )
-    (schedule,) = repo.schedule_defs
+    schedule, freshness = sorted(repo.schedule_defs, key=lambda s: s.name != "ibov_daily_schedule")
+    assert freshness.name == "ibov_freshness_schedule"
+    assert freshness.job_name == "ibov_freshness_check"
     assert schedule.name == "ibov_daily_schedule" and schedule.job_name == scheduled_job
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.execution_timezone == "America/Sao_Paulo"

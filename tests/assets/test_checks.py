@@ -151,3 +151,27 @@ def test_drift_warns_without_blocking(data_dir, resources, seg2) -> None:
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
     assert json.loads(json.dumps(drift.metadata["entered"].value)) == ["VALE3"]
     assert drift.metadata["compared_with"].value == "2025-07-11"
+
+
+def test_the_freshness_job_checks_alone_and_warns_only_when_stale(data_dir, resources) -> None:
+    from b3_assets.defs.checks import ibov_freshness_check
+    from b3_assets.trading_calendar import previous_session
+
+    def fresh() -> dg.AssetCheckEvaluation:
+        result = dg.materialize(
+            DEFINITIONS,
+            resources=resources,
+            selection=dg.AssetSelection.checks(ibov_freshness_check),
+        )
+        assert result.success and not result.get_asset_materialization_events()
+        [evaluation] = evaluations(result)
+        return evaluation
+
+    assert not fresh().passed  # an empty lake
+    day = previous_session()
+    key = data_dir / f"lake/raw/{day.isoformat()}/dados_originais.parquet"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(b"PAR1")
+    evaluation = fresh()
+    assert evaluation.passed, evaluation.description
+    assert evaluation.metadata["newest_captured"].value == day.isoformat()

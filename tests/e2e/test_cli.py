@@ -1,12 +1,12 @@
 """The real `b3` command in subprocesses, against the local B3 server serving 2025-07-14."""
 
-import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import tree_state
 
 pytestmark = pytest.mark.e2e
 
@@ -44,14 +44,6 @@ def b3(
     return done
 
 
-def snapshot(root: Path) -> dict[str, tuple[str, int]]:
-    return {
-        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-        for p in root.rglob("*")
-        if p.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory, fixtures_dir):
     """One data dir that the steps below build on, in order."""
@@ -80,21 +72,21 @@ def test_1_run_creates_every_layer(lake) -> None:
 
 def test_2_rerun_changes_nothing(lake) -> None:
     data_dir, server = lake
-    before = snapshot(data_dir)
+    before = tree_state(data_dir)
     done = b3(data_dir, server.api_url, "run")
     assert "already captured" in done.stdout
-    assert snapshot(data_dir) == before
+    assert tree_state(data_dir) == before
 
 
 def test_3_a_date_b3_is_not_serving_fails_clearly(lake) -> None:
     data_dir, server = lake
-    before = snapshot(data_dir)
+    before = tree_state(data_dir)
     done = b3(data_dir, server.api_url, "run", "--date", "2025-07-11", check=False)
     assert done.returncode == 1
     assert "B3 is serving the portfolio of 2025-07-14, not 2025-07-11" in done.stderr
     assert "b3 import IBOVDia_11-07-25.csv" in done.stderr
     assert "Traceback" not in done.stderr
-    assert snapshot(data_dir) == before
+    assert tree_state(data_dir) == before
 
 
 @pytest.mark.parametrize(
@@ -103,6 +95,7 @@ def test_3_a_date_b3_is_not_serving_fails_clearly(lake) -> None:
         ("2025-07-12", "not a B3 trading day (a weekend)"),
         ("2025-11-20", "not a B3 trading day (a B3 holiday)"),
         ("2025-13-01", "not a date in YYYY-MM-DD form"),
+        ("2024-12-31", "outside B3's known calendar"),
     ],
 )
 def test_4_bad_dates_are_refused(lake, argument, message) -> None:
@@ -142,7 +135,7 @@ def test_5b_backfill_refines_the_imported_dates_in_one_run(lake, tmp_path) -> No
     import dagster as dg
 
     data_dir, server = lake
-    captured = snapshot(data_dir / "raw") | snapshot(data_dir / "lake/raw")
+    captured = tree_state(data_dir / "raw") | tree_state(data_dir / "lake/raw")
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     done = b3(
         data_dir,
@@ -185,7 +178,7 @@ def test_5b_backfill_refines_the_imported_dates_in_one_run(lake, tmp_path) -> No
             "ibov_ativos": {run.run_id},
             "ibov_catalog": {run.run_id},
         }
-    assert snapshot(data_dir / "raw") | snapshot(data_dir / "lake/raw") == captured
+    assert tree_state(data_dir / "raw") | tree_state(data_dir / "lake/raw") == captured
     refused = b3(
         data_dir,
         server.api_url,
@@ -245,7 +238,7 @@ def test_9_workspace_loads_in_dagster_with_its_schedule_and_sensors(tmp_path) ->
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     for command, expected in (
         (["definitions", "validate"], ["Validation successful for code location b3_assets"]),
-        (["schedule", "list"], ["ibov_daily_schedule"]),
+        (["schedule", "list"], ["ibov_daily_schedule", "ibov_freshness_schedule"]),
         (["sensor", "list"], ["ibov_raw_objects_sensor", "ibov_glue_job_runs_sensor"]),
     ):
         done = subprocess.run(
