@@ -60,6 +60,10 @@ def _specs(asset: str | dg.AssetsDefinition, rules: Mapping[str, str], blocking:
     ]
 
 
+def _verdict(finding: quality.Finding) -> dict:
+    return {"passed": finding.passed, "description": finding.message, "metadata": finding.figures}
+
+
 def _report(
     context: dg.AssetCheckExecutionContext,
     asset: dg.AssetKey,
@@ -77,35 +81,18 @@ def _report(
             for finding in found
             if finding.rule == rule
         }
+        common = {"asset_key": asset, "check_name": rule, "severity": severity}
         if single and len(verdicts) == 1:
-            finding = next(iter(verdicts.values()))
-            yield dg.AssetCheckResult(
-                asset_key=asset,
-                check_name=rule,
-                passed=finding.passed,
-                severity=severity,
-                description=finding.message,
-                metadata=finding.figures,
-            )
+            yield dg.AssetCheckResult(**common, **_verdict(next(iter(verdicts.values()))))
             continue
         for day, finding in sorted(verdicts.items()):
             op_context.log_event(
-                dg.AssetCheckEvaluation(
-                    asset_key=asset,
-                    check_name=rule,
-                    passed=finding.passed,
-                    severity=severity,
-                    description=finding.message,
-                    metadata=finding.figures,
-                    partition=day.isoformat(),
-                )
+                dg.AssetCheckEvaluation(**common, **_verdict(finding), partition=day.isoformat())
             )
         bad = {str(day): f.message for day, f in sorted(verdicts.items()) if not f.passed}
         yield dg.AssetCheckResult(
-            asset_key=asset,
-            check_name=rule,
+            **common,
             passed=not bad,
-            severity=severity,
             description="; ".join(f"{day}: {message}" for day, message in bad.items())
             or f"passed on {len(verdicts)} date(s)",
             metadata={"dates_checked": len(verdicts), "dates_failed": list(bad)},
