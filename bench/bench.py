@@ -17,6 +17,8 @@ Measures:
 5. Automation (`--only automation`): the Lambda handler on a 1,000-record S3 event, the raw/
    sensor's tick over 250 raw objects (local folder and moto S3: first tick and a steady tick),
    and the Glue job runs sensor's tick over 250 finished runs on moto.
+6. Data quality (`--only quality`): the bronze, refined and drift asset checks over the 250
+   refined dates in one range run (a verdict per date and rule), and for one date.
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ def bench_refine(per_date_runs: int) -> Path:
     )
 
     sample = days[:per_date_runs]
+    if not sample:
+        return data_dir
     start = time.perf_counter()
     for day in sample:
         result = dg.materialize(
@@ -143,6 +147,45 @@ def bench_refine(per_date_runs: int) -> Path:
     report(f"refine {len(days)} dates, {len(days)} per-date runs", per_date, note)
     ROWS.append(("speed-up of the single run", f"{per_date / single:8.1f} x", ""))
     return data_dir
+
+
+def bench_quality(data_dir: Path) -> None:
+    """The asset checks over the 250 refined dates: one range run, then one date."""
+    from b3_assets.defs.assets import ALL_ASSETS
+    from b3_assets.defs.checks import (
+        ALL_CHECKS,
+        ibov_bronze_checks,
+        ibov_drift_check,
+        ibov_refined_checks,
+    )
+
+    days = trading_days(date(2025, 1, 1), date(2025, 12, 31))
+    resources = resources_for(Settings(data_dir=data_dir))
+    selection = dg.AssetSelection.checks(ibov_bronze_checks, ibov_refined_checks, ibov_drift_check)
+    for label, extra in (
+        (
+            f"asset checks, {len(days)} dates in one range run",
+            {"tags": range_tags(days[0], days[-1])},
+        ),
+        ("asset checks, one date", {"partition_key": days[-1].isoformat()}),
+    ):
+        start = time.perf_counter()
+        result = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            selection=selection,
+            resources=resources,
+            run_config=QUIET,
+            raise_on_error=False,
+            **extra,
+        )
+        seconds = time.perf_counter() - start
+        verdicts = [
+            e.event_specific_data
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.partition
+        ]
+        failed = sum(not v.passed for v in verdicts)
+        report(label, seconds, f"{len(verdicts)} per-date verdicts, {failed} failed")
 
 
 def bench_queries(data_dir: Path) -> None:
@@ -391,7 +434,9 @@ def bench_automation() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("aws", "automation"), help="run one part only")
+    parser.add_argument(
+        "--only", choices=("aws", "automation", "quality"), help="run one part only"
+    )
     args = parser.parse_args()
     print(
         f"b3-lake bench: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
@@ -402,6 +447,9 @@ def main() -> None:
         bench_b3_run(3 if args.quick else 7)
         data_dir = bench_refine(60 if args.quick else 250)
         bench_queries(data_dir)
+        bench_quality(data_dir)
+    if args.only == "quality":
+        bench_quality(bench_refine(0))
     if args.only in (None, "aws"):
         bench_aws(2 if args.quick else 4, 20 if args.quick else 60)
     if args.only in (None, "automation"):

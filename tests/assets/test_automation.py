@@ -68,7 +68,7 @@ def evaluate(sensor, instance, cursor, **resources):
 def test_definitions_have_the_schedule_both_sensors_and_one_active(settings, active, scheduled_job):
     defs = build_definitions(settings)
     repo = defs.get_repository_def()
-    jobs = {"ibov_capture", "ibov_refine", "ibov_catalog_check"}
+    jobs = {"ibov_capture", "ibov_refine", "ibov_catalog_check", "ibov_freshness_check"}
     assert set(repo.job_names) - {"__ASSET_JOB"} == jobs | (
         set() if settings.lambda_refines else {"ibov_pipeline"}
     )
