@@ -6,7 +6,8 @@
 Measures:
 1. `b3 run` for one date, as a subprocess against the local B3 server (pages capped at 40):
    a cold run into an empty data dir, and a re-run (capture kept, nothing rewritten).
-2. Refining 250 synthetic trading dates (2025) with the Dagster refined assets: one single-run
+2. Refining 250 synthetic trading dates (2025) with the Dagster refined assets and their
+   blocking checks (what `ibov_refine` runs): one single-run
    backfill versus 250 separate per-date runs (one run per file, as public implementations
    of this pipeline start one Glue run per file). Same assets, same engine, same lake.
 3. Queries over those 250 dates through the local catalog.
@@ -41,6 +42,7 @@ from b3_assets import save_raw
 from b3_assets.b3_scraper import canonical_json
 from b3_assets.catalog import run_query
 from b3_assets.defs.assets import ibov_catalog, ibov_refined_tables
+from b3_assets.defs.checks import ibov_refined_checks
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
 from b3_assets.fake_b3 import FakeB3, RunningFakeB3
@@ -105,7 +107,7 @@ def bench_refine(per_date_runs: int) -> Path:
     synthetic_lake(data_dir, days)
     report(f"generate {len(days)} synthetic dates (raw+bronze+lake)", time.perf_counter() - start)
     resources = resources_for(Settings(data_dir=data_dir))
-    assets = [ibov_refined_tables, ibov_catalog]
+    assets = [ibov_refined_tables, ibov_catalog, ibov_refined_checks]  # what ibov_refine runs
     instance = dg.DagsterInstance.ephemeral()
 
     start = time.perf_counter()
@@ -167,7 +169,7 @@ def bench_quality(data_dir: Path) -> None:
             f"asset checks, {len(days)} dates in one range run",
             {"tags": range_tags(days[0], days[-1])},
         ),
-        ("asset checks, one date", {"partition_key": days[-1].isoformat()}),
+        ("asset checks, one date", {"tags": range_tags(days[-1], days[-1])}),
     ):
         start = time.perf_counter()
         result = dg.materialize(

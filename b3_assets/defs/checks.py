@@ -16,7 +16,7 @@ import dagster as dg
 
 from b3_assets import quality
 from b3_assets.defs.assets import ibov_lake_raw_object, ibov_portfolio_bronze
-from b3_assets.defs.lake_quality import refined_findings
+from b3_assets.defs.lake_quality import REFINED_RULES, refined_findings
 from b3_assets.defs.partitions import partition_dates, trading_date_partitions
 from b3_assets.defs.resources import CaptureStoreResource, LakeResource
 from b3_assets.trading_calendar import previous_session
@@ -32,18 +32,6 @@ BRONZE_RULES = {
     "sector_weights_match_part_acum": "Segment 2: each sector's Σ part = its partAcum.",
     "tickers_unique_and_b3_shaped": "Tickers are unique and shaped like B3 tickers.",
     "header_date_is_partition": "The header date is the partition's trading date.",
-}
-REFINED_RULES = {
-    "ibov_ativos": {
-        "rows_match_bronze": "Rows of the date = rows of its bronze file.",
-        "required_columns_not_null": "No nulls in the columns the contract requires.",
-        "ranking_is_1_to_n": "Ranking is 1..N with no gap or repeat.",
-        "cumulative_weight_ends_at_100": "The last cumulative weight is 100.000 (± 0.001).",
-    },
-    "ibov_header": {
-        "required_columns_not_null": "No nulls in the columns the contract requires.",
-        "header_has_one_row": "Exactly one header row per date.",
-    },
 }
 
 

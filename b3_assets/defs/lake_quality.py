@@ -9,6 +9,20 @@ from b3_assets import quality
 from b3_assets.defs.resources.interfaces import LakeResource, raw_object_key
 from b3_assets.refine import TABLES
 
+# The refined rules by table, with their descriptions: the checks' specs.
+REFINED_RULES = {
+    "ibov_ativos": {
+        "rows_match_bronze": "Rows of the date = rows of its bronze file.",
+        "required_columns_not_null": "No nulls in the columns the contract requires.",
+        "ranking_is_1_to_n": "Ranking is 1..N with no gap or repeat.",
+        "cumulative_weight_ends_at_100": "The last cumulative weight is 100.000 (± 0.001).",
+    },
+    "ibov_header": {
+        "required_columns_not_null": "No nulls in the columns the contract requires.",
+        "header_has_one_row": "Exactly one header row per date.",
+    },
+}
+
 
 def _rows(lake: LakeResource, table: str, day: date) -> list[dict]:
     found = lake.read_table(f"{TABLES[table].prefix}/data={day.isoformat()}/")

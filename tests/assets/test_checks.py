@@ -2,6 +2,7 @@
 
 import copy
 import json
+import shutil
 import warnings
 from datetime import UTC, date, datetime
 
@@ -54,6 +55,8 @@ def test_a_good_day_passes_every_check_per_partition(data_dir, resources) -> Non
     partitioned = {key: ok for key, ok in found.items() if key[2] == "2025-07-14"}
     assert len(partitioned) == 6 + 4 + 2 + 1  # bronze, ativos, header, drift
     assert all(partitioned.values()), partitioned
+    [catalog] = result.asset_materializations_for_node("ibov_catalog")
+    assert catalog.metadata["refined_rules_checked_by"].value.startswith("ibov_refined_checks")
     # The lake's newest date is months old today: the freshness check warns, the run goes on.
     assert found[("ibov_lake_raw_object", "fresh", None)] is False
     [fresh] = [e for e in evaluations(result) if e.check_name == "fresh"]
@@ -131,6 +134,8 @@ def test_refined_checks_block_the_catalog(data_dir, resources) -> None:
         raise_on_error=False,
     )
     assert not result.success
+    failures = [e.step_key for e in result.all_events if e.is_step_failure]
+    assert failures == ["ibov_refined_checks"]  # the blocking checks hold the catalog back
     failed = {k[1] for k, ok in verdicts(result).items() if not ok}
     assert failed == {"rows_match_bronze", "ranking_is_1_to_n"}
     [rows] = [e for e in evaluations(result) if e.check_name == "rows_match_bronze"]
@@ -175,3 +180,22 @@ def test_the_freshness_job_checks_alone_and_warns_only_when_stale(data_dir, reso
     evaluation = fresh()
     assert evaluation.passed, evaluation.description
     assert evaluation.metadata["newest_captured"].value == day.isoformat()
+
+
+def test_the_catalog_alone_refuses_refined_data_that_fails_the_rules(data_dir, resources) -> None:
+    """Materialized without its checks (one asset picked in the UI), the catalog checks itself."""
+    assert dg.materialize(DEFINITIONS, resources=resources, partition_key="2025-07-14").success
+    header = data_dir / "lake/refined/header/data=2025-07-14"
+    shutil.copy(next(header.iterdir()), header / "part-copy.parquet")  # two header rows
+    result = dg.materialize(
+        DEFINITIONS,
+        resources=resources,
+        partition_key="2025-07-14",
+        selection=[ibov_catalog],
+        raise_on_error=False,
+    )
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = str(failure.step_failure_data.error)
+    assert "refined data fails its checks, not registered in the catalog" in message
+    assert "ibov_header.header_has_one_row: ibov_header has 2 row(s)" in message
+    assert not evaluations(result)

@@ -136,17 +136,23 @@ class LakeResource(dg.ConfigurableResource):
     def read_table(self, prefix: str) -> pa.Table | None:
         """Every Parquet file under prefix as one table, with the hive partition values of its
         key (`data=...`, `acao=...`) as string columns; None if there is none."""
-        tables = []
-        for item in self.lake.list_objects(prefix):
-            if not item.key.endswith(".parquet"):
-                continue
-            table = pq.read_table(pa.BufferReader(self.lake.read_bytes(item.key)))
-            for part in item.key.split("/")[:-1]:
-                name, sep, value = part.partition("=")
-                if sep and name not in table.column_names:
-                    table = table.append_column(name, pa.array([value] * table.num_rows))
-            tables.append(table)
+        tables = [
+            with_partition_values(
+                pq.read_table(pa.BufferReader(self.lake.read_bytes(item.key))), item.key
+            )
+            for item in self.lake.list_objects(prefix)
+            if item.key.endswith(".parquet")
+        ]
         return pa.concat_tables(tables, promote_options="default") if tables else None
+
+
+def with_partition_values(table: pa.Table, key: str) -> pa.Table:
+    """Adds the `name=value` folders of key as string columns the table does not have."""
+    for part in key.split("/")[:-1]:
+        name, sep, value = part.partition("=")
+        if sep and name not in table.column_names:
+            table = table.append_column(name, pa.array([value] * table.num_rows))
+    return table
 
 
 @dataclass(frozen=True)
