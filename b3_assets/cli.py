@@ -127,14 +127,13 @@ def _check_line(evaluation) -> str:
 
 
 def _check_trading_day(day: date) -> None:
-    from b3_assets.trading_calendar import is_trading_day
+    from b3_assets.trading_calendar import non_trading_kind
 
     try:
-        trading = is_trading_day(day)
+        kind = non_trading_kind(day)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if not trading:
-        kind = "a weekend" if day.weekday() >= 5 else "a B3 holiday"
+    if kind:
         raise CliError(f"{day} is not a B3 trading day ({kind}); B3 publishes no portfolio for it")
 
 

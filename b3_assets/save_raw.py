@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from b3_assets.b3_scraper import B3ApiError, FetchedPortfolio
 from b3_assets.ibov import PortfolioPage, format_b3_date
-from b3_assets.trading_calendar import is_trading_day
+from b3_assets.trading_calendar import non_trading_kind
 
 BRONZE_FILE = "dados_originais.parquet"
 CAPTURE_FILE = "capture.json"
@@ -323,11 +323,10 @@ def not_served_message(asked: date, served: date) -> str:
 def check_served_date(served: date) -> date:
     """B3's header date must be a BVMF session: anything else is a B3 fault, never a partition."""
     try:
-        trading = is_trading_day(served)
+        kind = non_trading_kind(served)
     except ValueError as exc:
         raise B3ApiError(f"B3's header date {format_b3_date(served)} is unusable: {exc}") from None
-    if not trading:
-        kind = "a weekend" if served.weekday() >= 5 else "a B3 holiday"
+    if kind:
         raise B3ApiError(
             f"B3's header date {format_b3_date(served)} ({served}, {kind}) is not a B3 trading "
             "day; refusing to store a portfolio under it. Nothing was written."

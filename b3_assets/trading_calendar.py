@@ -28,6 +28,16 @@ def is_trading_day(day: date) -> bool:
     return bool(_calendar().is_session(pd.Timestamp(day)))
 
 
+def non_trading_kind(day: date) -> str | None:
+    """None for a session, else why there is none: "a weekend" or "a B3 holiday".
+
+    ValueError names a day outside the known calendar.
+    """
+    if is_trading_day(day):
+        return None
+    return "a weekend" if day.weekday() >= 5 else "a B3 holiday"
+
+
 def trading_days(start: date, end: date) -> list[date]:
     """Sessions in [start, end], both inclusive."""
     cal = _calendar()

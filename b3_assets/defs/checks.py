@@ -11,6 +11,7 @@ what blocks) every date gets its own evaluation, so the UI shows each partition'
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import date
+from functools import cache
 
 import dagster as dg
 
@@ -137,16 +138,14 @@ def ibov_drift_check(
     context: dg.AssetCheckExecutionContext, capture_store: CaptureStoreResource
 ) -> Iterator[dg.AssetCheckResult]:
     captured = capture_store.bronze_dates()
+    weights = cache(lambda day: quality.weights(capture_store.bronze_response(day)))
     findings = {}
     for day in partition_dates(context):  # type: ignore[arg-type]
         if day not in captured:
             continue
         earlier = [d for d in captured if d < day]
-        previous = None
-        if earlier:
-            previous = (earlier[-1], quality.weights(capture_store.bronze_response(earlier[-1])))
-        current = (day, quality.weights(capture_store.bronze_response(day)))
-        findings[day] = [quality.drift_finding(previous, current)]
+        previous = (earlier[-1], weights(earlier[-1])) if earlier else None
+        findings[day] = [quality.drift_finding(previous, (day, weights(day)))]
     yield from _report(
         context,
         ibov_portfolio_bronze.key,

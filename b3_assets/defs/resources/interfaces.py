@@ -146,9 +146,9 @@ class LakeResource(dg.ConfigurableResource):
         return pa.concat_tables(tables, promote_options="default") if tables else None
 
 
-def with_partition_values(table: pa.Table, key: str) -> pa.Table:
-    """Adds the `name=value` folders of key as string columns the table does not have."""
-    for part in key.split("/")[:-1]:
+def with_partition_values(table: pa.Table, path: str) -> pa.Table:
+    """Adds the `name=value` segments of path as string columns the table does not have."""
+    for part in path.split("/"):
         name, sep, value = part.partition("=")
         if sep and name not in table.column_names:
             table = table.append_column(name, pa.array([value] * table.num_rows))

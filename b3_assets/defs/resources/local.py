@@ -46,7 +46,7 @@ class LocalLakeResource(LakeResource):
             partitioning=ds.partitioning(flavor="hive"),
             partition_base_dir=str(self.lake.path(prefix)),
         )
-        return with_partition_values(dataset.to_table(), prefix.rstrip("/") + "/x")
+        return with_partition_values(dataset.to_table(), prefix)
 
 
 def _rows_by_date(table) -> dict[date, int]:
