@@ -53,7 +53,7 @@ from b3_assets.trading_calendar import trading_days
 
 warnings.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT.parent / "shared/fixtures/b3/portfolio_day_IBOV_seg2_2025-07-14.json"
+FIXTURE = ROOT / "tests/fixtures/b3/portfolio_day_IBOV_seg2_2025-07-14.json"
 B3 = Path(sys.executable).parent / "b3"
 ROWS: list[tuple[str, str, str]] = []
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

@@ -1,4 +1,4 @@
-"""Shared fixtures: B3's real responses (read from ../shared/fixtures/b3) and a local B3 server."""
+"""Shared fixtures: B3's real responses (tests/fixtures/b3, see its README) and a local B3 server."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from b3_assets.fake_b3 import FakeB3, RunningFakeB3
 settings.register_profile("b3", deadline=None, print_blob=True)
 settings.load_profile("b3")
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "b3"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "b3"
 SEG2_0714 = FIXTURES / "portfolio_day_IBOV_seg2_2025-07-14.json"
 SEG1_0714 = FIXTURES / "portfolio_day_IBOV_seg1_2025-07-14.json"
 CSV_DATES = ["2025-02-20", "2025-02-24", "2025-03-05", "2025-03-06", "2025-03-11", "2025-03-12"]
@@ -26,8 +26,6 @@ CSV_DATES = ["2025-02-20", "2025-02-24", "2025-03-05", "2025-03-06", "2025-03-11
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"B3 fixtures not found at {FIXTURES} (the shared/ folder beside the repo)")
     return FIXTURES
 
 
