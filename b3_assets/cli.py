@@ -18,6 +18,9 @@ from pathlib import Path
 from b3_assets.settings import Settings
 
 
+PACKAGE_DIR = "build/lambda"  # infra/template.yaml's CodeUri, relative to the repository
+
+
 class CliError(Exception):
     """A failure to report in one clear line, without a traceback."""
 
@@ -127,7 +130,7 @@ def _check_line(evaluation) -> str:
 
 
 def _check_trading_day(day: date) -> None:
-    from b3_assets.trading_calendar import non_trading_kind
+    from b3_assets.source.trading_calendar import non_trading_kind
 
     try:
         kind = non_trading_kind(day)
@@ -138,7 +141,7 @@ def _check_trading_day(day: date) -> None:
 
 
 def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
-    from b3_assets.refine import TABLES
+    from b3_contract.tables import TABLES
 
     raw, bronze, lake = (
         out["ibov_portfolio_raw"],
@@ -172,9 +175,10 @@ def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.capture.raw import read_capture
     from b3_assets.defs.resources import b3_api_resource
-    from b3_assets.save_raw import not_served_message, read_capture
-    from b3_assets.trading_calendar import current_session
+    from b3_assets.source.served_date import not_served_message
+    from b3_assets.source.trading_calendar import current_session
 
     if args.date is not None:
         _check_trading_day(args.date)
@@ -184,7 +188,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         day = args.date
     else:
         api = b3_api_resource(settings)
-        from b3_assets.b3_scraper import B3ApiError
+        from b3_assets.source.b3_client import B3ApiError
 
         try:
             served = api.served_date()
@@ -201,10 +205,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets.b3_scraper import canonical_json
-    from b3_assets.csv_import import NotAPortfolioCsv, parse_portfolio_csv
-    from b3_assets.ibov import parse_b3_date
-    from b3_assets.save_raw import read_capture, write_raw
+    from b3_assets.capture.raw import read_capture, write_raw
+    from b3_assets.source.b3_client import canonical_json
+    from b3_assets.source.csv_download import NotAPortfolioCsv, parse_portfolio_csv
+    from b3_assets.source.models import parse_b3_date
 
     failures = 0
     imported: list[date] = []
@@ -259,9 +263,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.defs.jobs import REFINE_ASSETS
     from b3_assets.defs.resources import resources_for
-    from b3_assets.defs.resources.interfaces import raw_object_key
-    from b3_assets.refine import TABLES
-    from b3_assets.trading_calendar import is_trading_day, trading_days
+    from b3_assets.source.trading_calendar import is_trading_day, trading_days
+    from b3_contract.lake_keys import RAW_PREFIX, raw_object_key
+    from b3_contract.tables import TABLES
 
     first, last = args.first, args.last
     if first > last:
@@ -275,7 +279,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     if not days:
         raise CliError(f"no B3 trading day from {first} to {last}")
     lake = resources_for(settings)["lake"]
-    in_lake = {item.key for item in lake.list_objects("raw/")}
+    in_lake = {item.key for item in lake.list_objects(RAW_PREFIX)}
     present = [day for day in days if raw_object_key(day) in in_lake]
     missing = [day for day in days if day not in present]
     if not present:
@@ -304,7 +308,7 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets.catalog import QueryError, format_table, run_query
+    from b3_assets.refine.catalog import QueryError, format_table, run_query
 
     try:
         if settings.env == "aws":
@@ -328,9 +332,9 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets import aws
+    from b3_assets.aws import clients as aws
+    from b3_assets.aws.deploy import Target, deploy, deploy_code
     from b3_assets.defs.resources import require_bucket
-    from b3_assets.deploy import Target, deploy, deploy_code
 
     target = Target(
         bucket=require_bucket(settings),
@@ -342,6 +346,15 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     clients = {name: aws.client(name) for name in ("s3", "glue", "iam", "sts")}
     for step in (deploy_code if args.code_only else deploy)(clients, target):
         print(f"{step.state:<10} {step.what}")
+    return 0
+
+
+def cmd_package_lambda(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.aws.deploy import write_lambda_package
+
+    for path in write_lambda_package(args.out):
+        print(f"wrote      {path}")
+    print(f"the Lambda's deployment package is {args.out}/ (infra/template.yaml's CodeUri)")
     return 0
 
 
@@ -389,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only upload the job code under glue/ (after deploying infra/template.yaml)",
     )
     deploy.set_defaults(handler=cmd_deploy)
+    package = commands.add_parser(
+        "package-lambda",
+        help="lay out the Lambda's deployment package (handler.py and b3_contract/) in a folder",
+    )
+    package.add_argument("--out", type=Path, default=Path(PACKAGE_DIR), metavar="DIR")
+    package.set_defaults(handler=cmd_package_lambda)
     return parser
 
 
@@ -399,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # pydantic's ValidationError names the bad variable
         print(f"error: invalid B3_* environment: {exc}", file=sys.stderr)
         return 2
-    from b3_assets.aws import AwsError
+    from b3_assets.aws.clients import AwsError
     from b3_assets.defs.resources import SettingsError
 
     try:

@@ -38,18 +38,20 @@ from pathlib import Path
 
 import dagster as dg
 
-from b3_assets import save_raw
-from b3_assets.b3_scraper import canonical_json
-from b3_assets.catalog import run_query
+from b3_assets.capture.bronze import write_bronze
+from b3_assets.capture.raw import write_raw
 from b3_assets.defs.assets import ibov_catalog, ibov_refined_tables
 from b3_assets.defs.checks import ibov_refined_checks
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
-from b3_assets.fake_b3 import FakeB3, RunningFakeB3
-from b3_assets.local_lake import LocalLake
-from b3_assets.sample import sample_portfolio
+from b3_assets.lake.local import LocalLake
+from b3_assets.refine.catalog import run_query
 from b3_assets.settings import Settings
-from b3_assets.trading_calendar import trading_days
+from b3_assets.source.b3_client import canonical_json
+from b3_assets.source.trading_calendar import trading_days
+from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
+from b3_assets.testing.sample import sample_portfolio
+from b3_contract.lake_keys import raw_object_key
 
 warnings.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,10 +95,10 @@ def synthetic_lake(data_dir: Path, days: list[date]) -> None:
     lake = LocalLake(data_dir / "lake")
     for day in days:
         response = sample_portfolio(day)
-        capture, _ = save_raw.write_raw(
+        capture, _ = write_raw(
             data_dir, canonical_json(response), "bench", datetime.now(UTC), "IBOV"
         )
-        path = save_raw.write_bronze(data_dir, response, capture)
+        path = write_bronze(data_dir, response, capture)
         lake.put_file(f"raw/{day.isoformat()}/dados_originais.parquet", path)
 
 
@@ -224,9 +226,9 @@ def bench_aws(runs: int, backfill_dates: int) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from b3_assets import aws
-    from b3_assets.deploy import Target, deploy
-    from b3_assets.s3_lake import S3Lake
+    from b3_assets.aws import clients as aws
+    from b3_assets.aws.deploy import Target, deploy
+    from b3_assets.lake.s3 import S3Lake
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -293,7 +295,7 @@ def bench_aws(runs: int, backfill_dates: int) -> None:
         lake = S3Lake(aws.client("s3"), bucket)
         start = time.perf_counter()
         for day in days:
-            key = f"raw/{day.isoformat()}/{save_raw.BRONZE_FILE}"
+            key = raw_object_key(day)
             lake.put_file(key, LocalLake(local / "lake").path(key))
         report(f"AWS: upload {len(days)} raw objects", time.perf_counter() - start, "")
         start = time.perf_counter()
@@ -337,7 +339,7 @@ def _moto(bucket: str):
 def bench_automation() -> None:
     from dagster_aws.s3 import S3Resource
 
-    from b3_assets import aws
+    from b3_assets.aws import clients as aws
     from b3_assets.defs.resources import LocalLakeResource
     from b3_assets.defs.resources.aws import S3LakeResource
     from b3_assets.defs.resources.glue_runs import GlueJobRunsResource

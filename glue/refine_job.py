@@ -11,8 +11,8 @@ logged). With --staging_dir (the local runner, B3_GLUE_RUNNER=local) Spark reads
 folders and boto3 moves the files, because Spark here cannot reach s3:// on moto or LocalStack.
 
 The file is self-contained on purpose: Glue runs it alone, with only dagster-pipes installed
-(--additional-python-modules). The table contract comes from glue/tables.json, which `b3 deploy`
-writes from b3_assets.refine.TABLES, so the contract has one source.
+(--additional-python-modules) and b3_contract (--extra-py-files), the table contract and lake
+keys that the code location uses too, so the contract has one source.
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-RAW_FILE = "dados_originais.parquet"
+# Shipped beside this script: the wheel locally, `--extra-py-files glue/b3_contract.zip` on Glue.
+from b3_contract.lake_keys import raw_object_key
+from b3_contract.tables import TABLES, RefinedTable
+
 FAILURE_MARK = "B3 REFINE JOB FAILED: "
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DATABASE_RE = re.compile(r"^[a-z0-9_]{1,255}$")
@@ -61,40 +64,6 @@ class JobArgs:
     dates: tuple[date, ...]
     glue_prefix: str = "glue/"
     staging_dir: str | None = None
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One refined table's contract, as written by `b3 deploy` into glue/tables.json."""
-
-    name: str
-    sql_file: str
-    prefix: str
-    columns: tuple[tuple[str, str], ...]
-    partition_by: tuple[str, ...]
-    description: str
-    key: tuple[str, ...]
-
-    @classmethod
-    def from_json(cls, item: dict[str, Any]) -> TableSpec:
-        return cls(
-            item["name"],
-            item["sql_file"],
-            item["prefix"].strip("/"),
-            tuple((name, kind) for name, kind in item["columns"]),
-            tuple(item["partition_by"]),
-            item.get("description", ""),
-            tuple(item["key"]),
-        )
-
-    @property
-    def data_columns(self) -> list[tuple[str, str]]:
-        return [c for c in self.columns if c[0] not in self.partition_by]
-
-    @property
-    def partition_columns(self) -> list[tuple[str, str]]:
-        kinds = dict(self.columns)
-        return [(name, kinds[name]) for name in self.partition_by]
 
 
 # ---------------------------------------------------------------- arguments
@@ -185,7 +154,7 @@ def spark_session(app_name: str, local: bool):
     return spark
 
 
-def refine(spark, bronze_paths: Sequence[str], sql: dict[str, str], tables: Sequence[TableSpec]):
+def refine(spark, bronze_paths: Sequence[str], sql: dict[str, str], tables: Sequence[RefinedTable]):
     """Runs each table's SQL over the view `bronze` and pins the contract's names and types."""
     spark.read.parquet(*bronze_paths).createOrReplaceTempView("bronze")
     results = {}
@@ -203,7 +172,7 @@ def refine(spark, bronze_paths: Sequence[str], sql: dict[str, str], tables: Sequ
 # ---------------------------------------------------------------- catalog (boto3)
 
 
-def table_input(table: TableSpec, location: str) -> dict[str, Any]:
+def table_input(table: RefinedTable, location: str) -> dict[str, Any]:
     return {
         "Name": table.name,
         "Description": table.description,
@@ -218,12 +187,12 @@ def table_input(table: TableSpec, location: str) -> dict[str, Any]:
     }
 
 
-def partition_location(location: str, table: TableSpec, values: Sequence[str]) -> str:
+def partition_location(location: str, table: RefinedTable, values: Sequence[str]) -> str:
     parts = "/".join(f"{n}={v}" for n, v in zip(table.partition_by, values, strict=True))
     return f"{location.rstrip('/')}/{parts}/"
 
 
-def partition_input(table: TableSpec, location: str, values: Sequence[str]) -> dict[str, Any]:
+def partition_input(table: RefinedTable, location: str, values: Sequence[str]) -> dict[str, Any]:
     return {
         "Values": list(values),
         "StorageDescriptor": {
@@ -239,7 +208,7 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[start : start + size]
 
 
-def upsert_table(glue, database: str, table: TableSpec, location: str) -> str:
+def upsert_table(glue, database: str, table: RefinedTable, location: str) -> str:
     wanted = table_input(table, location)
     try:
         current = glue.get_table(DatabaseName=database, Name=table.name)["Table"]
@@ -257,7 +226,9 @@ def upsert_table(glue, database: str, table: TableSpec, location: str) -> str:
     return "updated"
 
 
-def existing_partitions(glue, database: str, table: TableSpec, day: date) -> set[tuple[str, ...]]:
+def existing_partitions(
+    glue, database: str, table: RefinedTable, day: date
+) -> set[tuple[str, ...]]:
     values: set[tuple[str, ...]] = set()
     paginator = glue.get_paginator("get_partitions")
     expression = f"{table.partition_by[0]} = '{day.isoformat()}'"
@@ -270,7 +241,7 @@ def existing_partitions(glue, database: str, table: TableSpec, day: date) -> set
 def sync_partitions(
     glue,
     database: str,
-    table: TableSpec,
+    table: RefinedTable,
     location: str,
     dates: Sequence[date],
     written: set[tuple[str, ...]],
@@ -302,7 +273,7 @@ def sync_partitions(
 # ---------------------------------------------------------------- storage
 
 
-def _partition_values(relative_dir: str, table: TableSpec) -> tuple[str, ...]:
+def _partition_values(relative_dir: str, table: RefinedTable) -> tuple[str, ...]:
     parts = dict(part.split("=", 1) for part in relative_dir.strip("/").split("/"))
     return tuple(parts[name] for name in table.partition_by)
 
@@ -332,7 +303,7 @@ class Lake:
             raise FileNotFoundError(f"{self.uri(key)} is missing: run `b3 deploy`") from None
 
     def raw_inputs(self, dates: Sequence[date]) -> list[str]:
-        keys = [f"raw/{day.isoformat()}/{RAW_FILE}" for day in dates]
+        keys = [raw_object_key(day) for day in dates]
         missing = [key for key in keys if not self.keys(key)]
         if missing:
             raise FileNotFoundError(f"no raw object at {', '.join(map(self.uri, missing))}")
@@ -351,7 +322,7 @@ class Lake:
             return self.uri(prefix + "/")
         return str(self.staging / "out" / prefix)
 
-    def publish(self, table: TableSpec) -> set[str] | None:
+    def publish(self, table: RefinedTable) -> set[str] | None:
         """Staged mode: uploads the written partitions' files (in parallel) and returns their
         keys. On Glue Spark has written them already: None."""
         if self.staging is None:
@@ -372,7 +343,7 @@ class Lake:
         return set(uploads)
 
     def replace(
-        self, table: TableSpec, dates: Sequence[date], written: set[tuple[str, ...]]
+        self, table: RefinedTable, dates: Sequence[date], written: set[tuple[str, ...]]
     ) -> tuple[int, int]:
         """Publishes the new files, then deletes every other object under these dates: older
         files of the written partitions and partitions a date no longer has (a ticker that
@@ -398,13 +369,9 @@ class Lake:
 # ---------------------------------------------------------------- the run
 
 
-def load_contract(lake: Lake, glue_prefix: str) -> tuple[list[TableSpec], dict[str, str]]:
-    tables = [
-        TableSpec.from_json(item)
-        for item in json.loads(lake.read_text(glue_prefix + "tables.json"))["tables"]
-    ]
-    sql = {t.sql_file: lake.read_text(f"{glue_prefix}sql/{t.sql_file}") for t in tables}
-    return tables, sql
+def load_sql(lake: Lake, glue_prefix: str, tables: Iterable[RefinedTable]) -> dict[str, str]:
+    """The refine SQL as deployed beside the script (`b3 deploy` uploads glue/sql/)."""
+    return {t.sql_file: lake.read_text(f"{glue_prefix}sql/{t.sql_file}") for t in tables}
 
 
 class Timings:
@@ -437,8 +404,9 @@ def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None)
     timings.count_calls(s3)
     timings.count_calls(glue)
     lake = Lake(s3, args.bucket, args.staging_dir)
-    with timings.phase("read_contract"):
-        tables, sql = load_contract(lake, args.glue_prefix)
+    tables = list(TABLES.values())
+    with timings.phase("read_sql"):
+        sql = load_sql(lake, args.glue_prefix, tables)
     log(f"refining {len(args.dates)} date(s): {args.dates[0]} .. {args.dates[-1]}")
     with timings.phase("stage_inputs"):
         inputs = lake.raw_inputs(args.dates)

@@ -1,37 +1,25 @@
-"""The Lambda of the AWS-native trigger: S3 ObjectCreated on raw/DATE/*.parquet -> one Glue run
-of the refine job per distinct date (DESIGN.md sections 2 and 3).
+"""The Lambda of the AWS-native trigger: S3 ObjectCreated on raw/DATE/dados_originais.parquet ->
+one Glue run of the refine job per distinct date (docs/automation.md).
 
-Self-contained (standard library and the boto3 of the Lambda runtime), so the folder is the
-deployment package. `plan_runs` decides from the event alone; `lambda_handler` only talks to Glue.
+Standard library, the runtime's boto3 and b3_contract (the rules it shares with the code
+location), which `b3 package-lambda` puts beside this file in the deployment package.
+`plan_runs` decides from the event alone; `lambda_handler` only talks to Glue.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-# A Parquet file directly under the folder of one trading date (DESIGN.md section 5). The name
-# may not start with a dot, so "..", ".hidden.parquet" and temporary files never match.
-RAW_KEY = re.compile(r"raw/(\d{4}-\d{2}-\d{2})/([^/\x00-\x1f.][^/\x00-\x1f]{0,250})\.parquet")
-ACTIVE_STATES = {"STARTING", "RUNNING", "STOPPING", "WAITING"}
+from b3_contract.glue_runs import job_runs, runs_refining
+from b3_contract.lake_keys import raw_key_date
+
 _clients: dict[str, Any] = {}
-
-
-def raw_key_date(key: str) -> date | None:
-    """The trading date of a raw object key, or None for anything else."""
-    match = RAW_KEY.fullmatch(key)
-    if match is None or ".." in key:
-        return None
-    try:
-        return date.fromisoformat(match.group(1))
-    except ValueError:  # 2025-02-30 has the shape but is not a date
-        return None
 
 
 @dataclass
@@ -64,8 +52,9 @@ def _event_time(record: dict[str, Any]) -> datetime | None:
 def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
     """The runs an S3 event asks for: one per distinct (bucket, date), in order of appearance.
 
-    Records that are not an ObjectCreated of a raw/YYYY-MM-DD/<name>.parquet key (of the allowed
-    bucket, when one is set) are skipped with the reason; nothing here raises on bad input.
+    Records that are not an ObjectCreated of a raw object key (b3_contract.lake_keys; of the
+    allowed bucket, when one is set) are skipped with the reason; nothing here raises on bad
+    input.
     """
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
@@ -89,7 +78,9 @@ def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
             continue
         day = raw_key_date(key)
         if day is None:
-            skipped.append({"key": key, "reason": "not a raw/YYYY-MM-DD/<name>.parquet key"})
+            skipped.append(
+                {"key": key, "reason": "not a raw/YYYY-MM-DD/dados_originais.parquet key"}
+            )
             continue
         run = runs.setdefault((bucket, day), DateRun(day, bucket))
         run.keys.append(key)
@@ -121,17 +112,8 @@ def active_run_for(glue: Any, job_name: str, run: DateRun) -> str | None:
     must not be started again. A run that began before the object was written read the old file,
     so it does not count.
     """
-    for job_run in glue.get_job_runs(JobName=job_name, MaxResults=50).get("JobRuns", []):
-        if job_run.get("JobRunState") not in ACTIVE_STATES:
-            continue
-        arguments = job_run.get("Arguments") or {}
-        dates = str(arguments.get("--dates", "")).split(",")
-        started = job_run.get("StartedOn")
-        if run.day.isoformat() not in dates or arguments.get("--bucket") != run.bucket:
-            continue
-        if run.first_event is None or (started is not None and started >= run.first_event):
-            return job_run["Id"]
-    return None
+    busy = runs_refining(job_runs(glue, job_name), [run.day], run.bucket, run.first_event)
+    return next(iter(busy), None)
 
 
 def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Shared fixtures: B3's real responses (tests/fixtures/b3, see its README) and a local B3 server."""
+"""Shared fixtures: B3's real responses (tests/fixtures/b3) and a local B3 server."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import requests
 from hypothesis import settings
 
-from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 
 # No per-example deadline: a loaded 2-core CI machine must not turn slowness into failures.
 settings.register_profile("b3", deadline=None, print_blob=True)

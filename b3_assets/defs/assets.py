@@ -11,7 +11,7 @@ from datetime import date
 
 import dagster as dg
 
-from b3_assets import quality
+from b3_assets.capture.bronze import BRONZE_SCHEMA
 from b3_assets.defs.lake_quality import REFINED_RULES, refined_findings
 from b3_assets.defs.metadata import (
     column_schema,
@@ -28,9 +28,10 @@ from b3_assets.defs.resources import (
     LakeResource,
     RefinerResource,
 )
-from b3_assets.defs.resources.interfaces import raw_object_key
-from b3_assets.refine import TABLES
-from b3_assets.save_raw import BRONZE_SCHEMA, DateNotServedError
+from b3_assets.refine import quality
+from b3_assets.source.served_date import DateNotServedError
+from b3_contract.lake_keys import raw_object_key
+from b3_contract.tables import TABLES
 
 # Single-run backfills are what make a 250-date refine one engine run (see bench/).
 warnings.filterwarnings("ignore", category=dg.BetaWarning)

@@ -15,13 +15,13 @@ from functools import cache
 
 import dagster as dg
 
-from b3_assets import quality
 from b3_assets.defs.assets import ibov_lake_raw_object, ibov_portfolio_bronze
 from b3_assets.defs.lake_quality import REFINED_RULES, refined_findings
 from b3_assets.defs.partitions import partition_dates, trading_date_partitions
 from b3_assets.defs.resources import CaptureStoreResource, LakeResource
-from b3_assets.trading_calendar import previous_session
-from lambda_fn.handler import raw_key_date
+from b3_assets.refine import quality
+from b3_assets.source.trading_calendar import previous_session
+from b3_contract.lake_keys import RAW_PREFIX, raw_key_date
 
 # Partitioned checks are a Dagster preview; they are what shows a verdict per trading date.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -161,7 +161,7 @@ def ibov_drift_check(
     description="Warns when the lake has no raw object for the previous B3 session.",
 )
 def ibov_freshness_check(lake: LakeResource) -> dg.AssetCheckResult:
-    dates = [d for item in lake.list_objects("raw/") if (d := raw_key_date(item.key))]
+    dates = [d for item in lake.list_objects(RAW_PREFIX) if (d := raw_key_date(item.key))]
     finding = quality.freshness_finding(max(dates, default=None), previous_session())
     return dg.AssetCheckResult(
         passed=finding.passed,

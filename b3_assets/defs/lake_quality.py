@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from b3_assets import quality
-from b3_assets.defs.resources.interfaces import LakeResource, raw_object_key
-from b3_assets.refine import TABLES
+from b3_assets.defs.resources.interfaces import LakeResource
+from b3_assets.refine import quality
+from b3_contract.lake_keys import raw_object_key
+from b3_contract.tables import TABLES
 
 # The refined rules by table, with their descriptions: the checks' specs.
 REFINED_RULES = {

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import dagster as dg
 import pyarrow as pa
 
-from b3_assets.ibov import parse_br_decimal
+from b3_assets.source.models import parse_br_decimal
 
 
 def contract_schema(columns: Iterable[tuple[str, str]]) -> dg.TableSchema:

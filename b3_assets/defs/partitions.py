@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import dagster as dg
 
-from b3_assets.trading_calendar import B3_TIMEZONE, FIRST_DATE, calendar_end, holidays
+from b3_assets.source.trading_calendar import B3_TIMEZONE, FIRST_DATE, calendar_end, holidays
 
 WEEKENDS = "0 0 * * 0,6"
 

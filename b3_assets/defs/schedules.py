@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from b3_assets.b3_scraper import B3ApiError
 from b3_assets.defs.jobs import daily_job, ibov_freshness_job
 from b3_assets.defs.partitions import trading_date_partitions
 from b3_assets.defs.resources import B3ApiResource
 from b3_assets.settings import Settings
-from b3_assets.trading_calendar import B3_TIMEZONE, is_trading_day
+from b3_assets.source.b3_client import B3ApiError
+from b3_assets.source.trading_calendar import B3_TIMEZONE, is_trading_day
 
 # 09:00 in São Paulo, before the session opens at 10:00: B3 already serves that day's portfolio.
 DAILY_CRON = "0 9 * * 1-5"

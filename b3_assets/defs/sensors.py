@@ -20,16 +20,12 @@ from b3_assets.defs.jobs import ibov_catalog_job, ibov_refine_job
 from b3_assets.defs.partitions import contiguous_ranges, range_tags, trading_date_partitions
 from b3_assets.defs.resources import LakeResource
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
-from b3_assets.local_lake import StoredObject
-from b3_assets.refine import TABLES
+from b3_assets.lake.local import StoredObject
+from b3_assets.refine.watermark import Watermark
 from b3_assets.settings import Settings
-from b3_assets.triggers import (
-    TERMINAL_STATES,
-    Watermark,
-    glue_run_dates,
-    raw_key_date,
-    started_by_dagster,
-)
+from b3_contract.glue_runs import TERMINAL_STATES, glue_run_dates, started_by_dagster
+from b3_contract.lake_keys import RAW_PREFIX, raw_key_date
+from b3_contract.tables import TABLES
 
 REFINED_PROBE = dg.AssetKey("ibov_ativos")  # every refine writes all three tables together
 
@@ -88,7 +84,7 @@ def build_raw_objects_sensor(settings: Settings) -> dg.SensorDefinition:
                 "B3_TRIGGER=lambda: the Lambda starts the Glue job for new raw objects "
                 "(ibov_glue_job_runs_sensor records its runs); set B3_TRIGGER=dagster to use this"
             )
-        objects = lake.list_objects("raw/")
+        objects = lake.list_objects(RAW_PREFIX)
         fresh, watermark = Watermark.parse(context.cursor).select(
             objects, lambda o: o.last_modified, lambda o: o.ident
         )

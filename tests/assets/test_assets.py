@@ -5,13 +5,13 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from b3_assets.b3_scraper import canonical_json
-from b3_assets.csv_import import parse_portfolio_csv
+from b3_assets.capture.raw import write_raw
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.assets import ALL_ASSETS, ibov_portfolio_raw
 from b3_assets.defs.resources import resources_for
-from b3_assets.save_raw import write_raw
 from b3_assets.settings import Settings
+from b3_assets.source.b3_client import canonical_json
+from b3_assets.source.csv_download import parse_portfolio_csv
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 

@@ -11,8 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from b3_assets.b3_scraper import canonical_json
-from b3_assets.csv_import import parse_portfolio_csv
+from b3_assets.capture.raw import write_raw
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.resources import B3ApiResource, LocalLakeResource
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
@@ -22,10 +21,11 @@ from b3_assets.defs.sensors import (
     build_raw_objects_sensor,
     glue_run_events,
 )
-from b3_assets.save_raw import write_raw
+from b3_assets.refine.watermark import Watermark
 from b3_assets.settings import Settings
-from b3_assets.trading_calendar import B3_TIMEZONE, trading_days
-from b3_assets.triggers import Watermark
+from b3_assets.source.b3_client import canonical_json
+from b3_assets.source.csv_download import parse_portfolio_csv
+from b3_assets.source.trading_calendar import B3_TIMEZONE, trading_days
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"

@@ -10,14 +10,15 @@ import dagster as dg
 import pytest
 from conftest import tree_state
 
-from b3_assets.b3_scraper import canonical_json
-from b3_assets.csv_import import parse_portfolio_csv
+from b3_assets.capture.bronze import build_bronze
+from b3_assets.capture.raw import write_raw
 from b3_assets.defs.assets import ALL_ASSETS, ibov_catalog
 from b3_assets.defs.checks import ALL_CHECKS, ibov_refined_checks
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
-from b3_assets.save_raw import build_bronze, write_raw
 from b3_assets.settings import Settings
+from b3_assets.source.b3_client import canonical_json
+from b3_assets.source.csv_download import parse_portfolio_csv
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 DEFINITIONS = [*ALL_ASSETS, *ALL_CHECKS]
@@ -160,7 +161,7 @@ def test_drift_warns_without_blocking(data_dir, resources, seg2) -> None:
 
 def test_the_freshness_job_checks_alone_and_warns_only_when_stale(data_dir, resources) -> None:
     from b3_assets.defs.checks import ibov_freshness_check
-    from b3_assets.trading_calendar import previous_session
+    from b3_assets.source.trading_calendar import previous_session
 
     def fresh() -> dg.AssetCheckEvaluation:
         result = dg.materialize(

@@ -7,9 +7,9 @@ import pytest
 import requests
 from botocore.stub import Stubber
 
-from b3_assets import aws as aws_mod
-from b3_assets.athena import AthenaQueries, convert
-from b3_assets.catalog import QueryError
+from b3_assets.aws import clients as aws_mod
+from b3_assets.aws.athena import AthenaQueries, convert
+from b3_assets.refine.catalog import QueryError
 
 COLUMNS = [
     {"Name": "acao", "Label": "acao", "Type": "varchar"},

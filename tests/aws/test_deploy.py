@@ -1,13 +1,17 @@
 """`b3 deploy`'s steps against moto: everything created once, nothing changed the second time."""
 
+import io
 import json
+import zipfile
 
 import pytest
 from botocore.stub import Stubber
 
-from b3_assets import aws as aws_mod
-from b3_assets.deploy import (
+from b3_assets.aws import clients as aws_mod
+from b3_assets.aws.deploy import (
+    CONTRACT_ZIP,
     Target,
+    contract_sources,
     deploy,
     deploy_code,
     ensure_job,
@@ -53,8 +57,11 @@ def test_deploy_twice(target) -> None:
         key: s3.get_object(Bucket=target.bucket, Key=key)["Body"].read() for key in glue_files()
     }
     assert deployed == {key: data for key, (data, _) in glue_files().items()}
-    contract = json.loads(deployed["glue/tables.json"])
-    assert [t["name"] for t in contract["tables"]] == ["ibov_ativos", "ibov_header", "ibov_setores"]
+    with zipfile.ZipFile(io.BytesIO(deployed[CONTRACT_ZIP])) as archive:  # --extra-py-files
+        shipped = {name: archive.read(name) for name in archive.namelist()}
+    assert shipped == contract_sources() and "b3_contract/tables.py" in shipped
+    job = aws_mod.client("glue").get_job(JobName=target.job_name)["Job"]
+    assert job["DefaultArguments"]["--extra-py-files"] == f"s3://{target.bucket}/{CONTRACT_ZIP}"
 
 
 def test_role_policy_is_scoped_to_this_bucket_and_database(target) -> None:

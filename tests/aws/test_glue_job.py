@@ -4,12 +4,12 @@ from datetime import date
 
 import pytest
 import refine_job
-from refine_job import JobArgumentError, TableSpec, parse_dates, resolve_args
+from refine_job import JobArgumentError, parse_dates, resolve_args
 
-from b3_assets import aws as aws_mod
-from b3_assets.refine import contract_document
+from b3_assets.aws import clients as aws_mod
+from b3_contract.tables import TABLES as CONTRACT
 
-TABLES = [TableSpec.from_json(item) for item in contract_document()["tables"]]
+TABLES = list(CONTRACT.values())
 ATIVOS = TABLES[0]
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from b3_assets import aws as aws_mod
-from b3_assets.aws import AwsError
-from b3_assets.glue_local import LocalGlueJobRuns
+from b3_assets.aws import clients as aws_mod
+from b3_assets.aws.clients import AwsError
+from b3_assets.testing.glue_local import LocalGlueJobRuns
 
 
 def test_a_job_that_is_not_deployed_says_to_deploy(aws) -> None:

@@ -11,7 +11,10 @@ import pyarrow as pa
 import pytest
 import refine_job
 
-from b3_assets import refine, save_raw
+from b3_assets.capture.bronze import write_bronze
+from b3_assets.capture.raw import write_raw
+from b3_assets.refine import engine as refine
+from b3_contract.tables import TABLES, RefinedTable
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -44,12 +47,12 @@ def bronze_files(fixtures_dir: Path, tmp_path_factory) -> list[Path]:
     files = []
     for path in chosen:
         raw = path.read_bytes()
-        capture, _ = save_raw.write_raw(data_dir, raw, "http://b3/x", FETCHED_AT, "IBOV")
-        files.append(save_raw.write_bronze(data_dir, json.loads(raw), capture))
+        capture, _ = write_raw(data_dir, raw, "http://b3/x", FETCHED_AT, "IBOV")
+        files.append(write_bronze(data_dir, json.loads(raw), capture))
     return files
 
 
-def spark_rows(frame, table: refine.RefinedTable) -> list[tuple]:
+def spark_rows(frame, table: RefinedTable) -> list[tuple]:
     """Rows in key order, timestamps as UTC microseconds (collect() would use the local zone)."""
     columns = [
         f"unix_micros(`{name}`) AS `{name}`" if kind == "timestamp" else f"`{name}`"
@@ -59,7 +62,7 @@ def spark_rows(frame, table: refine.RefinedTable) -> list[tuple]:
     return [tuple(row) for row in ordered.collect()]
 
 
-def duckdb_rows(result: pa.Table, table: refine.RefinedTable) -> list[tuple]:
+def duckdb_rows(result: pa.Table, table: RefinedTable) -> list[tuple]:
     out = []
     for row in result.to_pylist():
         out.append(
@@ -74,12 +77,12 @@ def duckdb_rows(result: pa.Table, table: refine.RefinedTable) -> list[tuple]:
 
 
 def test_spark_and_duckdb_give_identical_tables(spark, bronze_files) -> None:
-    tables = [refine_job.TableSpec.from_json(t) for t in refine.contract_document()["tables"]]
-    sql = {t.sql_file: refine.spark_sql(refine.TABLES[t.name]) for t in tables}
+    tables = list(TABLES.values())
+    sql = {t.sql_file: refine.spark_sql(t) for t in tables}
     on_spark = refine_job.refine(spark, [str(p) for p in bronze_files], sql, tables)
     on_duckdb = refine.refine_files(bronze_files)
     counts = {}
-    for name, table in refine.TABLES.items():
+    for name, table in TABLES.items():
         frame = on_spark[name]
         assert [(f.name, f.dataType.simpleString()) for f in frame.schema.fields] == [
             (column, SPARK_TYPES[kind]) for column, kind in table.columns
@@ -100,8 +103,8 @@ def _first_difference(left: list, right: list):
 
 
 def test_spark_writes_the_partition_layout_and_parquet_types(spark, bronze_files, tmp_path) -> None:
-    tables = [refine_job.TableSpec.from_json(t) for t in refine.contract_document()["tables"]]
-    sql = {t.sql_file: refine.spark_sql(refine.TABLES[t.name]) for t in tables}
+    tables = list(TABLES.values())
+    sql = {t.sql_file: refine.spark_sql(t) for t in tables}
     frames = refine_job.refine(spark, [str(bronze_files[-1])], sql, tables)
     out = tmp_path / "ativos"
     frames["ibov_ativos"].repartition("data", "acao").write.partitionBy("data", "acao").parquet(
@@ -113,6 +116,6 @@ def test_spark_writes_the_partition_layout_and_parquet_types(spark, bronze_files
 
     [first] = list((out / partitions[0]).glob("*.parquet"))
     schema = pq.read_schema(first)
-    expected = refine.arrow_schema(refine.TABLES["ibov_ativos"])
+    expected = refine.arrow_schema(TABLES["ibov_ativos"])
     for field in schema:
         assert field.type == expected.field(field.name).type, field.name

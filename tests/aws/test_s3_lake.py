@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from b3_assets import aws as aws_mod
-from b3_assets.aws import AwsError
-from b3_assets.s3_lake import S3Lake
+from b3_assets.aws import clients as aws_mod
+from b3_assets.aws.clients import AwsError
+from b3_assets.lake.s3 import S3Lake
 
 
 @pytest.fixture

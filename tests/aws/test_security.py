@@ -10,12 +10,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from b3_assets import aws as aws_mod
+from b3_assets.aws import clients as aws_mod
+from b3_assets.aws.deploy import Target, deploy
 from b3_assets.defs.assets import ALL_ASSETS
 from b3_assets.defs.checks import ALL_CHECKS
 from b3_assets.defs.jobs import CAPTURE_ASSETS
 from b3_assets.defs.resources import resources_for
-from b3_assets.deploy import Target, deploy
 from b3_assets.settings import Settings
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)

@@ -23,7 +23,7 @@ BUCKET = "b3-lake-e2e"
 @pytest.fixture(scope="module")
 def stack(moto_server, tmp_path_factory, fixtures_dir):
     """A fresh moto account, B3 serving 2025-07-14 in 3 pages, and the env of a user of both."""
-    from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+    from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 
     home = tmp_path_factory.mktemp("aws-e2e")
     account = fresh_moto_account(moto_server, home, BUCKET)

@@ -28,7 +28,7 @@ BUCKET = "b3-lake-lambda"
 
 @pytest.fixture
 def stack(moto_server, tmp_path, fixtures_dir):
-    from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+    from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 
     account = fresh_moto_account(moto_server, tmp_path, BUCKET)
     fake = FakeB3(max_page_size=40)

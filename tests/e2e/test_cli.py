@@ -47,7 +47,7 @@ def b3(
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory, fixtures_dir):
     """One data dir that the steps below build on, in order."""
-    from b3_assets.fake_b3 import FakeB3, RunningFakeB3
+    from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 
     fake = FakeB3(max_page_size=40)
     fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)

@@ -15,7 +15,7 @@ import pytest
 from conftest import tree_state
 from test_cli import B3, b3, b3_env
 
-from b3_assets.fake_b3 import FakeB3, Fault, RunningFakeB3
+from b3_assets.testing.fake_b3 import FakeB3, Fault, RunningFakeB3
 
 pytestmark = pytest.mark.e2e
 

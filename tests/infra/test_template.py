@@ -12,7 +12,8 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 from cfnlint.decode import decode
 
-from b3_assets import deploy
+from b3_assets.aws import deploy
+from b3_assets.cli import PACKAGE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -155,8 +156,9 @@ def test_lambda_may_only_start_this_job_and_write_its_logs(template):
     }
     function = template["Resources"]["TriggerFunction"]["Properties"]
     code = (TEMPLATE.parent / function["CodeUri"]).resolve()
+    assert code == (TEMPLATE.parents[1] / PACKAGE_DIR).resolve()  # where package-lambda writes
     module, _, name = function["Handler"].partition(".")
-    assert f"def {name}(" in (code / f"{module}.py").read_text()
+    assert (module, name) == ("handler", "lambda_handler")
     assert set(function["Environment"]["Variables"]) == {"B3_GLUE_JOB", "B3_BUCKET"}
 
 
@@ -166,3 +168,32 @@ def test_athena_workgroup_limits_scans_and_keeps_results_in_the_bucket(template)
     assert config["EnforceWorkGroupConfiguration"] is True
     assert int(config["BytesScannedCutoffPerQuery"]) == 10 * 1024**3
     assert config["ResultConfiguration"]["OutputLocation"] == "s3://my-b3-lake/athena-results/"
+
+
+def test_lambda_package_runs_on_its_own_files(tmp_path):
+    """The package `b3 package-lambda` lays out imports with no site-packages (as on Lambda,
+    where boto3 is the runtime's and b3_contract must be in the zip) and applies the one key rule."""
+    import subprocess
+    import sys
+
+    written = deploy.write_lambda_package(tmp_path / "lambda")
+    assert sorted(p.relative_to(tmp_path / "lambda").as_posix() for p in written) == [
+        "b3_contract/__init__.py",
+        "b3_contract/glue_runs.py",
+        "b3_contract/lake_keys.py",
+        "b3_contract/tables.py",
+        "handler.py",
+    ]
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import handler; "
+        "event = {'Records': [{'eventSource': 'aws:s3', 'eventName': 'ObjectCreated:Put', "
+        "'s3': {'bucket': {'name': 'b'}, 'object': {'key': key}}} for key in "
+        "('raw/2025-07-14/dados_originais.parquet', 'raw/2025-07-14/other.parquet')]}; "
+        "plan = handler.plan_runs(event); "
+        "print([str(r.day) for r in plan.runs], len(plan.skipped), handler.__file__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(tmp_path / "lambda")],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout.split()
+    assert out[:3] == ["['2025-07-14']", "1", str(tmp_path / "lambda" / "handler.py")]

@@ -18,39 +18,14 @@ def load_event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
 
 
-@pytest.mark.parametrize(
-    ("key", "expected"),
-    [
-        ("raw/2025-07-14/dados_originais.parquet", date(2025, 7, 14)),
-        ("raw/2025-07-14/dados originais (cópia).parquet", date(2025, 7, 14)),
-        ("raw/2024-02-29/x.parquet", date(2024, 2, 29)),
-        ("raw/2025-02-30/dados_originais.parquet", None),
-        ("raw/2025-7-14/dados_originais.parquet", None),
-        ("raw/2025-07-14/dados_originais.parquet.tmp", None),
-        ("raw/2025-07-14/.hidden.parquet", None),
-        ("raw/2025-07-14/../../glue/refine_job.parquet", None),
-        ("raw/2025-07-14/sub/dados_originais.parquet", None),
-        ("raw/2025-07-14/.parquet", None),
-        ("raw/2025-07-14/a\nb.parquet", None),
-        ("/raw/2025-07-14/dados_originais.parquet", None),
-        ("refined/ativos/data=2025-07-14/acao=PETR4/part-0.parquet", None),
-        ("raw/latest/dados_originais.parquet", None),
-        ("", None),
-    ],
-)
-def test_raw_key_date_accepts_only_a_parquet_under_a_real_date(key, expected):
-    assert handler.raw_key_date(key) == expected
-
-
 def test_plan_decodes_keys_and_keeps_one_run_per_date():
     plan = handler.plan_runs(load_event("s3_put_one_date_among_junk.json"), "b3-lake-test")
     assert [(run.bucket, run.day) for run in plan.runs] == [("b3-lake-test", date(2025, 7, 14))]
-    assert plan.runs[0].keys == [
-        "raw/2025-07-14/dados_originais.parquet",
-        "raw/2025-07-14/dados originais (cópia).parquet",
-    ]
+    assert plan.runs[0].keys == ["raw/2025-07-14/dados_originais.parquet"]
     reasons = {skip["key"]: skip["reason"] for skip in plan.skipped}
-    assert len(reasons) == 8
+    assert len(reasons) == 9
+    # the refine reads only dados_originais.parquet: a copy beside it starts nothing
+    assert "not a raw/YYYY-MM-DD" in reasons["raw/2025-07-14/dados originais (cópia).parquet"]
     assert "not a raw/YYYY-MM-DD" in reasons["raw/2025-07-14/../../glue/refine_job.parquet"]
     assert (
         "not a raw/YYYY-MM-DD"
@@ -77,7 +52,7 @@ def test_one_glue_run_for_one_valid_key_among_junk(glue_job, capsys, lambda_cont
     assert runs[0]["Arguments"]["--dates"] == "2025-07-14"
     assert runs[0]["Arguments"]["--bucket"] == "b3-lake-test"
     assert [item["job_run_id"] for item in result["started"]] == [runs[0]["Id"]]
-    assert len(result["skipped"]) == 8
+    assert len(result["skipped"]) == 9
     logs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {entry["message"] for entry in logs} == {"skipped", "started the Glue run", "done"}
     assert all(

@@ -3,8 +3,14 @@ import json
 
 import pytest
 
-from b3_assets.b3_scraper import B3ApiError, B3Client, merge_pages, portfolio_url, request_params
-from b3_assets.fake_b3 import FakeB3, Fault, RunningFakeB3
+from b3_assets.source.b3_client import (
+    B3ApiError,
+    B3Client,
+    merge_pages,
+    portfolio_url,
+    request_params,
+)
+from b3_assets.testing.fake_b3 import FakeB3, Fault, RunningFakeB3
 
 
 def client(server: RunningFakeB3, **kwargs) -> B3Client:

@@ -4,9 +4,11 @@ from decimal import Decimal
 
 import pytest
 
-from b3_assets import refine, save_raw
-from b3_assets.catalog import QueryError, format_table, register_tables, run_query, to_duckdb
-from b3_assets.local_lake import LocalLake
+from b3_assets.capture.bronze import write_bronze
+from b3_assets.capture.raw import write_raw
+from b3_assets.lake.local import LocalLake
+from b3_assets.refine import engine as refine
+from b3_assets.refine.catalog import QueryError, format_table, register_tables, run_query, to_duckdb
 
 
 @pytest.mark.parametrize(
@@ -39,10 +41,10 @@ def test_transpiles_athena_sql() -> None:
 
 @pytest.fixture
 def catalog(data_dir, seg2_bytes):
-    capture, _ = save_raw.write_raw(
+    capture, _ = write_raw(
         data_dir, seg2_bytes, "http://b3", datetime(2025, 7, 12, tzinfo=UTC), "IBOV"
     )
-    path = save_raw.write_bronze(data_dir, json.loads(seg2_bytes), capture)
+    path = write_bronze(data_dir, json.loads(seg2_bytes), capture)
     lake = LocalLake(data_dir / "lake")
     out = refine.refine_files([path])
     register_tables(data_dir / "catalog.duckdb", data_dir / "lake")  # before any data: empty views

@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import tree_state
 
-from b3_assets import refine
-from b3_assets.local_lake import LocalLake
-from b3_assets.save_raw import build_bronze, read_capture, write_raw
+from b3_assets.capture.bronze import build_bronze
+from b3_assets.capture.raw import read_capture, write_raw
+from b3_assets.lake.local import LocalLake
+from b3_assets.refine import engine as refine
 
 DAY = date(2025, 7, 14)
 ATIVOS = refine.TABLES["ibov_ativos"]
@@ -52,8 +53,8 @@ def publish_code(data_dir: Path, bronze_file: Path, rows: int, kill: tuple[str, 
     return f"""
         from datetime import UTC, date, datetime
         from pathlib import Path
-        from b3_assets import refine
-        from b3_assets.local_lake import LocalLake
+        from b3_assets.refine import engine as refine
+        from b3_assets.lake.local import LocalLake
         table = refine.refine_files([Path({str(bronze_file)!r})])["ibov_ativos"].slice(0, {rows})
         kill_on_call(*{kill!r})
         LocalLake(Path({str(data_dir / "lake")!r})).publish_partitions(
@@ -79,9 +80,9 @@ def partition_rows(data_dir: Path) -> int:
 @pytest.mark.parametrize(
     "kill",
     [
-        ("b3_assets.local_lake", "pq.write_table", 20),  # 20 of 50 new files written
-        ("b3_assets.local_lake", "os.rename", 1),  # old partition moved aside, new not yet in
-        ("b3_assets.local_lake", "shutil.rmtree", 1),  # new partition in, old not yet removed
+        ("b3_assets.lake.local", "pq.write_table", 20),  # 20 of 50 new files written
+        ("b3_assets.lake.local", "os.rename", 1),  # old partition moved aside, new not yet in
+        ("b3_assets.lake.local", "shutil.rmtree", 1),  # new partition in, old not yet removed
     ],
     ids=["mid-files", "between-renames", "after-renames"],
 )
@@ -109,8 +110,8 @@ def test_a_killed_capture_leaves_no_capture_and_the_next_one_succeeds(data_dir, 
     run_killed(f"""
         from datetime import datetime
         from pathlib import Path
-        from b3_assets.save_raw import write_raw
-        kill_on_call("b3_assets.save_raw", "os.replace", 1)  # raw bytes written, not yet in place
+        from b3_assets.capture.raw import write_raw
+        kill_on_call("b3_assets.capture.files", "os.replace", 1)  # raw written, not in place
         raw = Path({str(source)!r}).read_bytes()
         write_raw(Path({str(data_dir)!r}), raw, "test", datetime.now(), "IBOV")
     """)

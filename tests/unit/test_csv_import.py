@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b3_assets.csv_import import NotAPortfolioCsv, parse_portfolio_csv
+from b3_assets.source.csv_download import NotAPortfolioCsv, parse_portfolio_csv
 
 
 def test_each_download_equals_b3s_own_response_of_that_day(csv_files, fixtures_dir) -> None:

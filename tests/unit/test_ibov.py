@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from b3_assets.ibov import (
+from b3_assets.source.models import (
     B3ValueError,
     PortfolioPage,
     format_br_decimal,

@@ -7,8 +7,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b3_assets.b3_scraper import B3ApiError, decode_page, merge_pages
-from b3_assets.ibov import (
+from b3_assets.source.b3_client import B3ApiError, decode_page, merge_pages
+from b3_assets.source.models import (
     PortfolioPage,
     format_b3_date,
     format_br_decimal,

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from b3_assets import quality
-from b3_assets.csv_import import parse_portfolio_csv
-from b3_assets.ibov import parse_b3_date
-from b3_assets.trading_calendar import B3_TIMEZONE, previous_session
+from b3_assets.refine import quality
+from b3_assets.source.csv_download import parse_portfolio_csv
+from b3_assets.source.models import parse_b3_date
+from b3_assets.source.trading_calendar import B3_TIMEZONE, previous_session
 
 DAY = date(2025, 7, 14)
 

@@ -9,16 +9,18 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from b3_assets import refine, save_raw
-from b3_assets.ibov import parse_br_decimal, parse_br_integer
-from b3_assets.local_lake import LocalLake
+from b3_assets.capture.bronze import write_bronze
+from b3_assets.capture.raw import write_raw
+from b3_assets.lake.local import LocalLake
+from b3_assets.refine import engine as refine
+from b3_assets.source.models import parse_br_decimal, parse_br_integer
 
 FETCHED_AT = datetime(2025, 7, 12, 13, 0, tzinfo=UTC)
 
 
 def bronze(data_dir: Path, raw: bytes) -> Path:
-    capture, _ = save_raw.write_raw(data_dir, raw, "http://b3/x", FETCHED_AT, "IBOV")
-    return save_raw.write_bronze(data_dir, json.loads(raw), capture)
+    capture, _ = write_raw(data_dir, raw, "http://b3/x", FETCHED_AT, "IBOV")
+    return write_bronze(data_dir, json.loads(raw), capture)
 
 
 @pytest.fixture
@@ -162,7 +164,7 @@ def test_a_killed_writer_leaves_the_old_partition_readable(
     lake.publish_partitions("refined/ativos", table, ("data", "acao"), day)
     before = sorted(p.relative_to(data_dir) for p in (data_dir / "lake").rglob("*.parquet"))
 
-    import b3_assets.local_lake as local_lake
+    import b3_assets.lake.local as local_lake
 
     calls = {"n": 0}
     real = local_lake.pq.write_table

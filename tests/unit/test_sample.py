@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from b3_assets.sample import sample_portfolio
+from b3_assets.testing.sample import sample_portfolio
 
 DATES = [
     datetime.date(2025, 1, 2),

@@ -3,7 +3,7 @@ from datetime import date, datetime
 import pytest
 
 from b3_assets.defs.partitions import trading_date_partitions
-from b3_assets.trading_calendar import (
+from b3_assets.source.trading_calendar import (
     B3_TIMEZONE,
     current_session,
     holidays,

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b3_assets.triggers import Watermark, glue_run_dates, started_by_dagster
+from b3_assets.refine.watermark import Watermark
+from b3_contract.glue_runs import glue_run_dates, started_by_dagster
 
 T0 = datetime(2025, 7, 14, 12, tzinfo=UTC)
 
@@ -63,7 +64,7 @@ def test_glue_run_dates_and_origin():
 
 
 def test_runs_refining_names_active_runs_of_the_same_dates_and_bucket() -> None:
-    from b3_assets.triggers import runs_refining
+    from b3_contract.glue_runs import runs_refining
 
     def run(run_id, state, dates, bucket="b"):
         return {"Id": run_id, "JobRunState": state,

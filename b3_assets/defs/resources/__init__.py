@@ -83,7 +83,7 @@ def resources_for(settings: Settings, offline: bool = False) -> dict[str, object
         }
     from dagster_aws.s3 import S3Resource
 
-    from b3_assets.aws import region
+    from b3_assets.aws.clients import region
     from b3_assets.defs.resources.aws import (
         GlueCatalogResource,
         GlueRefinerResource,

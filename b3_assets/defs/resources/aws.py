@@ -15,19 +15,19 @@ from dagster_aws.pipes import PipesGlueClient, PipesS3ContextInjector, PipesS3Me
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
-from b3_assets import aws
-from b3_assets.athena import AthenaQueries
-from b3_assets.catalog import QueryResult
+from b3_assets.aws import clients as aws
+from b3_assets.aws.athena import AthenaQueries
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
     LakeResource,
     RefinerResource,
     TableOutput,
 )
-from b3_assets.glue_local import LocalGlueJobRuns
-from b3_assets.refine import TABLES
-from b3_assets.s3_lake import S3Lake
-from b3_assets.triggers import runs_refining
+from b3_assets.lake.s3 import S3Lake
+from b3_assets.refine.catalog import QueryResult
+from b3_assets.testing.glue_local import LocalGlueJobRuns
+from b3_contract.glue_runs import job_runs, runs_refining
+from b3_contract.tables import TABLES
 
 PIPES_PREFIX = "pipes/"
 
@@ -98,7 +98,7 @@ class GlueRefinerResource(RefinerResource):
         }
         with aws.aws_errors(f"running Glue job {self.job_name}", self.bucket):
             busy = runs_refining(
-                aws.client("glue").get_job_runs(JobName=self.job_name, MaxResults=50)["JobRuns"],
+                job_runs(aws.client("glue"), self.job_name),
                 dates,
                 self.bucket,
             )

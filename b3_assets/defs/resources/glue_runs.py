@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from b3_assets import aws
+from b3_assets.aws import clients as aws
 
 
 class GlueJobRunsResource(dg.ConfigurableResource):

@@ -14,12 +14,19 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from b3_assets import save_raw
-from b3_assets.b3_scraper import B3Client, FetchedPortfolio, canonical_json
-from b3_assets.local_lake import LakeObject, StoredObject
-from b3_assets.sample import sample_portfolio
+from b3_assets.capture.bronze import (
+    bronze_dates,
+    bronze_path,
+    build_bronze,
+    response_from_bronze,
+)
+from b3_assets.capture.raw import Capture, capture_portfolio, raw_json_path, read_capture
+from b3_assets.lake.local import LakeObject, StoredObject
 from b3_assets.settings import DEFAULT_API_URL
-from b3_assets.trading_calendar import current_session
+from b3_assets.source.b3_client import B3Client, FetchedPortfolio, canonical_json
+from b3_assets.source.served_date import check_served_date
+from b3_assets.source.trading_calendar import current_session
+from b3_assets.testing.sample import sample_portfolio
 
 
 class B3ApiResource(dg.ConfigurableResource):
@@ -57,7 +64,7 @@ class B3ApiResource(dg.ConfigurableResource):
     def served_date(self) -> date:
         if self.offline:
             return current_session()
-        return save_raw.check_served_date(self.fetch().portfolio.trading_date)
+        return check_served_date(self.fetch().portfolio.trading_date)
 
 
 class CaptureStoreResource(dg.ConfigurableResource):
@@ -70,36 +77,30 @@ class CaptureStoreResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.data_dir)
 
-    def capture(
-        self, day: date, fetch: Callable[[date], FetchedPortfolio]
-    ) -> tuple[save_raw.Capture, bool]:
-        return save_raw.capture_portfolio(self.root, day, self.index, lambda: fetch(day))
+    def capture(self, day: date, fetch: Callable[[date], FetchedPortfolio]) -> tuple[Capture, bool]:
+        return capture_portfolio(self.root, day, self.index, lambda: fetch(day))
 
     def has_capture(self, day: date) -> bool:
-        return save_raw.read_capture(self.root, day, self.index) is not None
+        return read_capture(self.root, day, self.index) is not None
 
     def raw_path(self, day: date) -> Path:
-        return save_raw.raw_json_path(self.root, day, self.index)
+        return raw_json_path(self.root, day, self.index)
 
     def bronze(self, day: date) -> tuple[Path, pa.Table, bool]:
-        return save_raw.build_bronze(self.root, day, self.index)
+        return build_bronze(self.root, day, self.index)
 
     def bronze_path(self, day: date) -> Path:
-        return save_raw.bronze_path(self.root, day)
+        return bronze_path(self.root, day)
 
     def has_bronze(self, day: date) -> bool:
         return self.bronze_path(day).exists()
 
     def bronze_response(self, day: date) -> dict[str, Any]:
         """The response object the bronze file of `day` holds (what the quality rules read)."""
-        return save_raw.response_from_bronze(pq.read_table(self.bronze_path(day)))
+        return response_from_bronze(pq.read_table(self.bronze_path(day)))
 
     def bronze_dates(self) -> list[date]:
-        return save_raw.bronze_dates(self.root)
-
-
-def raw_object_key(day: date) -> str:
-    return f"raw/{day.isoformat()}/{save_raw.BRONZE_FILE}"
+        return bronze_dates(self.root)
 
 
 class Lake(Protocol):

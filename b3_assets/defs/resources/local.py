@@ -11,17 +11,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from b3_assets import refine
-from b3_assets.catalog import catalog_lock, register_tables
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
     LakeResource,
     RefinerResource,
     TableOutput,
-    raw_object_key,
     with_partition_values,
 )
-from b3_assets.local_lake import LocalLake
+from b3_assets.lake.local import LocalLake
+from b3_assets.refine import engine as refine
+from b3_assets.refine.catalog import catalog_lock, register_tables
+from b3_contract.lake_keys import raw_object_key
 
 
 class LocalLakeResource(LakeResource):

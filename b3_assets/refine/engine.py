@@ -8,7 +8,6 @@ by explicit casts in the SQL and checked against TABLES below.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
@@ -16,88 +15,11 @@ import duckdb
 import pyarrow as pa
 import sqlglot
 
-GLUE_DIR = Path(__file__).resolve().parent.parent / "glue"
+from b3_contract.tables import TABLES, RefinedTable
+
+GLUE_DIR = Path(__file__).resolve().parents[2] / "glue"
 SQL_DIR = GLUE_DIR / "sql"
 
-
-@dataclass(frozen=True)
-class RefinedTable:
-    """A refined table's contract: name, SQL file, lake prefix and columns (partitions last)."""
-
-    name: str
-    sql_file: str
-    prefix: str
-    columns: tuple[tuple[str, str], ...]
-    partition_by: tuple[str, ...]
-    description: str
-    key: tuple[str, ...]
-
-
-TABLES: dict[str, RefinedTable] = {
-    table.name: table
-    for table in (
-        RefinedTable(
-            "ibov_ativos",
-            "ativos.sql",
-            "refined/ativos",
-            (
-                ("indice", "string"),
-                ("empresa", "string"),
-                ("tipo", "string"),
-                ("classe", "string"),
-                ("governanca", "string"),
-                ("setor", "string"),
-                ("participacao_pct", "decimal(7,3)"),
-                ("participacao_setor_pct", "decimal(7,3)"),
-                ("qtd_teorica", "bigint"),
-                ("ranking", "int"),
-                ("participacao_acumulada_pct", "decimal(7,3)"),
-                ("data_coleta", "timestamp"),
-                ("dias_desde_rebalanceamento", "int"),
-                ("data", "date"),
-                ("acao", "string"),
-            ),
-            ("data", "acao"),
-            "One row per constituent per trading date.",
-            ("data", "acao"),
-        ),
-        RefinedTable(
-            "ibov_header",
-            "header.sql",
-            "refined/header",
-            (
-                ("indice", "string"),
-                ("data_carteira", "date"),
-                ("qtd_teorica_total", "bigint"),
-                ("redutor", "decimal(20,8)"),
-                ("participacao_total_pct", "decimal(7,3)"),
-                ("total_ativos", "int"),
-                ("data_coleta", "timestamp"),
-                ("defasagem_dias", "int"),
-                ("data", "date"),
-            ),
-            ("data",),
-            "One row per trading date: the portfolio's totals.",
-            ("data",),
-        ),
-        RefinedTable(
-            "ibov_setores",
-            "setores.sql",
-            "refined/setores",
-            (
-                ("indice", "string"),
-                ("setor", "string"),
-                ("total_ativos", "int"),
-                ("participacao_pct", "decimal(7,3)"),
-                ("qtd_teorica", "bigint"),
-                ("data", "date"),
-            ),
-            ("data",),
-            "One row per sector per trading date (segment-2 captures only).",
-            ("data", "setor"),
-        ),
-    )
-}
 
 ARROW_TYPES = {
     "string": pa.string(),
@@ -163,8 +85,3 @@ def conform(result: pa.Table, table: RefinedTable) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise RefineError(f"{table.name}: result does not fit the table schema: {exc}") from exc
     return typed.sort_by([(column, "ascending") for column in table.key])
-
-
-def contract_document() -> dict:
-    """The table contract as glue/tables.json, which `b3 deploy` uploads for the Glue job."""
-    return {"tables": [asdict(table) for table in TABLES.values()]}

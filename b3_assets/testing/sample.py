@@ -10,7 +10,7 @@ import math
 import random
 from decimal import Decimal
 
-from b3_assets.ibov import format_br_decimal, format_br_integer
+from b3_assets.source.models import format_br_decimal, format_br_integer
 
 _SECTORS = {
     "MT": "Bens Indls / Mat Transporte",

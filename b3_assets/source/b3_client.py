@@ -15,7 +15,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from b3_assets.ibov import PortfolioPage
+from b3_assets.source.models import PortfolioPage
 
 USER_AGENT = "b3-lake/0.1 (+https://github.com/b3-lake; portfolio capture)"
 RETRY_STATUSES = (429, 500, 502, 503, 504)

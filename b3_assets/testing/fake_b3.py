@@ -5,8 +5,8 @@ and a page-size cap below what was asked (B3 caps too), so clients must follow t
 one-page answer of a response loaded from a file is served byte for byte. Faults can be queued
 to prove the client's retries and errors: a status code, an HTML page, a truncated body, a hang.
 
-    python -m b3_assets.fake_b3 --port 8765 --response portfolio.json --max-page-size 40
-    python -m b3_assets.fake_b3 --port 8765 --offline-date 2025-07-14
+    python -m b3_assets.testing.fake_b3 --port 8765 --response portfolio.json --max-page-size 40
+    python -m b3_assets.testing.fake_b3 --port 8765 --offline-date 2025-07-14
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def main() -> None:
     for path in args.response:
         fake.serve_file(path)
     if args.offline_date:
-        from b3_assets.sample import sample_portfolio
+        from b3_assets.testing.sample import sample_portfolio
 
         for segment in (1, 2):
             fake.serve(sample_portfolio(args.offline_date, segment), segment)

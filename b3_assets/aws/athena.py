@@ -9,8 +9,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from b3_assets.aws import aws_errors
-from b3_assets.catalog import QueryError, QueryResult, check_query
+from b3_assets.aws.clients import aws_errors
+from b3_assets.refine.catalog import QueryError, QueryResult, check_query
 
 RUNNING_STATES = ("QUEUED", "RUNNING")
 

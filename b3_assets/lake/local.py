@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from b3_assets.save_raw import atomic_path, file_lock, sha256_file
+from b3_assets.capture.files import atomic_path, file_lock, sha256_file
 
 PART_FILE = "part-00000.parquet"
 WRITE_THREADS = 4

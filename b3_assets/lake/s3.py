@@ -13,9 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from b3_assets.aws import aws_errors, error_code
-from b3_assets.local_lake import LakeObject, StoredObject
-from b3_assets.save_raw import sha256_file
+from b3_assets.aws.clients import aws_errors, error_code
+from b3_assets.capture.files import sha256_file
+from b3_assets.lake.local import LakeObject, StoredObject
 
 SHA256_METADATA = "sha256"
 

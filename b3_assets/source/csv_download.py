@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from b3_assets.ibov import B3ValueError, PortfolioPage, format_b3_date, parse_b3_date
+from b3_assets.source.models import B3ValueError, PortfolioPage, format_b3_date, parse_b3_date
 
 TITLE = re.compile(r"^(?P<index>[A-Z0-9]{2,10}) - Carteira do Dia (?P<date>\d{2}/\d{2}/\d{2})$")
 FILE_NAME = re.compile(

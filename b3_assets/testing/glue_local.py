@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from b3_assets.aws import AwsError, aws_errors, error_code
+from b3_assets.aws.clients import AwsError, aws_errors, error_code
 
 FAILURE_MARK = "B3 REFINE JOB FAILED: "  # printed by glue/refine_job.py before it fails
 
@@ -89,6 +89,20 @@ class LocalGlueJobRuns:
             self.s3.download_file(location.netloc, location.path.lstrip("/"), str(script))
         return script, dict(job.get("DefaultArguments", {}))
 
+    def _extra_py_files(self, value: str, work_dir: Path) -> list[str]:
+        """Downloads the job's --extra-py-files (s3:// zips or .py files) for its PYTHONPATH."""
+        paths = []
+        for number, uri in enumerate(filter(None, (u.strip() for u in value.split(",")))):
+            location = urlparse(uri)
+            if location.scheme != "s3":
+                raise AwsError(f"--extra-py-files entry {uri} is not on S3")
+            target = work_dir / "py" / str(number) / Path(location.path).name
+            target.parent.mkdir(parents=True)
+            with aws_errors(f"downloading the job's extra Python files {uri}", location.netloc):
+                self.s3.download_file(location.netloc, location.path.lstrip("/"), str(target))
+            paths.append(str(target))
+        return paths
+
     def start_job_run(self, JobName: str, Arguments: dict[str, str] | None = None, **_: Any):
         run_id = "jr_local_" + uuid.uuid4().hex
         work_dir = Path(tempfile.mkdtemp(prefix="b3-glue-local-"))
@@ -98,6 +112,11 @@ class LocalGlueJobRuns:
             shutil.rmtree(work_dir, ignore_errors=True)
             raise
         arguments = {**defaults, **(Arguments or {}), "--staging_dir": str(work_dir / "staging")}
+        try:
+            python_path = self._extra_py_files(arguments.get("--extra-py-files", ""), work_dir)
+        except BaseException:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            raise
         command = [self.python, str(script), "--JOB_NAME", JobName]
         for name, value in arguments.items():
             command += [name, value]
@@ -107,6 +126,8 @@ class LocalGlueJobRuns:
             "AWS_DEFAULT_REGION": self.meta.region_name,  # Glue sets it for its jobs
             "SPARK_LOCAL_IP": "127.0.0.1",
             "PYSPARK_PYTHON": self.python,
+            # as Glue does with --extra-py-files: importable ahead of anything installed here
+            "PYTHONPATH": os.pathsep.join([*python_path, os.environ.get("PYTHONPATH", "")]),
         }
         with log_path.open("wb") as log:
             process = subprocess.Popen(

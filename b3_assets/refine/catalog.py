@@ -17,8 +17,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from b3_assets.refine import TABLES, RefinedTable
-from b3_assets.save_raw import file_lock
+from b3_assets.capture.files import file_lock
+from b3_contract.tables import TABLES, RefinedTable
 
 DUCKDB_TYPES = {
     "string": "VARCHAR",

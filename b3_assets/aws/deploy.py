@@ -11,20 +11,28 @@ deploy --code-only`) uploads the job code and checks the stack's job runs it.
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import zipfile
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from b3_assets import refine
-from b3_assets.aws import AwsError, aws_errors, error_code
-from b3_assets.s3_lake import S3Lake
+import b3_contract
+from b3_assets.aws.clients import AwsError, aws_errors, error_code
+from b3_assets.lake.s3 import S3Lake
+from b3_assets.refine import engine as refine
+from b3_contract.tables import TABLES
 
 JOB_SCRIPT = refine.GLUE_DIR / "refine_job.py"
+LAMBDA_HANDLER = refine.GLUE_DIR.parent / "lambda_fn" / "handler.py"
 GLUE_PREFIX = "glue/"
+CONTRACT_ZIP = GLUE_PREFIX + "b3_contract.zip"  # the job's --extra-py-files
 GLUE_VERSION = "5.0"
 WORKER_TYPE = "G.1X"
 WORKERS = 2
@@ -47,14 +55,52 @@ class Target:
     region: str
 
 
+def contract_sources() -> dict[str, bytes]:
+    """b3_contract's modules by their path in a package: what the Lambda and Glue import."""
+    root = Path(b3_contract.__file__).parent
+    return {f"b3_contract/{path.name}": path.read_bytes() for path in sorted(root.glob("*.py"))}
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    """A zip of the files with fixed timestamps: the same sources always give the same bytes,
+    so a second deploy finds the object unchanged."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in sorted(files.items()):
+            info = zipfile.ZipInfo(name, date_time=(2000, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
 def glue_files() -> dict[str, tuple[bytes, str]]:
     """Key under the bucket -> (bytes, content type) of everything the job reads at run time."""
-    files = {GLUE_PREFIX + "refine_job.py": (JOB_SCRIPT.read_bytes(), "text/x-python")}
-    for table in refine.TABLES.values():
+    files = {
+        GLUE_PREFIX + "refine_job.py": (JOB_SCRIPT.read_bytes(), "text/x-python"),
+        CONTRACT_ZIP: (zip_bytes(contract_sources()), "application/zip"),
+    }
+    for table in TABLES.values():
         files[f"{GLUE_PREFIX}sql/{table.sql_file}"] = (refine.spark_sql(table).encode(), "text/sql")
-    contract = json.dumps(refine.contract_document(), indent=1, sort_keys=True).encode()
-    files[GLUE_PREFIX + "tables.json"] = (contract, "application/json")
     return files
+
+
+def lambda_files() -> dict[str, bytes]:
+    """The Lambda's deployment package: its handler and the b3_contract it imports."""
+    return {"handler.py": LAMBDA_HANDLER.read_bytes(), **contract_sources()}
+
+
+def write_lambda_package(target_dir: Path) -> list[Path]:
+    """Lays out the Lambda's package in a folder (infra/template.yaml's CodeUri zips it);
+    anything else in the folder is removed, so nothing stale ships."""
+    if target_dir.exists():
+        shutil.rmtree(target_dir)
+    written = []
+    for name, data in lambda_files().items():
+        path = target_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written.append(path)
+    return written
 
 
 def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
@@ -71,6 +117,7 @@ def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
             "--bucket": target.bucket,
             "--database": target.database,
             "--glue_prefix": GLUE_PREFIX,
+            "--extra-py-files": f"s3://{target.bucket}/{CONTRACT_ZIP}",
             "--additional-python-modules": f"dagster-pipes=={version('dagster-pipes')}",
             "--TempDir": f"s3://{target.bucket}/{GLUE_PREFIX}tmp/",
             "--enable-metrics": "true",

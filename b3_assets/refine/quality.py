@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from b3_assets.ibov import parse_b3_date, parse_br_decimal, parse_br_integer, parse_ticker
+from b3_assets.source.models import parse_b3_date, parse_br_decimal, parse_br_integer, parse_ticker
 
 WEIGHT_TOLERANCE = Decimal("0.001")
 # Day-over-day drift: a weight moving more than this (percentage points) is worth a look.

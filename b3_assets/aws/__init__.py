@@ -1,0 +1,1 @@
+"""boto3 adapters: clients and error messages, Athena queries, `b3 deploy`."""
