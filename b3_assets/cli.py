@@ -17,7 +17,6 @@ from pathlib import Path
 
 from b3_assets.settings import Settings
 
-
 PACKAGE_DIR = "build/lambda"  # infra/template.yaml's CodeUri, relative to the repository
 
 

@@ -172,7 +172,7 @@ def test_athena_workgroup_limits_scans_and_keeps_results_in_the_bucket(template)
 
 def test_lambda_package_runs_on_its_own_files(tmp_path):
     """The package `b3 package-lambda` lays out imports with no site-packages (as on Lambda,
-    where boto3 is the runtime's and b3_contract must be in the zip) and applies the one key rule."""
+    where boto3 is the runtime's and b3_contract must be in the zip) and applies the key rule."""
     import subprocess
     import sys
 
@@ -194,6 +194,9 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
     )
     out = subprocess.run(
         [sys.executable, "-S", "-c", probe, str(tmp_path / "lambda")],
-        capture_output=True, text=True, check=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     ).stdout.split()
     assert out[:3] == ["['2025-07-14']", "1", str(tmp_path / "lambda" / "handler.py")]

@@ -37,5 +37,3 @@ def test_only_the_bronze_file_of_a_real_date_is_a_raw_object(key, expected):
     assert raw_key_date(key) == expected
     if expected is not None:
         assert raw_object_key(expected) == key
-
-
