@@ -204,7 +204,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets.capture.raw import read_capture, write_raw
+    from b3_assets.capture.raw import read_capture, write_import
     from b3_assets.source.b3_client import canonical_json
     from b3_assets.source.csv_download import NotAPortfolioCsv, parse_portfolio_csv
     from b3_assets.source.models import parse_b3_date
@@ -237,14 +237,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             )
             imported.append(day)
             continue
-        write_raw(
-            settings.data_path,
-            raw,
-            path.resolve().as_uri(),
-            datetime.now(UTC),
-            settings.index,
-            original=(path.name, data),
-        )
+        write_import(settings.data_path, raw, path, data, settings.index, datetime.now(UTC))
         imported.append(day)
     from b3_assets.defs.partitions import contiguous_ranges
 

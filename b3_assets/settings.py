@@ -1,4 +1,4 @@
-"""Every B3_* variable, read once and typed (DESIGN.md section 3 names them)."""
+"""Every B3_* variable, read once and typed (README.md and docs/aws.md list them)."""
 
 from __future__ import annotations
 

@@ -55,8 +55,9 @@ BRONZE_SCHEMA = pa.schema(
         pa.field("_extra", pa.string()),
         pa.field("_index", pa.string(), nullable=False),
         pa.field("_source_url", pa.string(), nullable=False),
-        pa.field("_fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("_fetched_at", pa.timestamp("us", tz="UTC")),  # null: a CSV import
         pa.field("_sha256", pa.string(), nullable=False),
+        pa.field("_origin", pa.string(), nullable=False),  # api or csv
     ]
 )
 
@@ -113,6 +114,7 @@ def bronze_table(response: dict[str, Any], capture: Capture) -> pa.Table:
         rows["_source_url"].append(capture.source_url)
         rows["_fetched_at"].append(capture.fetched_at)
         rows["_sha256"].append(capture.sha256)
+        rows["_origin"].append(capture.origin)
     return pa.Table.from_pydict(rows, schema=BRONZE_SCHEMA)
 
 
@@ -144,6 +146,19 @@ def response_from_bronze(table: pa.Table) -> dict[str, Any]:
     return response
 
 
+def _describes(table: pa.Table, capture: Capture) -> bool:
+    """Whether a bronze file is the one this capture makes now: same bytes, same ingestion
+    facts, same schema (a file written by an older version is rebuilt, not kept)."""
+    if not table.num_rows or not table.schema.equals(BRONZE_SCHEMA):
+        return False
+    first = table.slice(0, 1).select(["_sha256", "_origin", "_fetched_at"]).to_pylist()[0]
+    return first == {
+        "_sha256": capture.sha256,
+        "_origin": capture.origin,
+        "_fetched_at": capture.fetched_at,
+    }
+
+
 def build_bronze(data_dir: Path, day: date, index: str) -> tuple[Path, pa.Table, bool]:
     """Writes the bronze file of a captured date; returns (path, table, whether it changed)."""
     with date_lock(data_dir, day):
@@ -157,7 +172,7 @@ def _build_bronze(data_dir: Path, day: date, index: str) -> tuple[Path, pa.Table
     target = bronze_path(data_dir, day)
     if target.exists():
         current = pq.read_table(target)
-        if current.num_rows and current["_sha256"][0].as_py() == capture.sha256:
+        if _describes(current, capture):
             return target, current, False
     response = json.loads(raw_json_path(data_dir, day, index).read_bytes())
     table = bronze_table(response, capture)

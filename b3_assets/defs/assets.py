@@ -89,7 +89,10 @@ def ibov_portfolio_raw(
             "source_url": dg.MetadataValue.url(newest.source_url)
             if newest.source_url.startswith("http")
             else newest.source_url,
-            "fetched_at": newest.fetched_at.isoformat(),
+            "origin": newest.origin,
+            "fetched_at": newest.fetched_at.isoformat()
+            if newest.fetched_at
+            else "unknown: B3's CSV download carries no capture time",
             "pages": newest.pages,
             "dates_fetched_now": [str(d) for d in fetched],
             "dates_already_captured": [

@@ -1,4 +1,4 @@
-"""The two ways new raw data gets refined without anyone pressing a button (DESIGN.md section 3).
+"""The two ways new raw data gets refined without anyone pressing a button (docs/automation.md).
 
 - `ibov_raw_objects_sensor` (B3_TRIGGER=dagster, and always locally): watches the lake's raw/
   prefix and requests the refine for each new or replaced object's date.

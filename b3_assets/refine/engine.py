@@ -1,6 +1,6 @@
 """The refine step on DuckDB: the Spark SQL files of glue/sql, transpiled by sqlglot.
 
-One transform, two engines (DESIGN.md section 3): Glue runs glue/sql/*.sql with spark.sql, the
+One transform, two engines (docs/architecture.md): Glue runs glue/sql/*.sql with spark.sql, the
 embedded default runs the very same files here. Types the two engines map differently are pinned
 by explicit casts in the SQL and checked against TABLES below.
 """
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlglot
 
+from b3_assets.capture.bronze import BRONZE_SCHEMA
 from b3_contract.tables import TABLES, RefinedTable
 
 GLUE_DIR = Path(__file__).resolve().parents[2] / "glue"
@@ -60,6 +62,15 @@ def refine_files(bronze_files: Sequence[Path]) -> dict[str, pa.Table]:
     """Runs every refine SQL over the given raw objects in one DuckDB session."""
     if not bronze_files:
         raise RefineError("nothing to refine: no raw objects given")
+    for path in bronze_files:
+        schema = pq.read_schema(path)  # the footer only
+        missing = [name for name in BRONZE_SCHEMA.names if name not in schema.names]
+        if missing:
+            raise RefineError(
+                f"raw object {path} lacks {', '.join(missing)}: it was written by an older "
+                "b3-lake. Materialize the capture assets for its date again (the whole chain in "
+                "the UI, or `b3 run --date`), which rewrites it in the current schema."
+            )
     con = duckdb_connection()
     try:
         files = [str(path) for path in bronze_files]

@@ -1,4 +1,4 @@
--- ibov_ativos: one row per constituent per trading date (DESIGN.md section 6).
+-- ibov_ativos: one row per constituent per trading date (columns: b3_contract.tables).
 -- Spark SQL over the view `bronze` (the raw/DATE/dados_originais.parquet objects). Glue runs it
 -- with spark.sql; the embedded default runs it on DuckDB after sqlglot.transpile(spark -> duckdb).
 WITH parsed AS (
@@ -11,6 +11,7 @@ WITH parsed AS (
     CAST(replace(replace(part_acum, '.', ''), ',', '.') AS DECIMAL(7, 3)) AS participacao_setor_pct,
     CAST(replace(theorical_qty, '.', '') AS BIGINT) AS qtd_teorica,
     _fetched_at AS data_coleta,
+    _origin AS origem,
     to_date(header_date, 'dd/MM/yy') AS data,
     cod AS acao
   FROM bronze
@@ -43,6 +44,7 @@ SELECT
     data,
     make_date(year(data), CASE WHEN month(data) >= 9 THEN 9 WHEN month(data) >= 5 THEN 5 ELSE 1 END, 1)
   ) AS INT) AS dias_desde_rebalanceamento,
+  origem,
   data,
   acao
 FROM ranked

@@ -1,5 +1,6 @@
--- ibov_header: one row per trading date (DESIGN.md section 6). Spark SQL over the view `bronze`.
--- defasagem_dias uses the UTC date of data_coleta: both engines run with the session time zone UTC.
+-- ibov_header: one row per trading date (b3_contract.tables). Spark SQL over the view `bronze`.
+-- defasagem_dias uses the UTC date of data_coleta: both engines run with the session time zone UTC;
+-- it is null when the capture time is unknown (a CSV import: data_coleta null, origem 'csv').
 WITH headers AS (
   SELECT
     max(_index) AS indice,
@@ -8,7 +9,8 @@ WITH headers AS (
     CAST(replace(replace(header_reductor, '.', ''), ',', '.') AS DECIMAL(20, 8)) AS redutor,
     CAST(replace(replace(header_part, '.', ''), ',', '.') AS DECIMAL(7, 3)) AS participacao_total_pct,
     CAST(count(*) AS INT) AS total_ativos,
-    max(_fetched_at) AS data_coleta
+    max(_fetched_at) AS data_coleta,
+    max(_origin) AS origem
   FROM bronze
   GROUP BY header_date, header_theorical_qty, header_reductor, header_part
 )
@@ -21,5 +23,6 @@ SELECT
   total_ativos,
   data_coleta,
   CAST(datediff(data_carteira, to_date(data_coleta)) AS INT) AS defasagem_dias,
+  origem,
   data_carteira AS data
 FROM headers

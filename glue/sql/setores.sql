@@ -1,4 +1,4 @@
--- ibov_setores: one row per sector per trading date (DESIGN.md section 6). Spark SQL over the view
+-- ibov_setores: one row per sector per trading date (b3_contract.tables). Spark SQL over the view
 -- `bronze`. Only segment-2 captures carry sectors; dates captured without them have no rows here.
 SELECT
   max(_index) AS indice,

@@ -1,8 +1,10 @@
 """The real `b3` command in subprocesses, against the local B3 server serving 2025-07-14."""
 
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -44,20 +46,45 @@ def b3(
     return done
 
 
+@dataclass(frozen=True)
+class Lake:
+    """A data dir and the outcome of the `b3` command that built it."""
+
+    data_dir: Path
+    api_url: str
+    built: subprocess.CompletedProcess
+
+
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory, fixtures_dir):
-    """One data dir that the steps below build on, in order."""
+def served(fixtures_dir):
+    """The local B3 server, serving 2025-07-14 in 3 pages."""
     from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 
     fake = FakeB3(max_page_size=40)
     fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
     with RunningFakeB3(fake) as server:
-        yield tmp_path_factory.mktemp("data"), server
+        yield server
 
 
-def test_1_run_creates_every_layer(lake) -> None:
-    data_dir, server = lake
-    done = b3(data_dir, server.api_url, "run")
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory, served) -> Lake:
+    """A data dir after one `b3 run` of the served date. Tests leave it as they found it (a test
+    that changes a data dir works on its own copy), so any order and any subset of them pass."""
+    data_dir = tmp_path_factory.mktemp("data")
+    return Lake(data_dir, served.api_url, b3(data_dir, served.api_url, "run"))
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory, lake, csv_files) -> Lake:
+    """A copy of `lake` after one `b3 import` of B3's six CSV downloads."""
+    data_dir = tmp_path_factory.mktemp("imported") / "data"
+    shutil.copytree(lake.data_dir, data_dir)
+    done = b3(data_dir, lake.api_url, "import", *map(str, csv_files))
+    return Lake(data_dir, lake.api_url, done)
+
+
+def test_run_creates_every_layer(lake) -> None:
+    data_dir, done = lake.data_dir, lake.built
     assert "trading date 2025-07-14" in done.stdout and "3 page(s)" in done.stdout
     assert (data_dir / "raw/2025-07-14/portfolio_IBOV.json").exists()
     assert (data_dir / "bronze/2025-07-14/dados_originais.parquet").exists()
@@ -70,23 +97,21 @@ def test_1_run_creates_every_layer(lake) -> None:
     assert "VALE3" in done.stdout
 
 
-def test_2_rerun_changes_nothing(lake) -> None:
-    data_dir, server = lake
-    before = tree_state(data_dir)
-    done = b3(data_dir, server.api_url, "run")
+def test_rerun_changes_nothing(lake) -> None:
+    before = tree_state(lake.data_dir)
+    done = b3(lake.data_dir, lake.api_url, "run")
     assert "already captured" in done.stdout
-    assert tree_state(data_dir) == before
+    assert tree_state(lake.data_dir) == before
 
 
-def test_3_a_date_b3_is_not_serving_fails_clearly(lake) -> None:
-    data_dir, server = lake
-    before = tree_state(data_dir)
-    done = b3(data_dir, server.api_url, "run", "--date", "2025-07-11", check=False)
+def test_a_date_b3_is_not_serving_fails_clearly(lake) -> None:
+    before = tree_state(lake.data_dir)
+    done = b3(lake.data_dir, lake.api_url, "run", "--date", "2025-07-11", check=False)
     assert done.returncode == 1
     assert "B3 is serving the portfolio of 2025-07-14, not 2025-07-11" in done.stderr
     assert "b3 import IBOVDia_11-07-25.csv" in done.stderr
     assert "Traceback" not in done.stderr
-    assert tree_state(data_dir) == before
+    assert tree_state(lake.data_dir) == before
 
 
 @pytest.mark.parametrize(
@@ -98,20 +123,18 @@ def test_3_a_date_b3_is_not_serving_fails_clearly(lake) -> None:
         ("2024-12-31", "outside B3's known calendar"),
     ],
 )
-def test_4_bad_dates_are_refused(lake, argument, message) -> None:
-    data_dir, server = lake
-    done = b3(data_dir, server.api_url, "run", "--date", argument, check=False)
+def test_bad_dates_are_refused(lake, argument, message) -> None:
+    done = b3(lake.data_dir, lake.api_url, "run", "--date", argument, check=False)
     assert done.returncode in (1, 2)
     assert message in done.stderr
 
 
-def test_5_import_adds_six_dates_of_87_rows(lake, csv_files) -> None:
-    data_dir, server = lake
-    done = b3(data_dir, server.api_url, "import", *map(str, csv_files))
-    assert done.stdout.count("87 constituents") == 6
+def test_import_adds_six_dates_of_87_rows(imported, csv_files) -> None:
+    data_dir = imported.data_dir
+    assert imported.built.stdout.count("87 constituents") == 6
     counts = b3(
         data_dir,
-        server.api_url,
+        imported.api_url,
         "query",
         "SELECT data, count(*) AS n FROM ibov_ativos GROUP BY data ORDER BY data",
         "--format",
@@ -131,21 +154,25 @@ def test_5_import_adds_six_dates_of_87_rows(lake, csv_files) -> None:
     assert (data_dir / "raw/2025-03-05" / original.name).read_bytes() == original.read_bytes()
 
 
-def test_5b_backfill_refines_the_imported_dates_in_one_run(lake, tmp_path) -> None:
+def test_backfill_refines_the_imported_dates_in_one_run(imported, tmp_path) -> None:
     import dagster as dg
 
-    data_dir, server = lake
+    data_dir = tmp_path / "data"  # the backfill rewrites refined files: on a copy
+    shutil.copytree(imported.data_dir, data_dir)
+    api_url = imported.api_url
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
     captured = tree_state(data_dir / "raw") | tree_state(data_dir / "lake/raw")
-    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     done = b3(
         data_dir,
-        server.api_url,
+        api_url,
         "backfill",
         "--from",
         "2025-02-20",
         "--to",
         "2025-03-12",
-        dagster_home=tmp_path,
+        dagster_home=dagster_home,
     )
     lines = done.stdout.splitlines()
     assert lines[0].startswith(
@@ -156,7 +183,7 @@ def test_5b_backfill_refines_the_imported_dates_in_one_run(lake, tmp_path) -> No
         "no raw data in the lake for 7 trading date(s): 2025-02-21, 2025-02-25, 2025-02-26, "
         "2025-02-27, 2025-02-28, 2025-03-07, 2025-03-10"
     )
-    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         (run,) = instance.get_runs()
         assert run.is_success
         assert run.tags["dagster/asset_partition_range_start"] == "2025-02-20"
@@ -181,7 +208,7 @@ def test_5b_backfill_refines_the_imported_dates_in_one_run(lake, tmp_path) -> No
     assert tree_state(data_dir / "raw") | tree_state(data_dir / "lake/raw") == captured
     refused = b3(
         data_dir,
-        server.api_url,
+        api_url,
         "backfill",
         "--from",
         "2025-03-12",
@@ -194,7 +221,7 @@ def test_5b_backfill_refines_the_imported_dates_in_one_run(lake, tmp_path) -> No
     )
     empty = b3(
         data_dir,
-        server.api_url,
+        api_url,
         "backfill",
         "--from",
         "2025-04-01",
@@ -205,11 +232,10 @@ def test_5b_backfill_refines_the_imported_dates_in_one_run(lake, tmp_path) -> No
     assert empty.returncode == 1 and "no raw data in the lake for any of the 20" in empty.stderr
 
 
-def test_6_query_counts_the_served_date(lake) -> None:
-    data_dir, server = lake
+def test_query_counts_the_served_date(lake) -> None:
     done = b3(
-        data_dir,
-        server.api_url,
+        lake.data_dir,
+        lake.api_url,
         "query",
         "SELECT count(*) FROM ibov_ativos WHERE data = DATE '2025-07-14'",
     )
@@ -218,23 +244,23 @@ def test_6_query_counts_the_served_date(lake) -> None:
     assert lines[-1] == "(1 row)"
 
 
-def test_7_query_refuses_writes(lake) -> None:
-    data_dir, server = lake
-    done = b3(data_dir, server.api_url, "query", "DELETE FROM ibov_ativos", check=False)
+def test_query_refuses_writes(lake) -> None:
+    done = b3(lake.data_dir, lake.api_url, "query", "DELETE FROM ibov_ativos", check=False)
     assert done.returncode == 1
     assert "only read-only queries" in done.stderr
 
 
-def test_8_import_refuses_a_file_that_is_not_a_portfolio(lake, tmp_path) -> None:
-    data_dir, server = lake
+def test_import_refuses_a_file_that_is_not_a_portfolio(lake, tmp_path) -> None:
+    before = tree_state(lake.data_dir)
     bogus = tmp_path / "IBOVDia_01-08-25.csv"
     bogus.write_text("hello;world\n")
-    done = b3(data_dir, server.api_url, "import", str(bogus), check=False)
+    done = b3(lake.data_dir, lake.api_url, "import", str(bogus), check=False)
     assert done.returncode == 1
     assert "is not a B3 portfolio CSV" in done.stderr
+    assert tree_state(lake.data_dir) == before  # the other tests share this data dir
 
 
-def test_9_workspace_loads_in_dagster_with_its_schedule_and_sensors(tmp_path) -> None:
+def test_workspace_loads_in_dagster_with_its_schedule_and_sensors(tmp_path) -> None:
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     for command, expected in (
         (["definitions", "validate"], ["Validation successful for code location b3_assets"]),

@@ -121,14 +121,16 @@ def refined_rows(n: int = 4) -> tuple[list[dict], list[dict]]:
                 "governanca": "NM", "setor": None, "participacao_pct": weight,
                 "participacao_setor_pct": None, "qtd_teorica": 1000 * rank, "ranking": rank,
                 "participacao_acumulada_pct": cumulative, "data_coleta": datetime(2025, 7, 14),
-                "dias_desde_rebalanceamento": 74, "data": "2025-07-14", "acao": f"ABCD{rank}",
+                "dias_desde_rebalanceamento": 74, "origem": "api", "data": "2025-07-14",
+                "acao": f"ABCD{rank}",
             }
         )  # fmt: skip
     header = [
         {
             "indice": "IBOV", "data_carteira": DAY, "qtd_teorica_total": 10000,
             "redutor": Decimal(1), "participacao_total_pct": Decimal(100), "total_ativos": n,
-            "data_coleta": datetime(2025, 7, 14), "defasagem_dias": 0, "data": "2025-07-14",
+            "data_coleta": datetime(2025, 7, 14), "defasagem_dias": 0, "origem": "api",
+            "data": "2025-07-14",
         }
     ]  # fmt: skip
     return ativos, header
@@ -141,6 +143,20 @@ def refined_failing(ativos, header, bronze_rows=4) -> dict[str, set[str]]:
 
 def test_consistent_refined_rows_pass() -> None:
     assert refined_failing(*refined_rows()) == {"ibov_ativos": set(), "ibov_header": set()}
+
+
+def test_an_import_has_no_capture_time_and_an_api_capture_must_have_one() -> None:
+    ativos, header = refined_rows()
+    imported = [dict(row, data_coleta=None, origem="csv") for row in ativos]
+    imported_header = [dict(header[0], data_coleta=None, defasagem_dias=None, origem="csv")]
+    assert refined_failing(imported, imported_header) == {
+        "ibov_ativos": set(),
+        "ibov_header": set(),
+    }
+    lost = [dict(row, data_coleta=None) for row in ativos]  # origem api
+    assert refined_failing(lost, header)["ibov_ativos"] == {"required_columns_not_null"}
+    unknown = [dict(header[0], origem=None)]
+    assert refined_failing(ativos, unknown)["ibov_header"] == {"required_columns_not_null"}
 
 
 def test_refined_corruptions_fail_their_rule() -> None:

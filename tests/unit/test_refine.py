@@ -180,3 +180,12 @@ def test_a_killed_writer_leaves_the_old_partition_readable(
         lake.publish_partitions("refined/ativos", table.slice(0, 50), ("data", "acao"), day)
     after = sorted(p.relative_to(data_dir) for p in (data_dir / "lake").rglob("*.parquet"))
     assert after == before
+
+
+def test_a_raw_object_of_an_older_version_is_refused_by_name(data_dir, seg2_bytes) -> None:
+    import pyarrow.parquet as pq
+
+    path = bronze(data_dir, seg2_bytes)
+    pq.write_table(pq.read_table(path).drop_columns(["_origin"]), path)
+    with pytest.raises(refine.RefineError, match=r"lacks _origin: it was written by an older"):
+        refine.refine_files([path])

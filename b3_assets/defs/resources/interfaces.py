@@ -68,7 +68,7 @@ class B3ApiResource(dg.ConfigurableResource):
 
 
 class CaptureStoreResource(dg.ConfigurableResource):
-    """The raw and bronze layers under $B3_DATA_DIR (DESIGN.md section 5)."""
+    """The raw and bronze layers under $B3_DATA_DIR (layout: docs/architecture.md)."""
 
     data_dir: str
     index: str = "IBOV"
