@@ -239,10 +239,21 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             continue
         write_import(settings.data_path, raw, path, data, settings.index, datetime.now(UTC))
         imported.append(day)
+    from b3_assets.defs.jobs import daily_assets
     from b3_assets.defs.partitions import contiguous_ranges
 
     for first, last in contiguous_ranges(imported):
-        out = _materialize(settings, first, offline=False, last=last)
+        # as `b3 run`: with B3_TRIGGER=lambda the upload makes the Lambda refine, so no refine here
+        out = _materialize(settings, first, False, last=last, selection=daily_assets(settings))
+        if "ibov_ativos" not in out:
+            lake = out["ibov_lake_raw_object"]
+            span = str(first) if first == last else f"{first}..{last}"
+            print(
+                f"imported {span}: {lake['objects_uploaded']} raw object(s) uploaded, "
+                f"{lake['objects_unchanged']} unchanged (newest {lake['uri']}); the Lambda "
+                f"refines each uploaded one (Glue job {settings.glue_job})"
+            )
+            continue
         location = out["ibov_ativos"]["location"]
         for day, rows in sorted(out["ibov_ativos"]["rows_by_date"].items()):
             print(f"imported {day}: {rows} constituents -> {location}/data={day}")
