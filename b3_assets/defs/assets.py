@@ -29,6 +29,7 @@ from b3_assets.defs.resources import (
     RefinerResource,
 )
 from b3_assets.refine import quality
+from b3_assets.source.b3_client import B3ApiError
 from b3_assets.source.served_date import DateNotServedError
 from b3_contract.lake_keys import raw_object_key
 from b3_contract.tables import TABLES
@@ -63,24 +64,36 @@ def ibov_portfolio_raw(
     """B3's GetPortfolioDay response for the date, kept byte for byte (all pages merged).
 
     B3 serves only the current portfolio: a date already captured is kept as it is, a date B3
-    is serving is fetched, and any other date fails with the way to import it from B3's CSV.
+    is serving is fetched, and any other date fails with the way to import it from B3's CSV. In
+    a range, dates that cannot be fetched (another date served, or B3 unreachable) are skipped
+    and named, so a backfill over captured history works without B3.
     """
     dates = partition_dates(context)
-    captured, fetched, refused = [], [], []
+    captured, fetched, refused, unreachable, b3_error = [], [], [], [], ""
     fetch = b3_api.fetcher()
     for day in dates:
         try:
             capture, was_fetched = capture_store.capture(day, fetch)
-        except DateNotServedError as exc:
+        except (DateNotServedError, B3ApiError) as exc:
             if len(dates) == 1:
                 raise dg.Failure(str(exc)) from exc
-            refused.append(day)
+            if isinstance(exc, DateNotServedError):
+                refused.append(day)
+            else:
+                unreachable.append(day)
+                b3_error = str(exc)
             continue
         captured.append(capture)
         if was_fetched:
             fetched.append(day)
+    if unreachable:
+        context.log.warning(
+            f"skipping {len(unreachable)} uncaptured date(s) B3 could not be asked for "
+            f"({b3_error}): {', '.join(map(str, unreachable))}"
+        )
     if not captured:
-        raise dg.Failure(f"nothing captured for {dates}: B3 serves only the current portfolio")
+        reason = b3_error or "B3 serves only the current portfolio"
+        raise dg.Failure(f"nothing captured for {dates[0]}..{dates[-1]}: {reason}")
     newest = captured[-1]
     return dg.MaterializeResult(
         metadata={
@@ -99,6 +112,8 @@ def ibov_portfolio_raw(
                 str(c.trading_date) for c in captured if c.trading_date not in fetched
             ],
             "dates_not_served": [str(d) for d in refused],
+            "dates_b3_unreachable": [str(d) for d in unreachable],
+            "b3_error": b3_error,
         }
     )
 

@@ -1,6 +1,7 @@
 """The asset graph through dagster.materialize, against the local B3 server."""
 
 import warnings
+from collections import deque
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -121,3 +122,74 @@ def test_offline_sample_runs_the_chain(data_dir) -> None:
     assert 80 <= rows <= 90
     capture = (data_dir / "raw" / date(2025, 7, 14).isoformat() / "capture.json").read_text()
     assert "offline-sample" in capture
+
+
+def test_range_backfill_of_the_whole_chain_refines_captured_dates_when_b3_is_down(
+    data_dir, csv_files
+) -> None:
+    """Captured dates refine; uncaptured ones are skipped and named."""
+    from conftest import free_port
+
+    for path in csv_files:
+        response = parse_portfolio_csv(path.read_bytes(), path.name)
+        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
+    down = f"http://127.0.0.1:{free_port()}/indexProxy/indexCall"  # nothing listens there
+    settings = Settings(data_dir=data_dir, api_url=down, http_retries=0, http_timeout=2)
+    result = dg.materialize(
+        ALL_ASSETS,
+        resources=resources_for(settings),
+        tags={
+            "dagster/asset_partition_range_start": "2025-02-20",
+            "dagster/asset_partition_range_end": "2025-03-12",
+        },
+    )
+    assert result.success
+    meta = metadata(result)
+    assert sorted(meta["ibov_ativos"]["rows_by_date"]) == [
+        "2025-02-20", "2025-02-24", "2025-03-05", "2025-03-06", "2025-03-11", "2025-03-12"
+    ]  # fmt: skip
+    raw = meta["ibov_portfolio_raw"]
+    assert raw["dates_b3_unreachable"] == meta["ibov_ativos"]["dates_skipped"]
+    assert "2025-02-21" in raw["dates_b3_unreachable"] and raw["dates_not_served"] == []
+    assert "could not connect to B3" in raw["b3_error"]
+
+
+def test_one_date_b3_cannot_be_asked_for_fails_with_b3s_error(data_dir) -> None:
+    from conftest import free_port
+
+    down = f"http://127.0.0.1:{free_port()}/indexProxy/indexCall"
+    settings = Settings(data_dir=data_dir, api_url=down, http_retries=0, http_timeout=2)
+    result = dg.materialize(
+        [ibov_portfolio_raw],
+        resources=resources_for(settings),
+        partition_key="2025-07-14",
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "could not connect to B3" in failure.step_failure_data.error.message
+
+
+def test_a_failing_b3_is_asked_once_per_range_run(data_dir, csv_files) -> None:
+    from b3_assets.testing.fake_b3 import FakeB3, Fault, RunningFakeB3
+
+    for path in csv_files[:2]:
+        response = parse_portfolio_csv(path.read_bytes(), path.name)
+        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
+    fake = FakeB3(faults=deque(Fault(status=503) for _ in range(20)))
+    with RunningFakeB3(fake) as server:
+        settings = Settings(data_dir=data_dir, api_url=server.api_url, http_retries=0)
+        result = dg.materialize(
+            ALL_ASSETS,
+            resources=resources_for(settings),
+            tags={
+                "dagster/asset_partition_range_start": "2025-03-05",
+                "dagster/asset_partition_range_end": "2025-03-11",
+            },
+        )
+    assert result.success
+    assert metadata(result)["ibov_portfolio_raw"]["dates_b3_unreachable"] == [
+        "2025-03-07",
+        "2025-03-10",
+    ]
+    assert len(fake.requests) == 1  # not once per uncaptured date

@@ -6,7 +6,6 @@ from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -23,7 +22,7 @@ from b3_assets.capture.bronze import (
 from b3_assets.capture.raw import Capture, capture_portfolio, raw_json_path, read_capture
 from b3_assets.lake.local import LakeObject, StoredObject
 from b3_assets.settings import DEFAULT_API_URL
-from b3_assets.source.b3_client import B3Client, FetchedPortfolio, canonical_json
+from b3_assets.source.b3_client import B3ApiError, B3Client, FetchedPortfolio, canonical_json
 from b3_assets.source.served_date import check_served_date
 from b3_assets.source.trading_calendar import current_session
 from b3_assets.testing.sample import sample_portfolio
@@ -55,11 +54,23 @@ class B3ApiResource(dg.ConfigurableResource):
 
     def fetcher(self) -> Callable[[date], FetchedPortfolio]:
         """A fetch for one run: B3 is called at most once (it serves one portfolio whatever the
-        date asked); offline, each date gets its own sample."""
+        date asked), and a failure is not retried for every date of a range; offline, each date
+        gets its own sample."""
         if self.offline:
             return self.fetch
-        once = cache(self.fetch)
-        return lambda day: once()
+        answer: list[FetchedPortfolio | B3ApiError] = []
+
+        def fetch(day: date) -> FetchedPortfolio:
+            if not answer:
+                try:
+                    answer.append(self.fetch())
+                except B3ApiError as exc:
+                    answer.append(exc)
+            if isinstance(answer[0], B3ApiError):
+                raise B3ApiError(str(answer[0]))
+            return answer[0]
+
+        return fetch
 
     def served_date(self) -> date:
         if self.offline:
