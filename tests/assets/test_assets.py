@@ -191,5 +191,6 @@ def test_a_failing_b3_is_asked_once_per_range_run(data_dir, csv_files) -> None:
     assert metadata(result)["ibov_portfolio_raw"]["dates_b3_unreachable"] == [
         "2025-03-07",
         "2025-03-10",
+        "2025-03-11",
     ]
     assert len(fake.requests) == 1  # not once per uncaptured date
