@@ -10,6 +10,8 @@ through the same AWS APIs as on Glue, so the whole AWS path runs against moto or
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +28,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from b3_assets.aws.clients import AwsError, aws_errors, error_code
+from b3_assets.capture.files import atomic_write_bytes
 
 FAILURE_MARK = "B3 REFINE JOB FAILED: "  # printed by glue/refine_job.py before it fails
 
@@ -36,6 +39,7 @@ class LocalRun:
     job_name: str
     arguments: dict[str, str]
     process: subprocess.Popen
+    script: str
     work_dir: Path
     log_path: Path
     started_on: datetime
@@ -52,8 +56,29 @@ class LocalRun:
         return " | ".join(tail) or f"exit status {self.process.returncode}"
 
 
+def default_registry(glue: Any) -> Path:
+    """Where the local runs against one AWS endpoint are recorded, for every process here."""
+    endpoint = str(getattr(glue.meta, "endpoint_url", "") or "aws")
+    digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "b3-glue-local-runs" / digest
+
+
+def _alive(pid: int, script: str) -> bool:
+    """Whether the process is still the job's (a reused pid runs something else)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return script.encode() in command
+
+
 class LocalGlueJobRuns:
-    """A stand-in for the boto3 Glue client inside PipesGlueClient (see the module docstring)."""
+    """A stand-in for the boto3 Glue client inside PipesGlueClient (see the module docstring).
+
+    Each run is also recorded in `registry` (one JSON file per run), so that `get_job_runs`
+    answers for the runs of every process on this machine, as Glue would: the guard against
+    two refines of one date then sees a run that another `b3` process started.
+    """
 
     def __init__(
         self,
@@ -62,6 +87,7 @@ class LocalGlueJobRuns:
         python: str = sys.executable,
         poll_wait: float = 30.0,
         keep_logs: Path | None = None,
+        registry: Path | None = None,
     ):
         self.glue = glue
         self.s3 = s3
@@ -69,7 +95,50 @@ class LocalGlueJobRuns:
         self.python = python
         self.poll_wait = poll_wait
         self.keep_logs = keep_logs
+        self.registry = registry or default_registry(glue)
         self.runs: dict[str, LocalRun] = {}
+
+    def _record(self, run: LocalRun, state: str, **extra: Any) -> None:
+        body = {
+            "Id": run.run_id,
+            "JobName": run.job_name,
+            "Arguments": run.arguments,
+            "StartedOn": run.started_on.isoformat(),
+            "JobRunState": state,
+            "pid": run.process.pid,
+            "script": run.script,
+            **extra,
+        }
+        self.registry.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.registry / f"{run.run_id}.json", json.dumps(body).encode())
+
+    def get_job_runs(self, JobName: str, **_: Any) -> dict[str, Any]:
+        """Every recorded run of the job, newest first, in one page. A run whose process is gone
+        without a final state (its launcher was killed) is FAILED."""
+        runs = []
+        for path in sorted(self.registry.glob("jr_local_*.json")):
+            try:
+                body = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue  # removed or being replaced meanwhile
+            if body.get("JobName") != JobName:
+                continue
+            if body["Id"] in self.runs:
+                runs.append(self.get_job_run(JobName, body["Id"], wait=False)["JobRun"])
+                continue
+            state = body["JobRunState"]
+            if state in ("RUNNING", "STOPPING") and not _alive(body["pid"], body["script"]):
+                state = "FAILED" if state == "RUNNING" else "STOPPED"  # its launcher is gone
+            job_run = {key: body[key] for key in ("Id", "JobName", "Arguments")}
+            job_run |= {
+                "JobRunState": state,
+                "StartedOn": datetime.fromisoformat(body["StartedOn"]),
+            }
+            if body.get("CompletedOn"):
+                job_run["CompletedOn"] = datetime.fromisoformat(body["CompletedOn"])
+            runs.append(job_run)
+        runs.sort(key=lambda run: run["StartedOn"], reverse=True)
+        return {"JobRuns": runs}
 
     def _script(self, job_name: str, work_dir: Path) -> tuple[Path, dict[str, str]]:
         with aws_errors(f"reading Glue job {job_name}"):
@@ -133,16 +202,18 @@ class LocalGlueJobRuns:
             process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work_dir
             )
-        self.runs[run_id] = LocalRun(
-            run_id, JobName, arguments, process, work_dir, log_path, datetime.now(UTC)
+        run = LocalRun(
+            run_id, JobName, arguments, process, str(script), work_dir, log_path, datetime.now(UTC)
         )
+        self.runs[run_id] = run
+        self._record(run, "RUNNING")
         return {"JobRunId": run_id}
 
-    def get_job_run(self, JobName: str, RunId: str, **_: Any) -> dict[str, Any]:
+    def get_job_run(self, JobName: str, RunId: str, wait: bool = True, **_: Any) -> dict[str, Any]:
         """Waits up to poll_wait for the run to end before answering (a long poll): the
         caller sleeps a fixed 5 s after each RUNNING, which would otherwise add up to 5 s."""
         run = self.runs[RunId]
-        deadline = time.monotonic() + self.poll_wait
+        deadline = time.monotonic() + (self.poll_wait if wait else 0)
         while run.process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         code = run.process.poll()
@@ -160,7 +231,6 @@ class LocalGlueJobRuns:
             run.completed_on = datetime.now(UTC)
             if code != 0:
                 run.error = run.error_message()
-            self._finish(run)
         job_run["CompletedOn"] = run.completed_on
         job_run["ExecutionTime"] = int((run.completed_on - run.started_on).total_seconds())
         if run.stopped:
@@ -170,6 +240,9 @@ class LocalGlueJobRuns:
         else:
             job_run["JobRunState"] = "FAILED"
             job_run["ErrorMessage"] = run.error
+        if run.work_dir.exists():  # the first answer after the end: record it, clean up
+            self._record(run, job_run["JobRunState"], CompletedOn=run.completed_on.isoformat())
+            self._finish(run)
         return {"JobRun": job_run}
 
     def batch_stop_job_run(self, JobName: str, JobRunIds: list[str], **_: Any):
@@ -179,6 +252,7 @@ class LocalGlueJobRuns:
             if run and run.process.poll() is None:
                 run.stopped = True
                 run.process.terminate()
+                self._record(run, "STOPPING")
                 stopped.append({"JobName": JobName, "JobRunId": run_id})
         return {"SuccessfulSubmissions": stopped, "Errors": []}
 

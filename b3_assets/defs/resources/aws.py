@@ -71,10 +71,14 @@ class GlueRefinerResource(RefinerResource):
     runner: Literal["aws", "local"] = "aws"
     message_interval: float = 1.0
 
-    def pipes_client(self) -> PipesGlueClient:
-        s3 = self.s3.get_client()
+    def launcher(self) -> Any:
+        """What starts and lists the job's runs: Glue, or the local runner (which answers the
+        same calls for the runs of every process here)."""
         glue = aws.client("glue")
-        launcher = LocalGlueJobRuns(glue, s3) if self.runner == "local" else glue
+        return LocalGlueJobRuns(glue, self.s3.get_client()) if self.runner == "local" else glue
+
+    def pipes_client(self, launcher: Any) -> PipesGlueClient:
+        s3 = self.s3.get_client()
         return PipesGlueClient(
             client=launcher,
             context_injector=PipesS3ContextInjector(
@@ -97,11 +101,8 @@ class GlueRefinerResource(RefinerResource):
             },
         }
         with aws.aws_errors(f"running Glue job {self.job_name}", self.bucket):
-            busy = runs_refining(
-                job_runs(aws.client("glue"), self.job_name),
-                dates,
-                self.bucket,
-            )
+            launcher = self.launcher()
+            busy = runs_refining(job_runs(launcher, self.job_name), dates, self.bucket)
             if busy:
                 running = "; ".join(
                     f"{run_id} ({', '.join(map(str, days))})" for run_id, days in busy.items()
@@ -110,7 +111,9 @@ class GlueRefinerResource(RefinerResource):
                     f"Glue job {self.job_name} is already refining these dates: {running}. Two "
                     "runs of one date would interleave their writes; run again once it ends."
                 )
-            invocation = self.pipes_client().run(context=context, start_job_run_params=params)
+            invocation = self.pipes_client(launcher).run(
+                context=context, start_job_run_params=params
+            )
         summaries = [
             message["b3_refine_summary"]
             for message in invocation.get_custom_messages()

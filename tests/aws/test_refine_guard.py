@@ -1,0 +1,99 @@
+"""One refine per date at a time: the guard sees every active run of the job.
+
+Before, Dagster's guard and the Lambda read one page of job runs (50), so an active run behind
+50 others went unseen, and under B3_GLUE_RUNNER=local the guard saw no run at all.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from datetime import date
+
+import dagster as dg
+
+from b3_assets.aws import clients as aws_mod
+from b3_assets.defs.assets import ibov_refined_tables
+from b3_assets.defs.resources import resources_for
+from b3_assets.settings import Settings
+from b3_assets.testing.glue_local import LocalGlueJobRuns
+from b3_contract.glue_runs import job_runs, runs_refining
+from lambda_fn import handler
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+JOB = "b3-refine"
+DAY = date(2025, 7, 14)
+
+
+def refine_failure(aws, data_dir, **settings) -> str:
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=aws.bucket, Key="raw/2025-07-14/dados_originais.parquet", Body=b"x")
+    config = Settings(env="aws", data_dir=data_dir, bucket=aws.bucket, **settings)
+    result = dg.materialize(
+        [ibov_refined_tables],
+        resources=resources_for(config),
+        partition_key=DAY.isoformat(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    return failure.step_failure_data.error.message
+
+
+def test_an_active_run_behind_more_than_one_page_of_runs_is_seen(
+    aws, data_dir, glue_runs_stay_running
+) -> None:
+    aws.client("s3").create_bucket(Bucket=aws.bucket)
+    glue_job = aws.client("glue")
+    glue_job.create_job(
+        Name=JOB,
+        Role="arn:aws:iam::123456789012:role/x",
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{aws.bucket}/glue/refine_job.py"},
+        ExecutionProperty={"MaxConcurrentRuns": 100},
+    )
+    for day in range(1, 61):  # 60 runs of other dates fill the first page
+        glue_job.start_job_run(
+            JobName=JOB,
+            Arguments={"--dates": f"2024-03-{day % 28 + 1:02d}", "--bucket": aws.bucket},
+        )
+    running = glue_job.start_job_run(
+        JobName=JOB, Arguments={"--dates": DAY.isoformat(), "--bucket": aws.bucket}
+    )["JobRunId"]
+    assert running not in {
+        r["Id"] for r in glue_job.get_job_runs(JobName=JOB, MaxResults=50)["JobRuns"]
+    }
+
+    message = refine_failure(aws, data_dir)
+    assert f"already refining these dates: {running} (2025-07-14)" in message
+    assert handler.active_run_for(glue_job, JOB, handler.DateRun(DAY, aws.bucket)) == running
+    assert len(list(job_runs(glue_job, JOB, page_size=25))) == 61  # three pages, all read
+
+
+def test_a_local_run_started_by_another_process_is_seen(aws, data_dir, tmp_path) -> None:
+    """B3_GLUE_RUNNER=local: the runs live in processes, recorded where every process looks."""
+    s3, glue = aws_mod.client("s3"), aws_mod.client("glue")
+    s3.create_bucket(Bucket=aws.bucket)
+    s3.put_object(Bucket=aws.bucket, Key="glue/slow_job.py", Body=b"import time\ntime.sleep(60)\n")
+    glue.create_job(
+        Name=JOB,
+        Role="arn:aws:iam::123456789012:role/x",
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{aws.bucket}/glue/slow_job.py"},
+    )
+    other_process = LocalGlueJobRuns(glue, s3, poll_wait=0)  # as another `b3` would have it
+    running = other_process.start_job_run(
+        JobName=JOB, Arguments={"--dates": DAY.isoformat(), "--bucket": aws.bucket}
+    )["JobRunId"]
+    try:
+        here = LocalGlueJobRuns(glue, s3)
+        assert runs_refining(job_runs(here, JOB), [DAY], aws.bucket) == {running: [DAY]}
+        message = refine_failure(aws, data_dir, glue_runner="local")
+        assert f"already refining these dates: {running} (2025-07-14)" in message
+    finally:
+        other_process.batch_stop_job_run(JobName=JOB, JobRunIds=[running])
+        deadline = time.monotonic() + 30
+        while other_process.get_job_run(JOB, running)["JobRun"]["JobRunState"] != "STOPPED":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    ended = {run["Id"]: run for run in job_runs(LocalGlueJobRuns(glue, s3), JOB)}[running]
+    assert ended["JobRunState"] == "STOPPED" and ended["CompletedOn"] >= ended["StartedOn"]
+    assert runs_refining(job_runs(LocalGlueJobRuns(glue, s3), JOB), [DAY], aws.bucket) == {}
