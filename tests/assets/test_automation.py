@@ -167,6 +167,21 @@ def test_in_lambda_mode_the_schedule_runs_only_the_capture():
 # ---- the raw/ sensor -------------------------------------------------------------------------
 
 
+def test_raw_sensor_starts_no_refine_for_an_object_the_refine_does_not_read(tmp_path, instance):
+    """The refine reads raw/DATE/dados_originais.parquet only: another file beside it (a copy,
+    a stray upload) would start a run that fails, so it starts none (as in the Lambda)."""
+    lake_root = tmp_path / "lake"
+    start = datetime(2025, 7, 14, 12, tzinfo=UTC)
+    put_raw(lake_root, "raw/2025-07-15/dados originais (cópia).parquet", at=start)
+    put_raw(lake_root, "raw/2025-07-16/part-0.parquet", at=start)
+    lake = LocalLakeResource(root=str(lake_root))
+    result = evaluate(build_raw_objects_sensor(LOCAL), instance, None, lake=lake)
+    assert result.run_requests == [] and "no new raw objects" in result.skip_reason.skip_message
+    put_raw(lake_root, "raw/2025-07-15/dados_originais.parquet", at=start + timedelta(1))
+    result = evaluate(build_raw_objects_sensor(LOCAL), instance, result.cursor, lake=lake)
+    assert [r.partition_key for r in result.run_requests] == ["2025-07-15"]
+
+
 def test_raw_sensor_requests_each_new_object_once_and_survives_a_restart(tmp_path, instance):
     lake_root = tmp_path / "lake"
     lake = LocalLakeResource(root=str(lake_root))
