@@ -64,6 +64,7 @@ def _materialize(
     from b3_assets.defs.checks import ALL_CHECKS
     from b3_assets.defs.partitions import range_tags
     from b3_assets.defs.resources import resources_for
+    from b3_assets.defs.results import check_line, failed_checks, materialized_metadata, problem
 
     tags = {"b3/source": "cli"}
     one_date = last is None or last == day
@@ -79,53 +80,13 @@ def _materialize(
         tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
-    evaluations = [
-        event.event_specific_data
-        for event in result.all_events
-        if event.event_type_value == "ASSET_CHECK_EVALUATION"
-    ]
-    failed = [e for e in evaluations if not e.passed]
-    for evaluation in failed:
-        if evaluation.severity == dg.AssetCheckSeverity.WARN and evaluation.partition:
-            print(f"warning: {_check_line(evaluation)}", file=sys.stderr)
-    per_date = {(e.asset_key, e.check_name) for e in failed if e.partition}
-    blocking = [
-        e
-        for e in failed
-        if e.severity == dg.AssetCheckSeverity.ERROR
-        and (e.partition or (e.asset_key, e.check_name) not in per_date)
-    ]
-    if blocking:
-        asset = blocking[0].asset_key.to_user_string()
-        lines = "\n  ".join(_check_line(e) for e in blocking)
-        raise CliError(
-            f"{asset} failed its data-quality checks for {day}; nothing downstream of it was "
-            f"written for the run's dates:\n  {lines}"
-        )
-    if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure and event.step_failure_data:
-                error = event.step_failure_data.error
-                message = error.message.strip() if error else "unknown error"
-                if error and error.cause and error.cls_name == "DagsterExecutionStepExecutionError":
-                    message = error.cause.message.strip()  # the wrapper adds only noise
-                elif error and error.cause and "Failure" not in error.cls_name:
-                    message += f" (caused by {error.cause.message.strip()})"
-                raise CliError(f"{event.step_key} failed for {day}: {message}")
-        raise CliError(f"the run for {day} failed")
-    return {
-        event.asset_key.to_user_string(): {
-            key: value.value for key, value in event.materialization.metadata.items()
-        }
-        for event in result.get_asset_materialization_events()
-        if event.asset_key
-    }
-
-
-def _check_line(evaluation) -> str:
-    where = f" [{evaluation.partition}]" if evaluation.partition else ""
-    name = f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}"
-    return f"{name}{where}: {evaluation.description}"
+    checks = failed_checks(result)
+    for evaluation in checks.warnings:
+        print(f"warning: {check_line(evaluation)}", file=sys.stderr)
+    message = problem(result, str(day) if one_date else f"{day}..{last}")
+    if message:
+        raise CliError(message)
+    return materialized_metadata(result)
 
 
 def _check_trading_day(day: date) -> None:

@@ -44,6 +44,7 @@ from b3_assets.defs.assets import ibov_catalog, ibov_refined_tables
 from b3_assets.defs.checks import ibov_refined_checks
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
+from b3_assets.defs.results import problem
 from b3_assets.lake.local import LocalLake
 from b3_assets.refine.catalog import run_query
 from b3_assets.settings import Settings
@@ -59,6 +60,13 @@ FIXTURE = ROOT / "tests/fixtures/b3/portfolio_day_IBOV_seg2_2025-07-14.json"
 B3 = Path(sys.executable).parent / "b3"
 ROWS: list[tuple[str, str, str]] = []
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def stop_on_problem(result: dg.ExecuteInProcessResult, what: str) -> None:
+    """A figure of a failed run would be meaningless: stop with its reason."""
+    message = problem(result, what)
+    if message:
+        raise SystemExit(f"bench: {message}")
 
 
 def report(what: str, seconds: float, note: str = "") -> None:
@@ -121,7 +129,7 @@ def bench_refine(per_date_runs: int) -> Path:
         tags=range_tags(days[0], days[-1]),
     )
     single = time.perf_counter() - start
-    assert result.success
+    stop_on_problem(result, f"{days[0]}..{days[-1]}")
     files = sum(1 for _ in (data_dir / "lake/refined/ativos").glob("data=*/acao=*/*.parquet"))
     report(
         f"refine {len(days)} dates, ONE single-run backfill",
@@ -141,7 +149,7 @@ def bench_refine(per_date_runs: int) -> Path:
             partition_key=day.isoformat(),
             run_config=QUIET,
         )
-        assert result.success
+        stop_on_problem(result, str(day))
     per_date = (time.perf_counter() - start) * len(days) / len(sample)
     note = (
         ""

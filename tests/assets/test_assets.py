@@ -10,6 +10,7 @@ from b3_assets.capture.raw import write_raw
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.assets import ALL_ASSETS, ibov_portfolio_raw
 from b3_assets.defs.resources import resources_for
+from b3_assets.defs.results import materialized_metadata, step_failures
 from b3_assets.settings import Settings
 from b3_assets.source.b3_client import canonical_json
 from b3_assets.source.csv_download import parse_portfolio_csv
@@ -21,11 +22,7 @@ def settings_for(data_dir, server) -> Settings:
     return Settings(data_dir=data_dir, api_url=server.api_url, http_retries=1, http_timeout=5)
 
 
-def metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
-    return {
-        e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
-        for e in result.get_asset_materialization_events()
-    }
+metadata = materialized_metadata
 
 
 def test_definitions_load_with_the_expected_assets_and_job() -> None:
@@ -71,8 +68,7 @@ def test_a_date_b3_is_not_serving_fails_and_writes_nothing(data_dir, b3_server) 
         [ibov_portfolio_raw], resources=resources, partition_key="2025-07-11", raise_on_error=False
     )
     assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    message = failure.step_failure_data.error.message
+    [message] = step_failures(result)
     assert "B3 is serving the portfolio of 2025-07-14, not 2025-07-11" in message
     assert "b3 import IBOVDia_11-07-25.csv" in message
     assert not list(data_dir.rglob("*.json"))
@@ -166,8 +162,8 @@ def test_one_date_b3_cannot_be_asked_for_fails_with_b3s_error(data_dir) -> None:
         raise_on_error=False,
     )
     assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    assert "could not connect to B3" in failure.step_failure_data.error.message
+    [message] = step_failures(result)
+    assert "could not connect to B3" in message
 
 
 def test_a_failing_b3_is_asked_once_per_range_run(data_dir, csv_files) -> None:

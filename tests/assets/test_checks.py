@@ -16,6 +16,7 @@ from b3_assets.defs.assets import ALL_ASSETS, ibov_catalog
 from b3_assets.defs.checks import ALL_CHECKS, ibov_refined_checks
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
+from b3_assets.defs.results import step_failures
 from b3_assets.settings import Settings
 from b3_assets.source.b3_client import canonical_json
 from b3_assets.source.csv_download import parse_portfolio_csv
@@ -195,8 +196,7 @@ def test_the_catalog_alone_refuses_refined_data_that_fails_the_rules(data_dir, r
         selection=[ibov_catalog],
         raise_on_error=False,
     )
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    message = str(failure.step_failure_data.error)
+    [message] = step_failures(result)
     assert "refined data fails its checks, not registered in the catalog" in message
     assert "ibov_header.header_has_one_row: ibov_header has 2 row(s)" in message
     assert not evaluations(result)

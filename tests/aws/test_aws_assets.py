@@ -12,6 +12,7 @@ from b3_assets.defs.assets import (
     ibov_portfolio_raw,
 )
 from b3_assets.defs.resources import SettingsError, resources_for
+from b3_assets.defs.results import step_failures
 from b3_assets.settings import Settings
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -54,8 +55,7 @@ def test_catalog_asset_fails_clearly_before_the_glue_job_has_run(aws, data_dir) 
         [ibov_catalog], resources=resources, partition_key="2025-07-14", raise_on_error=False
     )
     assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    message = failure.step_failure_data.error.message
+    [message] = step_failures(result)
     assert "b3_refined.ibov_ativos is not in the Glue Data Catalog" in message
 
 
@@ -82,8 +82,7 @@ def test_a_second_refine_of_a_date_being_refined_is_refused(
         [ibov_refined_tables], resources=resources, partition_key="2025-07-14", raise_on_error=False
     )
     assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    message = failure.step_failure_data.error.message
+    [message] = step_failures(result)
     assert f"already refining these dates: {running} (2025-07-14)" in message
     runs = glue_job.get_job_runs(JobName="b3-refine")["JobRuns"]
     assert [run["Id"] for run in runs] == [running]

@@ -15,6 +15,7 @@ import dagster as dg
 from b3_assets.aws import clients as aws_mod
 from b3_assets.defs.assets import ibov_refined_tables
 from b3_assets.defs.resources import resources_for
+from b3_assets.defs.results import step_failures
 from b3_assets.settings import Settings
 from b3_assets.testing.glue_local import LocalGlueJobRuns
 from b3_contract.glue_runs import job_runs, runs_refining
@@ -36,8 +37,8 @@ def refine_failure(aws, data_dir, **settings) -> str:
         raise_on_error=False,
     )
     assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    return failure.step_failure_data.error.message
+    [message] = step_failures(result)
+    return message
 
 
 def test_an_active_run_behind_more_than_one_page_of_runs_is_seen(
