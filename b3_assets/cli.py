@@ -272,15 +272,11 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets.refine.catalog import QueryError, format_table, run_query
+    from b3_assets.defs.resources import resources_for
+    from b3_assets.refine.catalog import QueryError, format_table
 
     try:
-        if settings.env == "aws":
-            from b3_assets.defs.resources import athena_resource
-
-            result = athena_resource(settings).query(args.sql)
-        else:
-            result = run_query(settings.data_path / "catalog.duckdb", args.sql)
+        result = resources_for(settings)["queries"].query(args.sql)
     except QueryError as exc:
         raise CliError(str(exc)) from None
     if args.format == "csv":

@@ -8,10 +8,12 @@ from b3_assets.defs.resources.interfaces import (
     CaptureStoreResource,
     CatalogResource,
     LakeResource,
+    QueryResource,
     RefinerResource,
 )
 from b3_assets.defs.resources.local import (
     DuckDBCatalogResource,
+    DuckDBQueryResource,
     DuckDBRefinerResource,
     LocalLakeResource,
 )
@@ -22,12 +24,13 @@ __all__ = [
     "CaptureStoreResource",
     "CatalogResource",
     "DuckDBCatalogResource",
+    "DuckDBQueryResource",
     "DuckDBRefinerResource",
     "LakeResource",
     "LocalLakeResource",
+    "QueryResource",
     "RefinerResource",
     "SettingsError",
-    "athena_resource",
     "b3_api_resource",
     "resources_for",
 ]
@@ -55,16 +58,6 @@ def require_bucket(settings: Settings) -> str:
     return settings.bucket
 
 
-def athena_resource(settings: Settings):
-    from b3_assets.defs.resources.aws import AthenaResource
-
-    return AthenaResource(
-        workgroup=settings.athena_workgroup,
-        database=settings.glue_database,
-        output_location=settings.athena_output,
-    )
-
-
 def resources_for(settings: Settings, offline: bool = False) -> dict[str, object]:
     """The resources of an environment; asset bodies never branch on it."""
     data_dir = str(settings.data_path)
@@ -75,16 +68,19 @@ def resources_for(settings: Settings, offline: bool = False) -> dict[str, object
         "glue_job_runs": GlueJobRunsResource(job_name=settings.glue_job),
     }
     if settings.env == "local":
+        catalog = str(settings.data_path / "catalog.duckdb")
         return {
             **common,
             "lake": LocalLakeResource(root=str(settings.data_path / "lake")),
             "refiner": DuckDBRefinerResource(),
-            "catalog": DuckDBCatalogResource(path=str(settings.data_path / "catalog.duckdb")),
+            "catalog": DuckDBCatalogResource(path=catalog),
+            "queries": DuckDBQueryResource(path=catalog),
         }
     from dagster_aws.s3 import S3Resource
 
     from b3_assets.aws.clients import region
     from b3_assets.defs.resources.aws import (
+        AthenaResource,
         GlueCatalogResource,
         GlueRefinerResource,
         S3LakeResource,
@@ -103,5 +99,9 @@ def resources_for(settings: Settings, offline: bool = False) -> dict[str, object
             runner=settings.glue_runner,
         ),
         "catalog": GlueCatalogResource(bucket=bucket, database=settings.glue_database),
-        "athena": athena_resource(settings),
+        "queries": AthenaResource(
+            workgroup=settings.athena_workgroup,
+            database=settings.glue_database,
+            output_location=settings.athena_output,
+        ),
     }

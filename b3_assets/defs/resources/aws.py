@@ -20,6 +20,7 @@ from b3_assets.aws.athena import AthenaQueries
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
     LakeResource,
+    QueryResource,
     RefinerResource,
     TableOutput,
 )
@@ -189,7 +190,7 @@ class GlueCatalogResource(CatalogResource):
         return counts
 
 
-class AthenaResource(dg.ConfigurableResource):
+class AthenaResource(QueryResource):
     """Athena queries on the refined tables.
 
     A wrapper of boto3 rather than dagster-aws's AthenaClientResource, which has no region,

@@ -21,6 +21,7 @@ from b3_assets.capture.bronze import (
 )
 from b3_assets.capture.raw import Capture, capture_portfolio, raw_json_path, read_capture
 from b3_assets.lake.local import LakeObject, StoredObject
+from b3_assets.refine.catalog import QueryResult
 from b3_assets.settings import DEFAULT_API_URL
 from b3_assets.source.b3_client import B3ApiError, B3Client, FetchedPortfolio, canonical_json
 from b3_assets.source.served_date import check_served_date
@@ -186,6 +187,14 @@ class RefinerResource(dg.ConfigurableResource):
     def refine(
         self, context: dg.AssetExecutionContext, lake: LakeResource, dates: list[date]
     ) -> dict[str, TableOutput]: ...
+
+
+class QueryResource(dg.ConfigurableResource):
+    """Read-only Athena SQL on the refined tables: DuckDB over the local catalog, or Athena."""
+
+    @abstractmethod
+    def query(self, sql: str) -> QueryResult:
+        """The rows; QueryError (refine.catalog) says why a query is refused or failed."""
 
 
 class CatalogResource(dg.ConfigurableResource):

@@ -14,13 +14,14 @@ import pyarrow.dataset as ds
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
     LakeResource,
+    QueryResource,
     RefinerResource,
     TableOutput,
     with_partition_values,
 )
 from b3_assets.lake.local import LocalLake
 from b3_assets.refine import engine as refine
-from b3_assets.refine.catalog import catalog_lock, register_tables
+from b3_assets.refine.catalog import QueryResult, catalog_lock, register_tables, run_query
 from b3_contract.lake_keys import raw_object_key
 
 
@@ -107,3 +108,12 @@ class DuckDBCatalogResource(CatalogResource):
                     ).fetchall()
                     counts[name] = {day: count for day, count in rows}
         return counts
+
+
+class DuckDBQueryResource(QueryResource):
+    """`b3 query` locally: the SQL checked and transpiled, run read-only on catalog.duckdb."""
+
+    path: str
+
+    def query(self, sql: str) -> QueryResult:
+        return run_query(Path(self.path), sql)
