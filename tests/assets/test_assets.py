@@ -25,6 +25,25 @@ def settings_for(data_dir, server) -> Settings:
 metadata = materialized_metadata
 
 
+def capture_csvs(data_dir, paths) -> None:
+    """B3's CSV downloads as raw captures (what `b3 import` stores)."""
+    for path in paths:
+        response = parse_portfolio_csv(path.read_bytes(), path.name)
+        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
+
+
+def range_run(settings: Settings, first: str, last: str) -> dg.ExecuteInProcessResult:
+    """The whole chain over first..last as one single-run backfill."""
+    return dg.materialize(
+        ALL_ASSETS,
+        resources=resources_for(settings),
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        },
+    )
+
+
 def test_definitions_load_with_the_expected_assets_and_job() -> None:
     defs = build_definitions(Settings())
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
@@ -77,18 +96,8 @@ def test_a_date_b3_is_not_serving_fails_and_writes_nothing(data_dir, b3_server) 
 def test_single_run_backfill_over_a_range_refines_captured_dates(
     data_dir, b3_server, csv_files
 ) -> None:
-    for path in csv_files:
-        response = parse_portfolio_csv(path.read_bytes(), path.name)
-        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
-    resources = resources_for(settings_for(data_dir, b3_server))
-    result = dg.materialize(
-        ALL_ASSETS,
-        resources=resources,
-        tags={
-            "dagster/asset_partition_range_start": "2025-02-20",
-            "dagster/asset_partition_range_end": "2025-03-12",
-        },
-    )
+    capture_csvs(data_dir, csv_files)
+    result = range_run(settings_for(data_dir, b3_server), "2025-02-20", "2025-03-12")
     assert result.success
     meta = metadata(result)
     assert meta["ibov_ativos"]["rows_by_date"] == {
@@ -126,19 +135,10 @@ def test_range_backfill_of_the_whole_chain_refines_captured_dates_when_b3_is_dow
     """Captured dates refine; uncaptured ones are skipped and named."""
     from conftest import free_port
 
-    for path in csv_files:
-        response = parse_portfolio_csv(path.read_bytes(), path.name)
-        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
+    capture_csvs(data_dir, csv_files)
     down = f"http://127.0.0.1:{free_port()}/indexProxy/indexCall"  # nothing listens there
     settings = Settings(data_dir=data_dir, api_url=down, http_retries=0, http_timeout=2)
-    result = dg.materialize(
-        ALL_ASSETS,
-        resources=resources_for(settings),
-        tags={
-            "dagster/asset_partition_range_start": "2025-02-20",
-            "dagster/asset_partition_range_end": "2025-03-12",
-        },
-    )
+    result = range_run(settings, "2025-02-20", "2025-03-12")
     assert result.success
     meta = metadata(result)
     assert sorted(meta["ibov_ativos"]["rows_by_date"]) == [
@@ -169,20 +169,11 @@ def test_one_date_b3_cannot_be_asked_for_fails_with_b3s_error(data_dir) -> None:
 def test_a_failing_b3_is_asked_once_per_range_run(data_dir, csv_files) -> None:
     from b3_assets.testing.fake_b3 import FakeB3, Fault, RunningFakeB3
 
-    for path in csv_files[:2]:
-        response = parse_portfolio_csv(path.read_bytes(), path.name)
-        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
+    capture_csvs(data_dir, csv_files[:2])
     fake = FakeB3(faults=deque(Fault(status=503) for _ in range(20)))
     with RunningFakeB3(fake) as server:
         settings = Settings(data_dir=data_dir, api_url=server.api_url, http_retries=0)
-        result = dg.materialize(
-            ALL_ASSETS,
-            resources=resources_for(settings),
-            tags={
-                "dagster/asset_partition_range_start": "2025-03-05",
-                "dagster/asset_partition_range_end": "2025-03-11",
-            },
-        )
+        result = range_run(settings, "2025-03-05", "2025-03-11")
     assert result.success
     assert metadata(result)["ibov_portfolio_raw"]["dates_b3_unreachable"] == [
         "2025-03-07",
