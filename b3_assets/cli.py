@@ -17,8 +17,6 @@ from pathlib import Path
 
 from b3_assets.settings import Settings
 
-PACKAGE_DIR = "build/lambda"  # infra/template.yaml's CodeUri, relative to the repository
-
 
 class CliError(Exception):
     """A failure to report in one clear line, without a traceback."""
@@ -310,11 +308,13 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_package_lambda(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets.aws.deploy import write_lambda_package
+    from b3_assets.aws.deploy import LAMBDA_PACKAGE_DIR, write_lambda_package
 
-    for path in write_lambda_package(args.out):
+    out = args.out or LAMBDA_PACKAGE_DIR
+    for path in write_lambda_package(out):
         print(f"wrote      {path}")
-    print(f"the Lambda's deployment package is {args.out}/ (infra/template.yaml's CodeUri)")
+    where = "infra/template.yaml's CodeUri" if out == LAMBDA_PACKAGE_DIR else "not the template's"
+    print(f"the Lambda's deployment package is {out}/ ({where})")
     return 0
 
 
@@ -366,7 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
         "package-lambda",
         help="lay out the Lambda's deployment package (handler.py and b3_contract/) in a folder",
     )
-    package.add_argument("--out", type=Path, default=Path(PACKAGE_DIR), metavar="DIR")
+    package.add_argument(
+        "--out", type=Path, metavar="DIR", help="default: build/lambda in the repository"
+    )
     package.set_defaults(handler=cmd_package_lambda)
     return parser
 

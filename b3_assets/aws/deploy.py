@@ -31,6 +31,7 @@ from b3_contract.tables import TABLES
 
 JOB_SCRIPT = refine.GLUE_DIR / "refine_job.py"
 LAMBDA_HANDLER = refine.GLUE_DIR.parent / "lambda_fn" / "handler.py"
+LAMBDA_PACKAGE_DIR = refine.GLUE_DIR.parent / "build" / "lambda"  # infra/template.yaml's CodeUri
 GLUE_PREFIX = "glue/"
 CONTRACT_ZIP = GLUE_PREFIX + "b3_contract.zip"  # the job's --extra-py-files
 GLUE_VERSION = "5.0"

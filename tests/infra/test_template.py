@@ -13,7 +13,6 @@ from cfnlint.api import ManualArgs, lint_file
 from cfnlint.decode import decode
 
 from b3_assets.aws import deploy
-from b3_assets.cli import PACKAGE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -156,7 +155,7 @@ def test_lambda_may_only_start_this_job_and_write_its_logs(template):
     }
     function = template["Resources"]["TriggerFunction"]["Properties"]
     code = (TEMPLATE.parent / function["CodeUri"]).resolve()
-    assert code == (TEMPLATE.parents[1] / PACKAGE_DIR).resolve()  # where package-lambda writes
+    assert code == deploy.LAMBDA_PACKAGE_DIR.resolve()  # where `b3 package-lambda` writes
     module, _, name = function["Handler"].partition(".")
     assert (module, name) == ("handler", "lambda_handler")
     assert set(function["Environment"]["Variables"]) == {"B3_GLUE_JOB", "B3_BUCKET"}
