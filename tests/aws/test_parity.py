@@ -16,6 +16,8 @@ from b3_assets.capture.raw import write_raw
 from b3_assets.refine import engine as refine
 from b3_contract.tables import TABLES, RefinedTable
 
+pytestmark = pytest.mark.spark
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 FETCHED_AT = datetime(2025, 7, 14, 21, 5, 7, 123456, tzinfo=UTC)

@@ -1,5 +1,8 @@
 """The AWS path end to end: the real `b3` command against a moto server and the local B3 server,
-with the Glue job run here on pyspark (B3_GLUE_RUNNER=local). The steps build on each other."""
+with the Glue job run here on pyspark (B3_GLUE_RUNNER=local).
+
+The module's stack is deployed and has run once (fixture `stack`); every test leaves it as it found
+it, so the tests pass alone, all together and in any order."""
 
 from __future__ import annotations
 
@@ -8,41 +11,18 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import fresh_moto_account, moto_client
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
 B3 = Path(sys.executable).parent / "b3"
 BUCKET = "b3-lake-e2e"
-
-
-@pytest.fixture(scope="module")
-def stack(moto_server, tmp_path_factory, fixtures_dir):
-    """A fresh moto account, B3 serving 2025-07-14 in 3 pages, and the env of a user of both."""
-    from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
-
-    home = tmp_path_factory.mktemp("aws-e2e")
-    account = fresh_moto_account(moto_server, home, BUCKET)
-    fake = FakeB3(max_page_size=40)
-    fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
-    with RunningFakeB3(fake) as server:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "B3_"))},
-            **account,
-            "B3_ENV": "aws",
-            "B3_GLUE_RUNNER": "local",
-            # Dagster launches Glue here; test_aws_trigger drives the Lambda's way
-            "B3_TRIGGER": "dagster",
-            "B3_DATA_DIR": str(home / "data"),
-            "B3_API_URL": server.api_url,
-            "B3_HTTP_RETRIES": "1",
-        }
-        env.pop("DAGSTER_HOME", None)
-        yield env
 
 
 def b3(env: dict, *args: str, check: bool = True, **overrides: str) -> subprocess.CompletedProcess:
@@ -75,28 +55,65 @@ def partitions(env: dict, table: str) -> list[dict]:
     return [p for page in pages for p in page["Partitions"]]
 
 
-def test_1_deploy_twice(stack) -> None:
-    first = b3(stack, "deploy").stdout
+@dataclass(frozen=True)
+class Stack:
+    """The env of a user of the moto account and the local B3 server, and the outputs of the
+    first `b3 deploy` and the first `b3 run` that built the stack."""
+
+    env: dict[str, str]
+    deployed: str
+    ran: str
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server, tmp_path_factory, fixtures_dir) -> Iterator[Stack]:
+    """A fresh moto account, B3 serving 2025-07-14 in 3 pages, deployed and run once."""
+    from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
+
+    home = tmp_path_factory.mktemp("aws-e2e")
+    account = fresh_moto_account(moto_server, home, BUCKET)
+    fake = FakeB3(max_page_size=40)
+    fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
+    with RunningFakeB3(fake) as server:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "B3_"))},
+            **account,
+            "B3_ENV": "aws",
+            "B3_GLUE_RUNNER": "local",
+            # Dagster launches Glue here; test_aws_trigger drives the Lambda's way
+            "B3_TRIGGER": "dagster",
+            "B3_DATA_DIR": str(home / "data"),
+            "B3_API_URL": server.api_url,
+            "B3_HTTP_RETRIES": "1",
+        }
+        env.pop("DAGSTER_HOME", None)
+        deployed = b3(env, "deploy").stdout
+        ran = b3(env, "run").stdout
+        yield Stack(env, deployed, ran)
+
+
+def test_deploy_twice(stack) -> None:
+    first = stack.deployed
     assert "created    glue job b3-refine" in first
     assert f"created    bucket s3://{BUCKET}" in first
-    second = b3(stack, "deploy").stdout.splitlines()
+    second = b3(stack.env, "deploy").stdout.splitlines()
     assert len(second) == 9 and all(line.startswith("unchanged") for line in second), second
 
 
-def test_2_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
-    done = b3(stack, "run")
-    assert "trading date 2025-07-14" in done.stdout and "3 page(s)" in done.stdout
-    assert f"s3://{BUCKET}/raw/2025-07-14/dados_originais.parquet" in done.stdout
-    assert "catalog  glue://b3_refined" in done.stdout
-    assert keys(stack, "raw/") == ["raw/2025-07-14/dados_originais.parquet"]
-    ativos = keys(stack, "refined/ativos/data=2025-07-14/")
+def test_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
+    env, done = stack.env, stack.ran
+    assert "trading date 2025-07-14" in done and "3 page(s)" in done
+    assert f"s3://{BUCKET}/raw/2025-07-14/dados_originais.parquet" in done
+    assert "catalog  glue://b3_refined" in done
+    assert keys(env, "raw/") == ["raw/2025-07-14/dados_originais.parquet"]
+    ativos = keys(env, "refined/ativos/data=2025-07-14/")
     per_ticker = Counter(key.split("/")[3] for key in ativos)
     assert len(per_ticker) == 84 and set(per_ticker.values()) == {1}
     assert all(t.startswith("acao=") for t in per_ticker)
-    assert len(keys(stack, "refined/header/data=2025-07-14/")) == 1
-    assert len(keys(stack, "refined/setores/data=2025-07-14/")) == 1
+    assert len(keys(env, "refined/header/data=2025-07-14/")) == 1
+    assert len(keys(env, "refined/setores/data=2025-07-14/")) == 1
 
-    glue = moto_client(stack, "glue")
+    glue = moto_client(env, "glue")
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="b3_refined")["TableList"]}
     assert set(tables) == {"ibov_ativos", "ibov_header", "ibov_setores"}
     assert [k["Name"] for k in tables["ibov_ativos"]["PartitionKeys"]] == ["data", "acao"]
@@ -106,36 +123,42 @@ def test_2_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
     assert tables["ibov_setores"]["StorageDescriptor"]["Location"].startswith(
         f"s3://{BUCKET}/refined/"
     )
-    ativos_partitions = partitions(stack, "ibov_ativos")
+    ativos_partitions = partitions(env, "ibov_ativos")
     assert len(ativos_partitions) == 84
     assert {p["Values"][0] for p in ativos_partitions} == {"2025-07-14"}
-    assert len(partitions(stack, "ibov_header")) == 1
+    assert len(partitions(env, "ibov_header")) == 1
 
 
-def test_3_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
-    before = keys(stack, "refined/")
-    b3(stack, "run")
-    after = keys(stack, "refined/")
+def test_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
+    before = keys(stack.env, "refined/")
+    b3(stack.env, "run")
+    after = keys(stack.env, "refined/")
     assert len(after) == len(before) == 84 + 1 + 1
-    assert len(partitions(stack, "ibov_ativos")) == 84
+    assert len(partitions(stack.env, "ibov_ativos")) == 84
 
 
-def test_4_failed_glue_run_shows_its_error_and_keeps_the_refined_data(stack) -> None:
-    s3 = moto_client(stack, "s3")
+def test_failed_glue_run_shows_its_error_and_keeps_the_refined_data(stack) -> None:
+    env = stack.env
+    s3 = moto_client(env, "s3")
     s3.put_object(Bucket=BUCKET, Key="glue/sql/ativos.sql", Body=b"SELECT FROM WHERE nothing")
-    before = keys(stack, "refined/")
-    done = b3(stack, "run", check=False)
-    assert done.returncode == 1
-    assert "ibov_refined_tables failed for 2025-07-14" in done.stderr
-    assert "completed with status FAILED" in done.stderr
-    assert "AnalysisException" in done.stderr and "`nothing` cannot be resolved" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert keys(stack, "refined/") == before
-    assert len(partitions(stack, "ibov_ativos")) == 84
-    assert "uploaded   s3://b3-lake-e2e/glue/sql/ativos.sql" in b3(stack, "deploy").stdout
+    try:
+        before = keys(env, "refined/")
+        done = b3(env, "run", check=False)
+        assert done.returncode == 1
+        assert "ibov_refined_tables failed for 2025-07-14" in done.stderr
+        assert "completed with status FAILED" in done.stderr
+        assert "AnalysisException" in done.stderr and "`nothing` cannot be resolved" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert keys(env, "refined/") == before
+        assert len(partitions(env, "ibov_ativos")) == 84
+    finally:  # the deployed SQL back, for the other tests, even if an assertion failed
+        redeployed = b3(env, "deploy", check=False)
+    assert redeployed.returncode == 0, redeployed.stderr[-3000:]
+    assert "uploaded   s3://b3-lake-e2e/glue/sql/ativos.sql" in redeployed.stdout
 
 
-def test_5_query_runs_on_athena(stack) -> None:
+def test_query_runs_on_athena(stack) -> None:
+    env = stack.env
     columns = [
         {"Name": "acao", "Label": "acao", "Type": "varchar"},
         {"Name": "participacao_pct", "Type": "decimal", "Precision": 7, "Scale": 3},
@@ -150,34 +173,36 @@ def test_5_query_runs_on_athena(stack) -> None:
         ]
     }
     response = requests.post(
-        f"{stack['AWS_ENDPOINT_URL']}/moto-api/static/athena/query-results", json=body, timeout=10
+        f"{env['AWS_ENDPOINT_URL']}/moto-api/static/athena/query-results", json=body, timeout=10
     )
     assert response.status_code == 201
     sql = "SELECT acao, participacao_pct FROM ibov_ativos ORDER BY ranking LIMIT 2"
-    done = b3(stack, "query", sql, "--format", "csv")
+    done = b3(env, "query", sql, "--format", "csv")
     assert done.stdout.splitlines() == ["acao,participacao_pct", "NU,11.477", "VALE3,10.211"]
-    refused = b3(stack, "query", "DELETE FROM ibov_ativos", check=False)
+    refused = b3(env, "query", "DELETE FROM ibov_ativos", check=False)
     assert refused.returncode == 1 and "only read-only queries" in refused.stderr
 
 
-def test_6_missing_bucket_credentials_and_settings_are_clear(stack) -> None:
-    done = b3(stack, "run", check=False, B3_BUCKET="not-deployed-bucket")
+def test_missing_bucket_credentials_and_settings_are_clear(stack) -> None:
+    env = stack.env
+    done = b3(env, "run", check=False, B3_BUCKET="not-deployed-bucket")
     assert done.returncode == 1
     assert "bucket 'not-deployed-bucket' does not exist; run `b3 deploy` first" in done.stderr
-    done = b3(stack, "deploy", check=False, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None)
+    done = b3(env, "deploy", check=False, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None)
     assert done.returncode == 1 and "no AWS credentials found" in done.stderr
     assert "Traceback" not in done.stderr
-    done = b3(stack, "run", check=False, B3_BUCKET=None)
+    done = b3(env, "run", check=False, B3_BUCKET=None)
     assert done.returncode == 1 and "B3_ENV=aws needs B3_BUCKET" in done.stderr
 
 
-def test_7_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
+def test_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
     """No Pipes arguments: the job still refines, registers and logs its summary."""
+    env = stack.env
     script = Path(__file__).resolve().parents[2] / "glue" / "refine_job.py"
     args = ["--JOB_NAME", "b3-refine", "--bucket", BUCKET, "--database", "b3_refined"]
     done = subprocess.run(
         [sys.executable, str(script), *args, "--dates", "2025-07-14"],
-        env={**stack, "AWS_DEFAULT_REGION": "us-east-1"},
+        env={**env, "AWS_DEFAULT_REGION": "us-east-1"},
         capture_output=True,
         text=True,
         timeout=300,
@@ -191,10 +216,10 @@ def test_7_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
         "removed": 0,
         "kept": 84,
     }
-    assert len(partitions(stack, "ibov_ativos")) == 84
+    assert len(partitions(env, "ibov_ativos")) == 84
     bad = subprocess.run(
         [sys.executable, str(script), *args, "--dates", "2025-07-14,../../x"],
-        env=stack,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,

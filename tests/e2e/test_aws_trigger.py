@@ -20,7 +20,7 @@ from b3_assets.defs.sensors import build_glue_job_runs_sensor
 from b3_assets.settings import Settings
 from lambda_fn import handler
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]  # the deployed Glue job runs on pyspark
 
 B3 = Path(sys.executable).parent / "b3"
 BUCKET = "b3-lake-lambda"
