@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 import dagster as dg
 
 from b3_assets.defs.jobs import daily_job, ibov_freshness_job
@@ -29,27 +32,34 @@ def build_daily_schedule(settings: Settings) -> dg.ScheduleDefinition:
         """On each B3 trading day, captures the portfolio B3 is serving, into its own date's
         partition (asked of B3, so a late switch-over never files it under the wrong date)."""
         today = context.scheduled_execution_time.astimezone(B3_TIMEZONE).date()
-        try:
-            trading = is_trading_day(today)
-        except ValueError as exc:  # past the end of the known calendar
-            return dg.SkipReason(str(exc))
-        if not trading:
-            return dg.SkipReason(f"{today} is a B3 holiday: no session, no new portfolio")
-        try:
-            served = b3_api.served_date()
-        except B3ApiError as exc:
-            # the run then fails with B3's error in the UI, instead of a silently skipped day
-            context.log.warning(f"could not ask B3 which date it serves ({exc}); using {today}")
-            served = today
-        if not trading_date_partitions.has_partition_key(served.isoformat()):
-            return dg.SkipReason(f"B3 serves {served}, which is not a trading-date partition")
-        return dg.RunRequest(
-            run_key=f"daily:{served}",
-            partition_key=served.isoformat(),
-            tags={"b3/trigger": "schedule", "b3/scheduled_for": today.isoformat()},
-        )
+        return daily_request(today, b3_api.served_date, context.log.warning)
 
     return ibov_daily_schedule
+
+
+def daily_request(
+    today: date, served_date: Callable[[], date], warn: Callable[[str], object] = print
+) -> dg.RunRequest | dg.SkipReason:
+    """What the schedule does on `today`: the capture of the date B3 serves, or why none."""
+    try:
+        trading = is_trading_day(today)
+    except ValueError as exc:  # past the end of the known calendar
+        return dg.SkipReason(str(exc))
+    if not trading:
+        return dg.SkipReason(f"{today} is a B3 holiday: no session, no new portfolio")
+    try:
+        served = served_date()
+    except B3ApiError as exc:
+        # the run then fails with B3's error in the UI, instead of a silently skipped day
+        warn(f"could not ask B3 which date it serves ({exc}); using {today}")
+        served = today
+    if not trading_date_partitions.has_partition_key(served.isoformat()):
+        return dg.SkipReason(f"B3 serves {served}, which is not a trading-date partition")
+    return dg.RunRequest(
+        run_key=f"daily:{served}",
+        partition_key=served.isoformat(),
+        tags={"b3/trigger": "schedule", "b3/scheduled_for": today.isoformat()},
+    )
 
 
 # Noon in São Paulo on weekdays: the morning capture has had three hours. A check that ran only

@@ -157,7 +157,9 @@ class RunningFakeB3:
         self.fake = fake or FakeB3()
         self.server = _Server(("127.0.0.1", port), _Handler)
         self.server.fake = self.fake
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )  # a quick shutdown: the tests start and stop many servers
 
     @property
     def api_url(self) -> str:

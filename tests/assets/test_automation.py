@@ -15,7 +15,7 @@ from b3_assets.capture.raw import write_raw
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.resources import B3ApiResource, LocalLakeResource
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
-from b3_assets.defs.schedules import DAILY_CRON, build_daily_schedule
+from b3_assets.defs.schedules import DAILY_CRON, build_daily_schedule, daily_request
 from b3_assets.defs.sensors import (
     build_glue_job_runs_sensor,
     build_raw_objects_sensor,
@@ -126,15 +126,20 @@ def test_the_schedule_runs_on_every_2025_session_and_never_on_a_holiday():
     requested, skipped = [], {}
     day = date(2025, 1, 1)
     while day.year == 2025:
-        if day.weekday() < 5:
-            tick = run_schedule(day, ServesTheDay(day=day.isoformat()))
-            if tick.run_requests:
-                (request,) = tick.run_requests
-                requested.append(date.fromisoformat(request.partition_key))
-                assert request.run_key == f"daily:{day}"
+        if day.weekday() < 5:  # the schedule's decision, without a Dagster tick per day
+            result = daily_request(day, ServesTheDay(day=day.isoformat()).served_date)
+            if isinstance(result, dg.RunRequest):
+                requested.append(date.fromisoformat(result.partition_key))
+                assert result.run_key == f"daily:{day}"
             else:
-                skipped[day] = tick.skip_message
+                skipped[day] = result.skip_message
         day += timedelta(days=1)
+    for day in (date(2025, 7, 14), date(2025, 11, 20)):  # and the tick calls that decision
+        tick = run_schedule(day, ServesTheDay(day=day.isoformat()))
+        expected = daily_request(day, lambda day=day: day)
+        assert [r.run_key for r in tick.run_requests] == (
+            [expected.run_key] if isinstance(expected, dg.RunRequest) else []
+        )
     assert requested == trading_days(date(2025, 1, 1), date(2025, 12, 31))
     assert len(requested) == 250
     for holiday in ("2025-11-20", "2025-03-03", "2025-03-04", "2025-12-25"):
