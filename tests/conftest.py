@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,3 +240,17 @@ def glue_runs_stay_running(aws):
     requests.post(
         f"{url}/unset-transition", json={"model_name": "glue::job_run"}, timeout=10
     ).raise_for_status()
+
+
+def run_refine_job(
+    script: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """The Glue job script started with no Pipes arguments, as a Lambda-started Glue run is."""
+    return subprocess.run(
+        [sys.executable, str(script), "--JOB_NAME", "b3-refine", *args],
+        env={**env, "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import fresh_moto_account, moto_client
+from conftest import fresh_moto_account, moto_client, run_refine_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
@@ -199,15 +199,8 @@ def test_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
     """No Pipes arguments: the job still refines, registers and logs its summary."""
     env = stack.env
     script = Path(__file__).resolve().parents[2] / "glue" / "refine_job.py"
-    args = ["--JOB_NAME", "b3-refine", "--bucket", BUCKET, "--database", "b3_refined"]
-    done = subprocess.run(
-        [sys.executable, str(script), *args, "--dates", "2025-07-14"],
-        env={**env, "AWS_DEFAULT_REGION": "us-east-1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    args = ["--bucket", BUCKET, "--database", "b3_refined"]
+    done = run_refine_job(script, env, *args, "--dates", "2025-07-14")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])["b3_refine_summary"]
     assert summary["tables"]["ibov_ativos"]["rows_by_date"] == {"2025-07-14": 84}
@@ -217,13 +210,6 @@ def test_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
         "kept": 84,
     }
     assert len(partitions(env, "ibov_ativos")) == 84
-    bad = subprocess.run(
-        [sys.executable, str(script), *args, "--dates", "2025-07-14,../../x"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bad = run_refine_job(script, env, *args, "--dates", "2025-07-14,../../x", timeout=60)
     assert bad.returncode == 2
     assert "B3 REFINE JOB FAILED: --dates: '../../x' is not a YYYY-MM-DD date" in bad.stderr

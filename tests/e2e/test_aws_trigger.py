@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import drain_events, fresh_moto_account, moto_client, notify_queue
+from conftest import drain_events, fresh_moto_account, moto_client, notify_queue, run_refine_job
 
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
@@ -82,14 +82,7 @@ def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path
     script = tmp_path / "refine_job.py"
     script.write_bytes(s3.get_object(Bucket=BUCKET, Key="glue/refine_job.py")["Body"].read())
     args = [item for pair in job_run["Arguments"].items() for item in pair]
-    done = subprocess.run(
-        [sys.executable, str(script), "--JOB_NAME", "b3-refine", *args],
-        env={**stack, "AWS_DEFAULT_REGION": "us-east-1"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_refine_job(script, stack, *args)
     assert done.returncode == 0, done.stderr[-3000:]
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="refined/ativos/")
     assert sum(page["KeyCount"] for page in pages) == 84
