@@ -254,3 +254,17 @@ def run_refine_job(
         timeout=timeout,
         check=False,
     )
+
+
+def import_csvs(data_dir: Path, paths: list[Path]) -> None:
+    """B3's CSV downloads stored as `b3 import` stores them (raw captures with no fetch time)."""
+    from datetime import UTC, datetime
+
+    from b3_assets.capture.raw import write_import
+    from b3_assets.source.b3_client import canonical_json
+    from b3_assets.source.csv_download import parse_portfolio_csv
+
+    for path in paths:
+        data = path.read_bytes()
+        raw = canonical_json(parse_portfolio_csv(data, path.name))
+        write_import(data_dir, raw, path, data, "IBOV", datetime.now(UTC))

@@ -129,7 +129,6 @@ def write_raw(
     fetched_at: datetime,
     index: str,
     pages: int = 1,
-    original: tuple[str, bytes] | None = None,
 ) -> tuple[Capture, bool]:
     """Stores a response under its own header date; returns (capture, whether anything changed).
 

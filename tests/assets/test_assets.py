@@ -2,18 +2,16 @@
 
 import warnings
 from collections import deque
-from datetime import UTC, date, datetime
+from datetime import date
 
 import dagster as dg
+from conftest import free_port, import_csvs
 
-from b3_assets.capture.raw import write_raw
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.assets import ALL_ASSETS, ibov_portfolio_raw
 from b3_assets.defs.resources import resources_for
 from b3_assets.defs.results import materialized_metadata, step_failures
 from b3_assets.settings import Settings
-from b3_assets.source.b3_client import canonical_json
-from b3_assets.source.csv_download import parse_portfolio_csv
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -23,13 +21,6 @@ def settings_for(data_dir, server) -> Settings:
 
 
 metadata = materialized_metadata
-
-
-def capture_csvs(data_dir, paths) -> None:
-    """B3's CSV downloads as raw captures (what `b3 import` stores)."""
-    for path in paths:
-        response = parse_portfolio_csv(path.read_bytes(), path.name)
-        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
 
 
 def range_run(settings: Settings, first: str, last: str) -> dg.ExecuteInProcessResult:
@@ -96,7 +87,7 @@ def test_a_date_b3_is_not_serving_fails_and_writes_nothing(data_dir, b3_server) 
 def test_single_run_backfill_over_a_range_refines_captured_dates(
     data_dir, b3_server, csv_files
 ) -> None:
-    capture_csvs(data_dir, csv_files)
+    import_csvs(data_dir, csv_files)
     result = range_run(settings_for(data_dir, b3_server), "2025-02-20", "2025-03-12")
     assert result.success
     meta = metadata(result)
@@ -133,9 +124,8 @@ def test_range_backfill_of_the_whole_chain_refines_captured_dates_when_b3_is_dow
     data_dir, csv_files
 ) -> None:
     """Captured dates refine; uncaptured ones are skipped and named."""
-    from conftest import free_port
 
-    capture_csvs(data_dir, csv_files)
+    import_csvs(data_dir, csv_files)
     down = f"http://127.0.0.1:{free_port()}/indexProxy/indexCall"  # nothing listens there
     settings = Settings(data_dir=data_dir, api_url=down, http_retries=0, http_timeout=2)
     result = range_run(settings, "2025-02-20", "2025-03-12")
@@ -151,7 +141,6 @@ def test_range_backfill_of_the_whole_chain_refines_captured_dates_when_b3_is_dow
 
 
 def test_one_date_b3_cannot_be_asked_for_fails_with_b3s_error(data_dir) -> None:
-    from conftest import free_port
 
     down = f"http://127.0.0.1:{free_port()}/indexProxy/indexCall"
     settings = Settings(data_dir=data_dir, api_url=down, http_retries=0, http_timeout=2)
@@ -169,7 +158,7 @@ def test_one_date_b3_cannot_be_asked_for_fails_with_b3s_error(data_dir) -> None:
 def test_a_failing_b3_is_asked_once_per_range_run(data_dir, csv_files) -> None:
     from b3_assets.testing.fake_b3 import FakeB3, Fault, RunningFakeB3
 
-    capture_csvs(data_dir, csv_files[:2])
+    import_csvs(data_dir, csv_files[:2])
     fake = FakeB3(faults=deque(Fault(status=503) for _ in range(20)))
     with RunningFakeB3(fake) as server:
         settings = Settings(data_dir=data_dir, api_url=server.api_url, http_retries=0)

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import pytest
+from conftest import import_csvs
 
-from b3_assets.capture.raw import write_raw
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.resources import B3ApiResource, LocalLakeResource
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
@@ -23,8 +23,6 @@ from b3_assets.defs.sensors import (
 )
 from b3_assets.refine.watermark import Watermark
 from b3_assets.settings import Settings
-from b3_assets.source.b3_client import canonical_json
-from b3_assets.source.csv_download import parse_portfolio_csv
 from b3_assets.source.trading_calendar import B3_TIMEZONE, trading_days
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -248,9 +246,7 @@ def test_a_raw_sensor_request_runs_the_refine_of_that_range(tmp_path, instance, 
     """Objects that reached the lake without a refine (a capture-only run); the sensor's range
     request, executed as the daemon would, refines both dates in one run."""
     data_dir = tmp_path / "data"
-    for path in csv_files[:2]:  # 2025-03-05 and 2025-03-06
-        response = parse_portfolio_csv(path.read_bytes(), path.name)
-        write_raw(data_dir, canonical_json(response), path.as_uri(), datetime.now(UTC), "IBOV")
+    import_csvs(data_dir, csv_files[:2])  # 2025-03-05 and 2025-03-06
     defs = build_definitions(Settings(data_dir=data_dir))
     capture = defs.resolve_job_def("ibov_capture")
     tags = {RANGE_START: "2025-03-05", RANGE_END: "2025-03-06"}
