@@ -43,35 +43,33 @@ def _instance():
 
 def _materialize(
     settings: Settings,
+    indices: Sequence[str],
     day: date,
     offline: bool,
     last: date | None = None,
-    selection: Sequence[object] | None = None,
+    stages: Sequence[str] | None = None,
 ):
-    """Runs the chain (or the `selection` of its assets) for a date, or a range up to `last`
-    in one run.
-
-    Returns {asset: metadata of its last materialization} or raises CliError.
-    """
+    """Runs the chain (or its `stages`) for `indices` on a date, or a range up to `last`, in one
+    run. Returns ({asset: metadata of its last materialization}, the problem or None)."""
     import warnings
 
     import dagster as dg
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    from b3_assets.defs.assets import ALL_ASSETS
-    from b3_assets.defs.checks import ALL_CHECKS
+    from b3_assets.definitions import build_definitions
+    from b3_assets.defs.assets import CAPTURE_STAGES, REFINE_STAGES, stage_keys
     from b3_assets.defs.partitions import range_tags
-    from b3_assets.defs.resources import resources_for
     from b3_assets.defs.results import check_line, failed_checks, materialized_metadata, problem
 
+    defs = build_definitions(settings, offline=offline, extra_indices=indices)
     tags = {"b3/source": "cli"}
     one_date = last is None or last == day
     if not one_date:
         tags |= range_tags(day, last)
-    result = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        selection=list(selection) if selection is not None else None,
-        resources=resources_for(settings, offline=offline),
+    keys = stage_keys(indices, *(stages or (*CAPTURE_STAGES, *REFINE_STAGES)))
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(keys))
+    result = job.execute_in_process(
+        resources=defs.resources,
         partition_key=day.isoformat() if one_date else None,
         instance=_instance(),
         raise_on_error=False,
@@ -81,10 +79,9 @@ def _materialize(
     checks = failed_checks(result)
     for evaluation in checks.warnings:
         print(f"warning: {check_line(evaluation)}", file=sys.stderr)
-    message = problem(result, str(day) if one_date else f"{day}..{last}")
-    if message:
-        raise CliError(message)
-    return materialized_metadata(result)
+    return materialized_metadata(result), problem(
+        result, str(day) if one_date else f"{day}..{last}"
+    )
 
 
 def _check_trading_day(day: date) -> None:
@@ -98,137 +95,181 @@ def _check_trading_day(day: date) -> None:
         raise CliError(f"{day} is not a B3 trading day ({kind}); B3 publishes no portfolio for it")
 
 
-def _print_summary(settings: Settings, day: date, out: dict[str, dict]) -> None:
+def _check_layout(settings: Settings) -> None:
+    """An earlier IBOV-only data dir is never written over in the new layout: upgrade first."""
+    from b3_assets.lake.upgrade import needs_upgrade
+
+    if needs_upgrade(settings.data_path):
+        raise CliError(
+            f"{settings.data_path} holds data in the earlier IBOV-only layout (no index in its "
+            "paths); run `b3 upgrade` to move it to the multi-index layout (`b3 upgrade "
+            "--dry-run` lists the moves), then run this again"
+        )
+
+
+def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dict]) -> None:
     from b3_contract.tables import TABLES
 
-    raw, bronze, lake = (
-        out["ibov_portfolio_raw"],
-        out["ibov_portfolio_bronze"],
-        out["ibov_lake_raw_object"],
-    )
+    def meta(name: str) -> dict | None:
+        return out.get(f"{index}/{name}")
+
+    raw, bronze, lake = meta("portfolio_raw"), meta("portfolio_bronze"), meta("lake_raw_object")
+    if raw is None or bronze is None or lake is None:
+        print(f"{index} {day}: not captured (see the error below)")
+        return
     state = "fetched now" if raw["dates_fetched_now"] else "already captured, kept as is"
-    print(f"trading date {day}  ({raw['source_url']}, {raw['pages']} page(s))")
+    print(f"{index} {day}  ({raw['source_url']}, {raw['pages']} page(s))")
     print(f"  raw      {raw['path']}  [{state}]")
     print(f"  bronze   {bronze['path']}  [{bronze['dagster/row_count']} rows]")
     print(f"  lake     {lake['uri']}  [{'uploaded' if lake['objects_uploaded'] else 'unchanged'}]")
-    if "ibov_ativos" not in out:  # B3_TRIGGER=lambda: the S3 event starts the refine
-        print(
-            f"  refine   started by the Lambda on the S3 event (Glue job {settings.glue_job}); "
-            "ibov_glue_job_runs_sensor records it in Dagster"
-        )
-        if not lake["objects_uploaded"]:
-            print("           (the object was unchanged, so S3 sent no event: nothing to refine)")
+    if meta("carteira_ativos") is None:
+        if settings.lambda_refines:  # the S3 event starts the refine
+            print(
+                f"  refine   started by the Lambda on the S3 event (Glue job {settings.glue_job}); "
+                "glue_job_runs_sensor records it in Dagster"
+            )
+            if not lake["objects_uploaded"]:
+                print(
+                    "           (the object was unchanged, so S3 sent no event: nothing to refine)"
+                )
         return
     for table in TABLES:
-        meta = out[table]
-        rows = meta["rows_by_date"].get(day.isoformat(), 0)
-        print(f"  {table:<12} {meta['location']}/data={day}  [{rows} row{'s' * (rows != 1)}]")
-    catalog = out["ibov_catalog"]
-    print(f"  catalog  {catalog['catalog']}  [{', '.join(catalog['tables'])}]")
-    top = out["ibov_ativos"].get("top_10_weights")
+        info = meta(table) or {}
+        rows = info.get("rows_by_date", {}).get(day.isoformat(), 0)
+        where = f"{info.get('location')}/indice={index}/data={day}"
+        print(f"  {table:<16} {where}  [{rows} row{'s' * (rows != 1)}]")
+    catalog = meta("catalog")
+    if catalog:
+        print(f"  catalog  {catalog['catalog']}  [{', '.join(catalog['tables'])}]")
+    top = (meta("carteira_ativos") or {}).get("top_10_weights")
     if top:
-        print("\ntop weights:")
+        print(f"\n{index} top weights:")
         for line in top.splitlines()[2:9]:
             print("  " + line)
+
+
+def _daily_stages(settings: Settings) -> tuple[str, ...]:
+    from b3_assets.defs.assets import CAPTURE_STAGES, REFINE_STAGES
+
+    return CAPTURE_STAGES if settings.lambda_refines else (*CAPTURE_STAGES, *REFINE_STAGES)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.capture.raw import read_capture
     from b3_assets.defs.resources import b3_api_resource
+    from b3_assets.source.b3_client import B3ApiError
     from b3_assets.source.served_date import not_served_message
     from b3_assets.source.trading_calendar import current_session
 
+    _check_layout(settings)
+    indices = list(dict.fromkeys(args.index or settings.index_codes))
     if args.date is not None:
         _check_trading_day(args.date)
+    captured = args.date is not None and all(
+        read_capture(settings.data_path, args.date, index) for index in indices
+    )
     if args.offline:
         day = args.date or current_session()
-    elif args.date is not None and read_capture(settings.data_path, args.date, settings.index):
+    elif captured:
         day = args.date
     else:
-        api = b3_api_resource(settings)
-        from b3_assets.source.b3_client import B3ApiError
-
         try:
-            served = api.served_date()
+            served = b3_api_resource(settings).served_date(indices[0])
         except B3ApiError as exc:
             raise CliError(str(exc)) from None
         if args.date is not None and args.date != served:
             raise CliError(not_served_message(args.date, served))
         day = served
-    from b3_assets.defs.jobs import daily_assets
-
-    out = _materialize(settings, day, args.offline, selection=daily_assets(settings))
-    _print_summary(settings, day, out)
+    out, problem = _materialize(
+        settings, indices, day, args.offline, stages=_daily_stages(settings)
+    )
+    for index in indices:
+        _print_summary(settings, index, day, out)
+    if problem:
+        raise CliError(problem)
     return 0
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.capture.raw import read_capture, write_import
+    from b3_assets.defs.partitions import unit_runs
     from b3_assets.source.b3_client import canonical_json
     from b3_assets.source.csv_download import NotAPortfolioCsv, parse_portfolio_csv
-    from b3_assets.source.models import parse_b3_date
+    from b3_contract.lake_keys import Unit
 
+    _check_layout(settings)
     failures = 0
-    imported: list[date] = []
+    imported: set[Unit] = set()
     for name in args.files:
         path = Path(name)
         try:
-            data = path.read_bytes()
-            response = parse_portfolio_csv(data, path.name, index=settings.index)
+            parsed = parse_portfolio_csv(path.read_bytes(), path.name)
         except (OSError, NotAPortfolioCsv) as exc:
             print(f"refused {name}: {exc}", file=sys.stderr)
             failures += 1
             continue
-        day = parse_b3_date(response["header"]["date"])
+        unit = Unit(parsed.index, parsed.trading_date)
         try:
-            _check_trading_day(day)
+            _check_trading_day(unit.day)
         except CliError as exc:
             print(f"refused {name}: {exc}", file=sys.stderr)
             failures += 1
             continue
-        raw = canonical_json(response)
-        existing = read_capture(settings.data_path, day, settings.index)
+        raw = canonical_json(parsed.response)
+        existing = read_capture(settings.data_path, unit.day, unit.index)
         if existing and existing.sha256 != hashlib.sha256(raw).hexdigest() and not args.replace:
             print(
-                f"kept {day}: already captured from {existing.source_url}; "
+                f"kept {unit}: already captured from {existing.source_url}; "
                 f"use --replace to overwrite it with {name}",
                 file=sys.stderr,
             )
-            imported.append(day)
+            imported.add(unit)
             continue
-        write_import(settings.data_path, raw, path, data, settings.index, datetime.now(UTC))
-        imported.append(day)
-    from b3_assets.defs.jobs import daily_assets
-    from b3_assets.defs.partitions import contiguous_ranges
-
-    for first, last in contiguous_ranges(imported):
+        data = path.read_bytes()
+        write_import(settings.data_path, raw, path, data, unit.index, datetime.now(UTC))
+        imported.add(unit)
+    problems = []
+    for indices, first, last in unit_runs(imported):
         # as `b3 run`: with B3_TRIGGER=lambda the upload makes the Lambda refine, so no refine here
-        out = _materialize(settings, first, False, last=last, selection=daily_assets(settings))
-        if "ibov_ativos" not in out:
-            lake = out["ibov_lake_raw_object"]
-            span = str(first) if first == last else f"{first}..{last}"
-            print(
-                f"imported {span}: {lake['objects_uploaded']} raw object(s) uploaded, "
-                f"{lake['objects_unchanged']} unchanged (newest {lake['uri']}); the Lambda "
-                f"refines each uploaded one (Glue job {settings.glue_job})"
-            )
-            continue
-        location = out["ibov_ativos"]["location"]
-        for day, rows in sorted(out["ibov_ativos"]["rows_by_date"].items()):
-            print(f"imported {day}: {rows} constituents -> {location}/data={day}")
+        out, problem = _materialize(
+            settings, indices, first, False, last=last, stages=_daily_stages(settings)
+        )
+        if problem:
+            problems.append(problem)
+        span = str(first) if first == last else f"{first}..{last}"
+        for index in indices:
+            lake = out.get(f"{index}/lake_raw_object")
+            ativos = out.get(f"{index}/carteira_ativos")
+            if lake is None:
+                print(f"not imported {index} {span}: see the error below", file=sys.stderr)
+            elif ativos is None:
+                print(
+                    f"imported {index} {span}: {lake['objects_uploaded']} raw object(s) uploaded,"
+                    f" {lake['objects_unchanged']} unchanged (newest {lake['uri']}); the Lambda "
+                    f"refines each uploaded one (Glue job {settings.glue_job})"
+                )
+            else:
+                for day, rows in sorted(ativos["rows_by_date"].items()):
+                    print(
+                        f"imported {index} {day}: {rows} constituents -> "
+                        f"{ativos['location']}/indice={index}/data={day}"
+                    )
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
     if failures:
         print(f"{failures} file(s) refused", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failures or problems else 0
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets.defs.jobs import REFINE_ASSETS
+    from b3_assets.defs.assets import REFINE_STAGES
+    from b3_assets.defs.partitions import unit_runs
     from b3_assets.defs.resources import resources_for
     from b3_assets.source.trading_calendar import is_trading_day, trading_days
-    from b3_contract.lake_keys import RAW_PREFIX, raw_object_key
+    from b3_contract.lake_keys import RAW_PREFIX, raw_key_unit
     from b3_contract.tables import TABLES
 
+    _check_layout(settings)
     first, last = args.first, args.last
     if first > last:
         raise CliError(f"--from {first} is after --to {last}")
@@ -237,36 +278,118 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             is_trading_day(day)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-    days = trading_days(first, last)
+    days = set(trading_days(first, last))
     if not days:
         raise CliError(f"no B3 trading day from {first} to {last}")
     lake = resources_for(settings)["lake"]
-    in_lake = {item.key for item in lake.list_objects(RAW_PREFIX)}
-    present = [day for day in days if raw_object_key(day) in in_lake]
-    missing = [day for day in days if day not in present]
+    held = [
+        unit
+        for item in lake.list_objects(RAW_PREFIX)
+        if (unit := raw_key_unit(item.key)) and unit.day in days
+    ]
+    wanted = set(args.index or {unit.index for unit in held})
+    present = sorted(unit for unit in held if unit.index in wanted)
     if not present:
+        which = ", ".join(sorted(wanted)) or "any index"
         raise CliError(
-            f"no raw data in the lake for any of the {len(days)} trading dates from {first} to "
-            f"{last}: capture them first (`b3 run`, or `b3 import` of B3's CSV downloads)"
+            f"no raw data in the lake for {which} on any of the {len(days)} trading dates from "
+            f"{first} to {last}: capture them first (`b3 run`, or `b3 import` of B3's CSV "
+            "downloads)"
         )
-    out = _materialize(
-        settings, present[0], offline=False, last=present[-1], selection=REFINE_ASSETS
-    )
-    rows = {name: out[name]["rows_by_date"] for name in TABLES}
-    print(
-        f"refined {len(present)} captured date(s) from {present[0]} to {present[-1]} "
-        f"in one run -> {out['ibov_ativos']['location']}"
-    )
-    for day in present:
-        counts = ", ".join(f"{name} {rows[name].get(str(day), 0)}" for name in rows)
-        print(f"  {day}  {counts}")
-    print(
-        f"  catalog  {out['ibov_catalog']['catalog']}  [{', '.join(out['ibov_catalog']['tables'])}]"
-    )
-    if missing:
-        listed = ", ".join(map(str, missing))
-        print(f"no raw data in the lake for {len(missing)} trading date(s): {listed}")
+    problems = []
+    for indices, start, end in unit_runs(present):
+        out, problem = _materialize(settings, indices, start, False, last=end, stages=REFINE_STAGES)
+        if problem:
+            problems.append(problem)
+        for index in indices:
+            rows = {
+                name: (out.get(f"{index}/{name}") or {}).get("rows_by_date", {}) for name in TABLES
+            }
+            mine = [u.day for u in present if u.index == index and start <= u.day <= end]
+            print(f"refined {index}: {len(mine)} captured date(s) from {start} to {end} in one run")
+            for day in mine:
+                counts = ", ".join(f"{name} {rows[name].get(str(day), 0)}" for name in rows)
+                print(f"  {day}  {counts}")
+    for index in sorted(wanted):
+        missing = sorted(days - {u.day for u in present if u.index == index})
+        if missing:
+            listed = ", ".join(map(str, missing[:20])) + (" ..." if len(missing) > 20 else "")
+            print(f"{index}: no raw data in the lake for {len(missing)} trading date(s): {listed}")
+    if problems:
+        raise CliError("\n".join(problems))
     return 0
+
+
+def cmd_indices(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.defs.indices import held_indices
+    from b3_assets.source.b3_client import B3ApiError
+    from b3_assets.source.index_list import fetch_index_codes, sample_index_list
+
+    try:
+        listing = sample_index_list() if args.offline else fetch_index_codes(settings)
+    except B3ApiError as exc:
+        raise CliError(f"{exc} (`b3 indices --offline` lists the bundled copy)") from None
+    configured, held = set(settings.index_codes), held_indices(settings.data_path)
+    source = "bundled sample of GetStockIndex" if args.offline else f"{settings.api_url}"
+    print(f"{len(listing)} index codes B3 publishes ({source}); * = B3_INDICES, + = held here")
+    for code, companies in listing.items():
+        marks = ("*" if code in configured else " ") + ("+" if code in held else " ")
+        print(f"{marks} {code:<6} {companies:>4} companies")
+    for code in sorted((configured | held) - set(listing)):
+        marks = ("*" if code in configured else " ") + ("+" if code in held else " ")
+        print(f"{marks} {code:<6}  not in B3's list")
+    return 0
+
+
+def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.lake import upgrade
+
+    if settings.env == "aws":
+        from b3_assets.aws import clients as aws
+        from b3_assets.defs.resources import require_bucket
+
+        bucket = require_bucket(settings)
+        s3 = aws.client("s3")
+        plan = upgrade.plan_bucket(s3, bucket)
+        where = f"s3://{bucket}/"
+    else:
+        s3 = bucket = None
+        plan = upgrade.plan_data_dir(settings.data_path)
+        where = str(settings.data_path)
+    local_plan = upgrade.plan_data_dir(settings.data_path) if settings.env == "aws" else None
+    lines = plan.describe() + (local_plan.describe() if local_plan else [])
+    if not lines:
+        print(f"{where}: already in the multi-index layout, nothing to move")
+        return 0
+    for line in lines:
+        print(("would " if args.dry_run else "") + line)
+    if args.dry_run:
+        return 0
+    if settings.env == "aws":
+        done = upgrade.apply_bucket(s3, bucket, plan)
+        upgrade.apply_data_dir(settings.data_path, local_plan)
+    else:
+        done = upgrade.apply_data_dir(settings.data_path, plan)
+    units = sorted(done.units)
+    if units and settings.env == "local":
+        from b3_assets.defs.assets import CATALOG
+        from b3_assets.defs.partitions import unit_runs
+
+        for indices, first, last in unit_runs(units):
+            _, problem = _materialize(settings, indices, first, False, last=last, stages=(CATALOG,))
+            if problem:
+                raise CliError(f"moved, but registering the catalog failed: {problem}")
+    elif units:
+        print(
+            "the moved raw objects are new objects under raw/INDEX/DATE/: the Lambda (or "
+            "raw_objects_sensor with B3_TRIGGER=dagster) refines them, which registers their "
+            "Glue partitions under the new keys"
+        )
+    conflicts = done.conflicts + (local_plan.conflicts if local_plan else [])
+    print(f"upgraded {where}: {len(done.moves)} object(s) moved, {len(units)} unit(s)")
+    for conflict in conflicts:
+        print(f"conflict, both kept: {conflict}", file=sys.stderr)
+    return 1 if conflicts else 0
 
 
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
@@ -318,13 +441,23 @@ def cmd_package_lambda(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def index_code(text: str) -> str:
+    from b3_contract.lake_keys import IndexCodeError, check_index
+
+    try:
+        return check_index(text.strip().upper())
+    except IndexCodeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="b3", description="Capture, refine and query B3's IBOVESPA portfolio."
+        prog="b3",
+        description="Capture, refine and query the daily portfolios of B3's indices.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
-        "run", help="materialize the whole chain for the portfolio B3 is serving now"
+        "run", help="materialize the whole chain for the portfolios B3 is serving now"
     )
     run.add_argument(
         "--date",
@@ -332,29 +465,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="trading date (YYYY-MM-DD); must be the date B3 serves, or one already captured",
     )
     run.add_argument(
+        "--index",
+        action="append",
+        type=index_code,
+        metavar="CODE",
+        help="an index to fetch (repeatable); default: B3_INDICES (IBOV)",
+    )
+    run.add_argument(
         "--offline", action="store_true", help="use the bundled generator of sample responses"
     )
     run.set_defaults(handler=cmd_run)
-    imp = commands.add_parser("import", help="load B3 CSV downloads (IBOVDia_DD-MM-YY.csv)")
+    imp = commands.add_parser(
+        "import",
+        help="load B3 'Carteira do Dia' CSV downloads of any index and year (index and date "
+        "from each file's title line)",
+    )
     imp.add_argument("files", nargs="+", metavar="FILE")
     imp.add_argument(
-        "--replace", action="store_true", help="overwrite a date already captured otherwise"
+        "--replace", action="store_true", help="overwrite a unit already captured otherwise"
     )
     imp.set_defaults(handler=cmd_import)
     backfill = commands.add_parser(
         "backfill",
-        help="refine every captured date of a range in one run and name the dates with no raw data",
+        help="refine every captured (index, date) of a range in one run per index set and name "
+        "the dates with no raw data",
     )
     backfill.add_argument("--from", dest="first", type=parse_date, required=True, metavar="DATE")
     backfill.add_argument("--to", dest="last", type=parse_date, required=True, metavar="DATE")
+    backfill.add_argument(
+        "--index",
+        action="append",
+        type=index_code,
+        metavar="CODE",
+        help="an index to refine (repeatable); default: every index with raw data in the range",
+    )
     backfill.set_defaults(handler=cmd_backfill)
-    query = commands.add_parser("query", help="run read-only Athena SQL on the refined tables")
+    indices = commands.add_parser(
+        "indices", help="list the index codes B3 publishes (GetStockIndex), marking yours"
+    )
+    indices.add_argument(
+        "--offline", action="store_true", help="list the bundled copy of B3's index list"
+    )
+    indices.set_defaults(handler=cmd_indices)
+    query = commands.add_parser(
+        "query",
+        help="run read-only Athena SQL on the refined tables (carteira_* and ibov_*)",
+    )
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=cmd_query)
+    upgrade = commands.add_parser(
+        "upgrade",
+        help="move a data dir (and on AWS the bucket) from the earlier IBOV-only layout to the "
+        "multi-index one; idempotent, nothing lost",
+    )
+    upgrade.add_argument("--dry-run", action="store_true", help="list the moves, change nothing")
+    upgrade.set_defaults(handler=cmd_upgrade)
     deploy = commands.add_parser(
         "deploy",
-        help="create or update the bucket, Glue job, database and job role on AWS (B3_BUCKET)",
+        help="create or update the bucket, Glue job, database, tables and job role on AWS "
+        "(B3_BUCKET)",
     )
     deploy.add_argument(
         "--code-only",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from b3_contract.lake_keys import check_index
 
 DEFAULT_API_URL = "https://sistemaswebb3-listados.b3.com.br/indexProxy/indexCall"
 
@@ -19,7 +21,7 @@ class Settings(BaseSettings):
     env: Literal["local", "aws"] = "local"
     data_dir: Path = Path("./data")
     api_url: str = DEFAULT_API_URL
-    index: str = Field(default="IBOV", pattern=r"^[A-Z0-9]{2,10}$")
+    indices: str = "IBOV"  # B3_INDICES: the comma list scheduled captures and `b3 run` fetch
     segment: Literal[1, 2] = 2
     page_size: int = Field(default=120, ge=1, le=1000)
     http_timeout: float = Field(default=20.0, gt=0)
@@ -32,6 +34,21 @@ class Settings(BaseSettings):
     athena_output: str | None = None
     glue_runner: Literal["aws", "local"] = "aws"
     trigger: Literal["lambda", "dagster"] = "lambda"
+
+    @field_validator("indices")
+    @classmethod
+    def _index_list(cls, value: str) -> str:
+        codes = [code.strip().upper() for code in value.split(",") if code.strip()]
+        if not codes:
+            raise ValueError("B3_INDICES is empty: give B3 index codes, like IBOV,SMLL")
+        for code in codes:
+            check_index(code)
+        return ",".join(dict.fromkeys(codes))
+
+    @property
+    def index_codes(self) -> tuple[str, ...]:
+        """The configured indices, in the order given, without repeats."""
+        return tuple(self.indices.split(","))
 
     @property
     def lambda_refines(self) -> bool:

@@ -1,16 +1,18 @@
 """The refine job's runs as the Glue API returns them (`get_job_runs`): which are active, which
-dates each covers, and which are refining a given date now.
+(index, date) units each covers (its `--units` argument), and which are refining a given unit.
 
-Two runs of one date at once would interleave their partition writes, so the Lambda (before it
-starts a run for a new raw object) and Dagster (before it launches a refine) ask the same
+Two runs of one unit at once would interleave their partition writes, so the Lambda (before it
+starts a run for new raw objects) and Dagster (before it launches a refine) ask the same
 `runs_refining`, over every page of the job's runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
+
+from b3_contract.lake_keys import Unit
 
 ACTIVE_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"})
@@ -30,20 +32,29 @@ def job_runs(glue: Any, job_name: str, page_size: int = 200) -> Iterator[dict[st
             return
 
 
-def glue_run_dates(job_run: dict[str, Any]) -> list[date]:
-    """The trading dates a refine job run was given in --dates; ValueError names a bad one."""
-    text = str((job_run.get("Arguments") or {}).get("--dates", ""))
-    dates = []
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        try:
-            dates.append(date.fromisoformat(part))
-        except ValueError:
-            raise ValueError(
-                f"job run {job_run.get('Id')} has a bad --dates entry {part!r}"
-            ) from None
-    if not dates:
-        raise ValueError(f"job run {job_run.get('Id')} has no --dates argument")
-    return sorted(set(dates))
+UNITS_ARGUMENT = "--units"
+
+
+def units_argument(units: Iterable[Unit]) -> str:
+    """The job's `--units` value: 'IBOV/2025-07-14,IBXX/2025-07-14', sorted, no repeats."""
+    return ",".join(str(unit) for unit in sorted(set(units)))
+
+
+def parse_units(text: str) -> list[Unit]:
+    """The units of a `--units` value; ValueError names a bad entry."""
+    units = {Unit.parse(part) for part in (piece.strip() for piece in text.split(",")) if part}
+    if not units:
+        raise ValueError("no INDEX/YYYY-MM-DD units given")
+    return sorted(units)
+
+
+def glue_run_units(job_run: dict[str, Any]) -> list[Unit]:
+    """The units a refine job run was given; ValueError names a bad or missing argument."""
+    text = str((job_run.get("Arguments") or {}).get(UNITS_ARGUMENT, ""))
+    try:
+        return parse_units(text)
+    except ValueError as exc:
+        raise ValueError(f"job run {job_run.get('Id')}: {UNITS_ARGUMENT} {exc}") from None
 
 
 def started_by_dagster(job_run: dict[str, Any]) -> bool:
@@ -53,16 +64,16 @@ def started_by_dagster(job_run: dict[str, Any]) -> bool:
 
 def runs_refining(
     runs: Iterable[dict[str, Any]],
-    dates: Iterable[date],
+    units: Iterable[Unit],
     bucket: str,
     started_since: datetime | None = None,
-) -> dict[str, list[date]]:
-    """Active runs that write any of `dates` in `bucket`: {run id: those dates}.
+) -> dict[str, list[Unit]]:
+    """Active runs that write any of `units` in `bucket`: {run id: those units}.
 
     With `started_since`, a run that started before that moment does not count: it read the raw
     object as it was then (the Lambda passes the time of the S3 event it handles).
     """
-    wanted, busy = set(dates), {}
+    wanted, busy = set(units), {}
     for job_run in runs:
         arguments = job_run.get("Arguments") or {}
         if job_run.get("JobRunState") not in ACTIVE_STATES or arguments.get("--bucket") != bucket:
@@ -71,7 +82,7 @@ def runs_refining(
         if started_since is not None and (started is None or started < started_since):
             continue
         try:
-            overlap = sorted(wanted.intersection(glue_run_dates(job_run)))
+            overlap = sorted(wanted.intersection(glue_run_units(job_run)))
         except ValueError:
             continue
         if overlap:

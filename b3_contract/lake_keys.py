@@ -1,31 +1,88 @@
-"""The lake's raw objects: `raw/YYYY-MM-DD/dados_originais.parquet`, one per trading date.
+"""The lake's keys: one (index, trading date) is one unit of data, and every key carries both.
 
-The refine reads exactly that object, so exactly that key starts a refine: the Lambda, the raw/
-sensor and the refine job all ask `raw_key_date`, and any other object under raw/ (a stray
-upload, a temporary file) is ignored by all three alike.
+  raw/INDEX/YYYY-MM-DD/dados_originais.parquet       the refine's input, one per (index, date)
+  refined/TABLE/indice=INDEX/data=YYYY-MM-DD/...      the refined partitions of that unit
+
+The refine reads exactly the raw object, so exactly that key starts a refine: the Lambda, the raw/
+sensor and the refine job all ask `raw_key_unit`, and any other object under raw/ (a stray
+upload, a temporary file, a key of the earlier IBOV-only layout) is ignored by all three alike.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 
 RAW_PREFIX = "raw/"
 RAW_FILE = "dados_originais.parquet"
-_RAW_KEY = re.compile(r"raw/(\d{4}-\d{2}-\d{2})/" + re.escape(RAW_FILE))
+INDEX_CODE = re.compile(r"[A-Z][A-Z0-9]{2,9}")
+_RAW_KEY = re.compile(r"raw/([A-Z][A-Z0-9]{2,9})/(\d{4}-\d{2}-\d{2})/" + re.escape(RAW_FILE))
+# The earlier layout (IBOV only, no index in the key): what the upgrade moves.
+LEGACY_RAW_KEY = re.compile(r"raw/(\d{4}-\d{2}-\d{2})/" + re.escape(RAW_FILE))
 
 
-def raw_object_key(day: date) -> str:
-    """The key of a trading date's raw object (the bronze file, as the refine's input)."""
-    return f"{RAW_PREFIX}{day.isoformat()}/{RAW_FILE}"
+class IndexCodeError(ValueError):
+    """Not a B3 index code (IBOV, IBXX, SMLL, ...)."""
 
 
-def raw_key_date(key: str) -> date | None:
-    """The trading date of a raw object key, or None for any other key."""
+def check_index(code: str) -> str:
+    """The code as B3 writes it; anything else is refused by name (it becomes a key and a path)."""
+    if not isinstance(code, str) or not INDEX_CODE.fullmatch(code):
+        raise IndexCodeError(
+            f"{code!r} is not a B3 index code (3 to 10 capitals and digits, like IBOV or SMLL)"
+        )
+    return code
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    """One index's portfolio on one trading date: the grain of every layer."""
+
+    index: str
+    day: date
+
+    def __post_init__(self) -> None:
+        check_index(self.index)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.day.isoformat()}"
+
+    @classmethod
+    def parse(cls, text: str) -> Unit:
+        """'IBOV/2025-07-14' -> Unit; anything else raises ValueError naming the text."""
+        index, _, day = text.strip().partition("/")
+        try:
+            return cls(check_index(index), date.fromisoformat(day))
+        except ValueError:
+            raise ValueError(f"{text!r} is not INDEX/YYYY-MM-DD (like IBOV/2025-07-14)") from None
+
+
+def raw_object_key(unit: Unit) -> str:
+    """The key of a unit's raw object (the bronze file, as the refine's input)."""
+    return f"{RAW_PREFIX}{unit.index}/{unit.day.isoformat()}/{RAW_FILE}"
+
+
+def raw_key_unit(key: str) -> Unit | None:
+    """The (index, date) of a raw object key, or None for any other key."""
     match = _RAW_KEY.fullmatch(key)
     if match is None:
         return None
     try:
-        return date.fromisoformat(match.group(1))
+        return Unit(match.group(1), date.fromisoformat(match.group(2)))
     except ValueError:  # 2025-02-30 has the shape but is not a date
         return None
+
+
+def partition_prefix(table_prefix: str, unit: Unit) -> str:
+    """Where a refined table keeps one unit: every file under it belongs to that unit only."""
+    return f"{table_prefix}/indice={unit.index}/data={unit.day.isoformat()}/"
+
+
+def by_index(units: Iterable[Unit]) -> dict[str, list[date]]:
+    """Sorted dates per index, indices in order."""
+    grouped: dict[str, list[date]] = {}
+    for unit in sorted(set(units)):
+        grouped.setdefault(unit.index, []).append(unit.day)
+    return grouped

@@ -27,6 +27,12 @@ class RefinedTable:
         return [column for column in self.columns if column[0] not in self.partition_by]
 
     @property
+    def file_columns(self) -> list[str]:
+        """What a partition's files hold: the data columns plus `indice`, which the IBOV tables
+        read from the files (their location is one index's folder)."""
+        return ["indice", *(name for name, _ in self.data_columns)]
+
+    @property
     def partition_columns(self) -> list[tuple[str, str]]:
         kinds = dict(self.columns)
         return [(name, kinds[name]) for name in self.partition_by]
@@ -36,11 +42,10 @@ TABLES: dict[str, RefinedTable] = {
     table.name: table
     for table in (
         RefinedTable(
-            "ibov_ativos",
+            "carteira_ativos",
             "ativos.sql",
             "refined/ativos",
             (
-                ("indice", "string"),
                 ("empresa", "string"),
                 ("tipo", "string"),
                 ("classe", "string"),
@@ -54,19 +59,19 @@ TABLES: dict[str, RefinedTable] = {
                 ("data_coleta", "timestamp"),
                 ("dias_desde_rebalanceamento", "int"),
                 ("origem", "string"),
+                ("indice", "string"),
                 ("data", "date"),
                 ("acao", "string"),
             ),
-            ("data", "acao"),
-            "One row per constituent per trading date.",
-            ("data", "acao"),
+            ("indice", "data", "acao"),
+            "One row per constituent per index and trading date.",
+            ("indice", "data", "acao"),
         ),
         RefinedTable(
-            "ibov_header",
+            "carteira_header",
             "header.sql",
             "refined/header",
             (
-                ("indice", "string"),
                 ("data_carteira", "date"),
                 ("qtd_teorica_total", "bigint"),
                 ("redutor", "decimal(20,8)"),
@@ -75,27 +80,76 @@ TABLES: dict[str, RefinedTable] = {
                 ("data_coleta", "timestamp"),
                 ("defasagem_dias", "int"),
                 ("origem", "string"),
+                ("indice", "string"),
                 ("data", "date"),
             ),
-            ("data",),
-            "One row per trading date: the portfolio's totals.",
-            ("data",),
+            ("indice", "data"),
+            "One row per index and trading date: the portfolio's totals.",
+            ("indice", "data"),
         ),
         RefinedTable(
-            "ibov_setores",
+            "carteira_setores",
             "setores.sql",
             "refined/setores",
             (
-                ("indice", "string"),
                 ("setor", "string"),
                 ("total_ativos", "int"),
                 ("participacao_pct", "decimal(7,3)"),
                 ("qtd_teorica", "bigint"),
+                ("indice", "string"),
                 ("data", "date"),
             ),
-            ("data",),
-            "One row per sector per trading date (segment-2 captures only).",
-            ("data", "setor"),
+            ("indice", "data"),
+            "One row per sector per index and trading date (segment-2 captures only).",
+            ("indice", "data", "setor"),
         ),
     )
 }
+
+
+@dataclass(frozen=True)
+class IndexTable:
+    """One index's slice of a refined table under the seed's name (ibov_ativos): the same files,
+    read from that index's folder, with the columns in the seed's order (`indice` first)."""
+
+    name: str
+    table: RefinedTable
+    index: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.table.prefix}/indice={self.index}"
+
+    @property
+    def partition_by(self) -> tuple[str, ...]:
+        return tuple(name for name in self.table.partition_by if name != "indice")
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        kinds = dict(self.table.columns)
+        rest = [c for c in self.table.data_columns]
+        return (("indice", kinds["indice"]), *rest, *((n, kinds[n]) for n in self.partition_by))
+
+    @property
+    def data_columns(self) -> list[tuple[str, str]]:
+        return [column for column in self.columns if column[0] not in self.partition_by]
+
+    @property
+    def partition_columns(self) -> list[tuple[str, str]]:
+        kinds = dict(self.columns)
+        return [(name, kinds[name]) for name in self.partition_by]
+
+    @property
+    def description(self) -> str:
+        return f"{self.table.description} {self.index} only (the {self.table.name} files)."
+
+
+INDEX_TABLES: dict[str, IndexTable] = {
+    f"ibov_{name.removeprefix('carteira_')}": IndexTable(
+        f"ibov_{name.removeprefix('carteira_')}", table, "IBOV"
+    )
+    for name, table in TABLES.items()
+}
+"""The seed's IBOV tables, kept with their names, columns and answers over the same files."""
+
+ALL_TABLE_NAMES = (*TABLES, *INDEX_TABLES)

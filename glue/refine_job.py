@@ -1,9 +1,12 @@
-"""AWS Glue 5.0 job (Spark 3.5, Python 3.11): raw/DATE/dados_originais.parquet -> refined tables.
+"""AWS Glue 5.0 job (Spark 3.5, Python 3.11): raw/INDEX/DATE/dados_originais.parquet -> refined.
 
-One run refines one or many trading dates (a backfill is one run). It runs the refine SQL that
-`b3 deploy` put under s3://BUCKET/glue/sql/ with spark.sql, writes each date's partitions under
-s3://BUCKET/refined/, removes partitions a date no longer has, and creates or updates the three
-tables and their partitions in the Glue Data Catalog through boto3.
+One run refines one or many (index, date) units (`--units IBOV/2025-07-14,IBXX/2025-07-14`; a
+backfill of N dates x K indices is one run). It runs the refine SQL that `b3 deploy` put under
+s3://BUCKET/glue/sql/ with spark.sql, writes each unit's partitions under
+s3://BUCKET/refined/TABLE/indice=INDEX/data=DATE/, removes partitions a unit no longer has (never
+touching another unit's), and creates or updates the tables and their partitions in the Glue Data
+Catalog through boto3: carteira_* for every index, and the IBOV tables (ibov_*) over IBOV's
+folders of the same files.
 
 It is started either by Dagster (PipesGlueClient: the Pipes arguments are present and the figures
 go back to the materialization) or by the Lambda on a new raw object (no Pipes: the figures are
@@ -29,27 +32,26 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 # Shipped beside this script: the wheel locally, `--extra-py-files glue/b3_contract.zip` on Glue.
-from b3_contract.lake_keys import raw_object_key
-from b3_contract.tables import TABLES, RefinedTable
+from b3_contract.glue_runs import UNITS_ARGUMENT, parse_units
+from b3_contract.glue_tables import (
+    Table,
+    partition_input,
+    partition_location,
+    table_input,
+    unit_expression,
+)
+from b3_contract.lake_keys import Unit, by_index, partition_prefix, raw_object_key
+from b3_contract.tables import INDEX_TABLES, TABLES, RefinedTable
 
 FAILURE_MARK = "B3 REFINE JOB FAILED: "
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DATABASE_RE = re.compile(r"^[a-z0-9_]{1,255}$")
 PREFIX_RE = re.compile(r"^([a-z0-9_-]+/)+$")
-MAX_DATES = 2000
-PARQUET_SERDE = {
-    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-    "SerdeInfo": {
-        "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-        "Parameters": {"serialization.format": "1"},
-    },
-}
+MAX_UNITS = 20000
 
 
 class JobArgumentError(ValueError):
@@ -61,7 +63,7 @@ class JobArgs:
     job_name: str
     bucket: str
     database: str
-    dates: tuple[date, ...]
+    units: tuple[Unit, ...]
     glue_prefix: str = "glue/"
     staging_dir: str | None = None
 
@@ -69,26 +71,19 @@ class JobArgs:
 # ---------------------------------------------------------------- arguments
 
 
-def parse_dates(text: str) -> tuple[date, ...]:
-    """'2025-07-14,2025-07-15' -> sorted unique dates; anything else is refused by name."""
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise JobArgumentError("--dates is empty: give YYYY-MM-DD dates, comma-separated")
-    if len(items) > MAX_DATES:
-        raise JobArgumentError(f"--dates has {len(items)} dates; at most {MAX_DATES} per run")
-    days = set()
-    for item in items:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", item):
-            raise JobArgumentError(f"--dates: {item!r} is not a YYYY-MM-DD date")
-        try:
-            days.add(date.fromisoformat(item))
-        except ValueError:
-            raise JobArgumentError(f"--dates: {item!r} is not a real date") from None
-    return tuple(sorted(days))
+def parse_units_argument(text: str) -> tuple[Unit, ...]:
+    """'IBOV/2025-07-14,IBXX/2025-07-14' -> sorted unique units; anything else refused by name."""
+    try:
+        units = parse_units(text)
+    except ValueError as exc:
+        raise JobArgumentError(f"{UNITS_ARGUMENT}: {exc}") from None
+    if len(units) > MAX_UNITS:
+        raise JobArgumentError(f"{UNITS_ARGUMENT} has {len(units)} units; at most {MAX_UNITS}")
+    return tuple(units)
 
 
 def validate_args(raw: dict[str, str | None]) -> JobArgs:
-    missing = [name for name in ("JOB_NAME", "bucket", "database", "dates") if not raw.get(name)]
+    missing = [name for name in ("JOB_NAME", "bucket", "database", "units") if not raw.get(name)]
     if missing:
         raise JobArgumentError(f"missing job argument(s): {', '.join('--' + m for m in missing)}")
     bucket, database = str(raw["bucket"]), str(raw["database"])
@@ -103,7 +98,7 @@ def validate_args(raw: dict[str, str | None]) -> JobArgs:
         job_name=str(raw["JOB_NAME"]),
         bucket=bucket,
         database=database,
-        dates=parse_dates(str(raw["dates"])),
+        units=parse_units_argument(str(raw["units"])),
         glue_prefix=prefix,
         staging_dir=raw.get("staging_dir") or None,
     )
@@ -111,7 +106,7 @@ def validate_args(raw: dict[str, str | None]) -> JobArgs:
 
 def resolve_args(argv: Sequence[str]) -> JobArgs:
     """Glue's getResolvedOptions when awsglue is there; the same names through argparse if not."""
-    required = ["JOB_NAME", "bucket", "database", "dates"]
+    required = ["JOB_NAME", "bucket", "database", "units"]
     optional = [name for name in ("glue_prefix", "staging_dir") if f"--{name}" in argv]
     try:
         from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
@@ -172,43 +167,12 @@ def refine(spark, bronze_paths: Sequence[str], sql: dict[str, str], tables: Sequ
 # ---------------------------------------------------------------- catalog (boto3)
 
 
-def table_input(table: RefinedTable, location: str) -> dict[str, Any]:
-    return {
-        "Name": table.name,
-        "Description": table.description,
-        "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
-        "PartitionKeys": [{"Name": n, "Type": k} for n, k in table.partition_columns],
-        "StorageDescriptor": {
-            "Columns": [{"Name": n, "Type": k} for n, k in table.data_columns],
-            "Location": location,
-            **PARQUET_SERDE,
-        },
-    }
-
-
-def partition_location(location: str, table: RefinedTable, values: Sequence[str]) -> str:
-    parts = "/".join(f"{n}={v}" for n, v in zip(table.partition_by, values, strict=True))
-    return f"{location.rstrip('/')}/{parts}/"
-
-
-def partition_input(table: RefinedTable, location: str, values: Sequence[str]) -> dict[str, Any]:
-    return {
-        "Values": list(values),
-        "StorageDescriptor": {
-            "Columns": [{"Name": n, "Type": k} for n, k in table.data_columns],
-            "Location": partition_location(location, table, values),
-            **PARQUET_SERDE,
-        },
-    }
-
-
 def _chunks(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def upsert_table(glue, database: str, table: RefinedTable, location: str) -> str:
+def upsert_table(glue, database: str, table: Table, location: str) -> str:
     wanted = table_input(table, location)
     try:
         current = glue.get_table(DatabaseName=database, Name=table.name)["Table"]
@@ -227,31 +191,44 @@ def upsert_table(glue, database: str, table: RefinedTable, location: str) -> str
 
 
 def existing_partitions(
-    glue, database: str, table: RefinedTable, day: date
-) -> set[tuple[str, ...]]:
-    values: set[tuple[str, ...]] = set()
+    glue, database: str, table: Table, unit: Unit
+) -> dict[tuple[str, ...], str]:
+    """{partition values: location} of one unit's partitions in the catalog."""
+    values: dict[tuple[str, ...], str] = {}
     paginator = glue.get_paginator("get_partitions")
-    expression = f"{table.partition_by[0]} = '{day.isoformat()}'"
+    expression = unit_expression(table, unit)
     pages = paginator.paginate(DatabaseName=database, TableName=table.name, Expression=expression)
     for page in pages:
-        values.update(tuple(p["Values"]) for p in page["Partitions"])
+        values.update(
+            (tuple(p["Values"]), p.get("StorageDescriptor", {}).get("Location", ""))
+            for p in page["Partitions"]
+        )
     return values
 
 
 def sync_partitions(
     glue,
     database: str,
-    table: RefinedTable,
+    table: Table,
     location: str,
-    dates: Sequence[date],
+    units: Sequence[Unit],
     written: set[tuple[str, ...]],
 ) -> dict[str, int]:
-    """Makes the catalog hold exactly the written partitions for these dates."""
-    before: set[tuple[str, ...]] = set()
-    for day in dates:
-        before |= existing_partitions(glue, database, table, day)
+    """Makes the catalog hold exactly the written partitions for these units, at their locations
+    (one registered elsewhere, as by the earlier IBOV-only layout, is registered again)."""
+    found: dict[tuple[str, ...], str] = {}
+    for unit in units:
+        found |= existing_partitions(glue, database, table, unit)
+    before = {v for v, where in found.items() if where == partition_location(location, table, v)}
+    misplaced = set(found) - before
     new = sorted(written - before)
-    stale = sorted(before - written)
+    stale = sorted((before - written) | misplaced)
+    for chunk in _chunks(stale, 25):
+        glue.batch_delete_partition(
+            DatabaseName=database,
+            TableName=table.name,
+            PartitionsToDelete=[{"Values": list(v)} for v in chunk],
+        )
     for chunk in _chunks(new, 100):
         response = glue.batch_create_partition(
             DatabaseName=database,
@@ -261,12 +238,6 @@ def sync_partitions(
         if response.get("Errors"):
             errors = response["Errors"][:3]
             raise RuntimeError(f"{table.name}: creating partitions failed: {errors}")
-    for chunk in _chunks(stale, 25):
-        glue.batch_delete_partition(
-            DatabaseName=database,
-            TableName=table.name,
-            PartitionsToDelete=[{"Values": list(v)} for v in chunk],
-        )
     return {"added": len(new), "removed": len(stale), "kept": len(written & before)}
 
 
@@ -302,8 +273,8 @@ class Lake:
         except self.s3.exceptions.NoSuchKey:
             raise FileNotFoundError(f"{self.uri(key)} is missing: run `b3 deploy`") from None
 
-    def raw_inputs(self, dates: Sequence[date]) -> list[str]:
-        keys = [raw_object_key(day) for day in dates]
+    def raw_inputs(self, units: Sequence[Unit]) -> list[str]:
+        keys = [raw_object_key(unit) for unit in units]
         missing = [key for key in keys if not self.keys(key)]
         if missing:
             raise FileNotFoundError(f"no raw object at {', '.join(map(self.uri, missing))}")
@@ -343,15 +314,15 @@ class Lake:
         return set(uploads)
 
     def replace(
-        self, table: RefinedTable, dates: Sequence[date], written: set[tuple[str, ...]]
+        self, table: RefinedTable, units: Sequence[Unit], written: set[tuple[str, ...]]
     ) -> tuple[int, int]:
-        """Publishes the new files, then deletes every other object under these dates: older
-        files of the written partitions and partitions a date no longer has (a ticker that
-        left). Returns (files kept, objects removed)."""
+        """Publishes the new files, then deletes every other object under these units: older
+        files of the written partitions and partitions a unit no longer has (a ticker that
+        left). Objects of other units are never listed. Returns (files kept, objects removed)."""
         uploaded = self.publish(table)
         keep, stale = [], []
-        for day in dates:
-            for key in self.keys(f"{table.prefix}/{table.partition_by[0]}={day.isoformat()}/"):
+        for unit in units:
+            for key in self.keys(partition_prefix(table.prefix, unit)):
                 relative = key[len(table.prefix) + 1 :].rsplit("/", 1)[0]
                 current = _partition_values(relative, table) in written
                 fresh = uploaded is None or key in uploaded
@@ -399,17 +370,34 @@ class Timings:
         client.meta.events.register(f"before-call.{service}", count)
 
 
+def write_table(frame, table: RefinedTable, lake: Lake, indices: Sequence[str]) -> None:
+    """One write per index into its `indice=` folder, so that the files keep the `indice` column
+    the IBOV tables read (Spark drops the columns it partitions by)."""
+    from pyspark.sql import functions as F
+
+    inner = [name for name in table.partition_by if name != "indice"]
+    for index in indices:
+        frame.where(F.col("indice") == index).write.mode("overwrite").partitionBy(*inner).parquet(
+            lake.output(f"{table.prefix}/indice={index}")
+        )
+
+
 def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None) -> dict[str, Any]:
     timings = timings or Timings()
     timings.count_calls(s3)
     timings.count_calls(glue)
     lake = Lake(s3, args.bucket, args.staging_dir)
     tables = list(TABLES.values())
+    units = list(args.units)
+    indices = list(by_index(units))
     with timings.phase("read_sql"):
         sql = load_sql(lake, args.glue_prefix, tables)
-    log(f"refining {len(args.dates)} date(s): {args.dates[0]} .. {args.dates[-1]}")
+    log(
+        f"refining {len(units)} unit(s) of {', '.join(indices)}: "
+        f"{min(u.day for u in units)} .. {max(u.day for u in units)}"
+    )
     with timings.phase("stage_inputs"):
-        inputs = lake.raw_inputs(args.dates)
+        inputs = lake.raw_inputs(units)
     summary: dict[str, Any] = {}
     with timings.phase("spark_sql_and_write"):
         frames = refine(spark, inputs, sql, tables)
@@ -418,32 +406,51 @@ def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None)
             frame = frames[table.name].repartition(*table.partition_by).cache()  # a file each
             counts = frame.groupBy(*table.partition_by).count().collect()
             written = {tuple(str(row[c]) for c in table.partition_by) for row in counts}
-            rows_by_date: dict[str, int] = {}
+            rows_by_unit: dict[str, int] = {}
             for row in counts:
-                rows_by_date[str(row["data"])] = (
-                    rows_by_date.get(str(row["data"]), 0) + row["count"]
-                )
-            frame.write.mode("overwrite").partitionBy(*table.partition_by).parquet(
-                lake.output(table.prefix)
-            )
+                unit = f"{row['indice']}/{row['data']}"
+                rows_by_unit[unit] = rows_by_unit.get(unit, 0) + row["count"]
+            write_table(frame, table, lake, indices)
             frame.unpersist()
         with timings.phase("publish_to_s3"):
-            files, removed = lake.replace(table, args.dates, written)
-        location = lake.uri(table.prefix + "/")
+            files, removed = lake.replace(table, units, written)
         with timings.phase("glue_catalog"):
-            state = upsert_table(glue, args.database, table, location)
-            partitions = sync_partitions(glue, args.database, table, location, args.dates, written)
+            catalog = register(glue, args.database, lake, table, units, written)
         summary[table.name] = {
             "location": lake.uri(table.prefix),
-            "rows": sum(rows_by_date.values()),
+            "rows": sum(rows_by_unit.values()),
             "files": files,
-            "rows_by_date": dict(sorted(rows_by_date.items())),
+            "rows_by_unit": dict(sorted(rows_by_unit.items())),
             "objects_removed": removed,
-            "catalog_table": f"{args.database}.{table.name} ({state})",
-            "catalog_partitions": partitions,
+            **catalog,
         }
-        log(f"{table.name}: {summary[table.name]['rows']} rows, partitions {partitions}")
+        log(f"{table.name}: {summary[table.name]['rows']} rows, partitions {catalog}")
     return {"tables": summary, "timings_s": timings.seconds, "aws_calls": timings.calls}
+
+
+def register(
+    glue, database: str, lake: Lake, table: RefinedTable, units: list[Unit], written: set
+) -> dict[str, Any]:
+    """The table and its units' partitions in the catalog, and the same for the IBOV table over
+    IBOV's folder of it (same files, no `indice` partition key)."""
+    location = lake.uri(table.prefix + "/")
+    state = upsert_table(glue, database, table, location)
+    partitions = sync_partitions(glue, database, table, location, units, written)
+    facts: dict[str, Any] = {
+        "catalog_table": f"{database}.{table.name} ({state})",
+        "catalog_partitions": partitions,
+    }
+    for view in INDEX_TABLES.values():
+        if view.table is not table:
+            continue
+        mine = [unit for unit in units if unit.index == view.index]
+        view_location = lake.uri(view.prefix + "/")
+        view_state = upsert_table(glue, database, view, view_location)
+        view_written = {values[1:] for values in written if values[0] == view.index}
+        view_partitions = sync_partitions(glue, database, view, view_location, mine, view_written)
+        facts["index_table"] = f"{database}.{view.name} ({view_state})"
+        facts["index_table_partitions"] = view_partitions
+    return facts
 
 
 def _pipes():

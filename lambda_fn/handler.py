@@ -1,5 +1,6 @@
-"""The Lambda of the AWS-native trigger: S3 ObjectCreated on raw/DATE/dados_originais.parquet ->
-one Glue run of the refine job per distinct date (docs/automation.md).
+"""The Lambda of the AWS-native trigger: S3 ObjectCreated on raw/INDEX/DATE/dados_originais.parquet
+-> one Glue run of the refine job per bucket, covering every (index, date) unit of the event
+(docs/automation.md).
 
 Standard library, the runtime's boto3 and b3_contract (the rules it shares with the code
 location), which `b3 package-lambda` puts beside this file in the deployment package.
@@ -12,29 +13,29 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from b3_contract.glue_runs import job_runs, runs_refining
-from b3_contract.lake_keys import raw_key_date
+from b3_contract.glue_runs import UNITS_ARGUMENT, job_runs, runs_refining, units_argument
+from b3_contract.lake_keys import Unit, raw_key_unit
 
 _clients: dict[str, Any] = {}
 
 
 @dataclass
-class DateRun:
-    """One Glue run to start: a date, the bucket, and the objects that asked for it."""
+class BucketRun:
+    """One Glue run to start: the bucket, its (index, date) units and the objects that asked."""
 
-    day: date
     bucket: str
+    units: list[Unit] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     first_event: datetime | None = None
 
 
 @dataclass
 class Plan:
-    runs: list[DateRun]
+    runs: list[BucketRun]
     skipped: list[dict[str, str]]
 
 
@@ -50,7 +51,7 @@ def _event_time(record: dict[str, Any]) -> datetime | None:
 
 
 def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
-    """The runs an S3 event asks for: one per distinct (bucket, date), in order of appearance.
+    """The runs an S3 event asks for: one per bucket, with its distinct units in order.
 
     Records that are not an ObjectCreated of a raw object key (b3_contract.lake_keys; of the
     allowed bucket, when one is set) are skipped with the reason; nothing here raises on bad
@@ -59,7 +60,7 @@ def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         return Plan([], [{"key": "", "reason": "not an S3 event: no Records list"}])
-    runs: dict[tuple[str, date], DateRun] = {}
+    runs: dict[str, BucketRun] = {}
     skipped: list[dict[str, str]] = []
     for record in records:
         s3 = record.get("s3") if isinstance(record, dict) else None
@@ -76,13 +77,15 @@ def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
         if bucket_allowed and bucket != bucket_allowed:
             skipped.append({"key": key, "reason": f"bucket {bucket!r} is not {bucket_allowed!r}"})
             continue
-        day = raw_key_date(key)
-        if day is None:
+        unit = raw_key_unit(key)
+        if unit is None:
             skipped.append(
-                {"key": key, "reason": "not a raw/YYYY-MM-DD/dados_originais.parquet key"}
+                {"key": key, "reason": "not a raw/INDEX/YYYY-MM-DD/dados_originais.parquet key"}
             )
             continue
-        run = runs.setdefault((bucket, day), DateRun(day, bucket))
+        run = runs.setdefault(bucket, BucketRun(bucket))
+        if unit not in run.units:
+            run.units.append(unit)
         run.keys.append(key)
         moment = _event_time(record)
         if moment and (run.first_event is None or moment < run.first_event):
@@ -105,31 +108,36 @@ def glue_client() -> Any:
     return _clients["glue"]
 
 
-def active_run_for(glue: Any, job_name: str, run: DateRun) -> str | None:
-    """The id of a run of the job already refining this date since the event, if any.
+def active_runs_for(glue: Any, job_name: str, run: BucketRun) -> dict[str, list[Unit]]:
+    """Runs of the job already refining some of these units since the event: {id: units}.
 
     S3 retries a failed invocation with the same records; a run started by the first attempt
     must not be started again. A run that began before the object was written read the old file,
     so it does not count.
     """
-    busy = runs_refining(job_runs(glue, job_name), [run.day], run.bucket, run.first_event)
-    return next(iter(busy), None)
+    return runs_refining(job_runs(glue, job_name), run.units, run.bucket, run.first_event)
 
 
 def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:
-    """Starts the plan's runs; one failing date does not stop the others."""
+    """Starts one run per bucket for its units that no active run covers; one failing bucket
+    does not stop the others."""
     started, running, failed = [], [], []
     for run in plan.runs:
-        fields = {"date": run.day.isoformat(), "bucket": run.bucket, "keys": run.keys}
+        fields = {"units": [str(u) for u in run.units], "bucket": run.bucket, "keys": run.keys}
         try:
-            existing = active_run_for(glue, job_name, run)
-            if existing:
-                running.append({**fields, "job_run_id": existing})
-                log("already refining this date", job_run_id=existing, **fields)
+            busy = active_runs_for(glue, job_name, run)
+            for job_run_id, units in busy.items():
+                covered = {**fields, "units": [str(u) for u in units], "job_run_id": job_run_id}
+                running.append(covered)
+                log("already refining these units", **covered)
+            taken = {unit for units in busy.values() for unit in units}
+            todo = [unit for unit in run.units if unit not in taken]
+            if not todo:
                 continue
+            fields["units"] = [str(u) for u in todo]
             response = glue.start_job_run(
                 JobName=job_name,
-                Arguments={"--dates": run.day.isoformat(), "--bucket": run.bucket},
+                Arguments={UNITS_ARGUMENT: units_argument(todo), "--bucket": run.bucket},
             )
         except Exception as exc:  # reported below; the invocation then fails so S3 retries
             error = f"{type(exc).__name__}: {exc}"
@@ -142,7 +150,7 @@ def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:
 
 
 class StartFailed(RuntimeError):
-    """Some dates got no Glue run: failing the invocation makes S3 retry the event."""
+    """Some units got no Glue run: failing the invocation makes S3 retry the event."""
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -165,6 +173,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         skipped=len(plan.skipped),
     )
     if result["failed"]:
-        dates = ", ".join(item["date"] for item in result["failed"])
-        raise StartFailed(f"no Glue run started for {dates}: {result['failed'][0]['error']}")
+        units = ", ".join(unit for item in result["failed"] for unit in item["units"])
+        raise StartFailed(f"no Glue run started for {units}: {result['failed'][0]['error']}")
     return result

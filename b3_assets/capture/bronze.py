@@ -1,7 +1,7 @@
-"""The bronze layer: the whole response as one Parquet file per trading date, B3's strings
-untouched plus ingestion columns, readable back into the original object.
+"""The bronze layer: the whole response as one Parquet file per index and trading date, B3's
+strings untouched plus ingestion columns, readable back into the original object.
 
-  bronze/YYYY-MM-DD/dados_originais.parquet
+  bronze/INDEX/YYYY-MM-DD/dados_originais.parquet
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from b3_assets.capture.files import write_parquet
 from b3_assets.capture.raw import Capture, date_lock, partition_dir, raw_json_path, read_capture
-from b3_contract.lake_keys import RAW_FILE
+from b3_contract.lake_keys import RAW_FILE, check_index
 
 BRONZE_FILE = RAW_FILE  # uploaded as it is: the lake's raw object
 
@@ -62,14 +62,14 @@ BRONZE_SCHEMA = pa.schema(
 )
 
 
-def bronze_path(data_dir: Path, day: date) -> Path:
-    return partition_dir(data_dir, "bronze", day) / BRONZE_FILE
+def bronze_path(data_dir: Path, day: date, index: str) -> Path:
+    return partition_dir(data_dir, "bronze", day, index) / BRONZE_FILE
 
 
-def bronze_dates(data_dir: Path) -> list[date]:
-    """The dates that have a bronze file, oldest first."""
+def bronze_dates(data_dir: Path, index: str) -> list[date]:
+    """The dates of an index that have a bronze file, oldest first."""
     found = []
-    for path in (data_dir / "bronze").glob(f"*/{BRONZE_FILE}"):
+    for path in (data_dir / "bronze" / check_index(index)).glob(f"*/{BRONZE_FILE}"):
         try:
             found.append(date.fromisoformat(path.parent.name))
         except ValueError:
@@ -119,7 +119,7 @@ def bronze_table(response: dict[str, Any], capture: Capture) -> pa.Table:
 
 
 def write_bronze(data_dir: Path, response: dict[str, Any], capture: Capture) -> Path:
-    target = bronze_path(data_dir, capture.trading_date)
+    target = bronze_path(data_dir, capture.trading_date, capture.index)
     write_parquet(bronze_table(response, capture), target)
     return target
 
@@ -160,16 +160,18 @@ def _describes(table: pa.Table, capture: Capture) -> bool:
 
 
 def build_bronze(data_dir: Path, day: date, index: str) -> tuple[Path, pa.Table, bool]:
-    """Writes the bronze file of a captured date; returns (path, table, whether it changed)."""
-    with date_lock(data_dir, day):
+    """Writes the bronze file of a captured unit; returns (path, table, whether it changed)."""
+    with date_lock(data_dir, day, index):
         return _build_bronze(data_dir, day, index)
 
 
 def _build_bronze(data_dir: Path, day: date, index: str) -> tuple[Path, pa.Table, bool]:
     capture = read_capture(data_dir, day, index)
     if capture is None:
-        raise FileNotFoundError(f"no complete raw capture of {day} under {data_dir / 'raw'}")
-    target = bronze_path(data_dir, day)
+        raise FileNotFoundError(
+            f"no complete raw capture of {index} {day} under {data_dir / 'raw'}"
+        )
+    target = bronze_path(data_dir, day, index)
     if target.exists():
         current = pq.read_table(target)
         if _describes(current, capture):

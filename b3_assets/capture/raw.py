@@ -1,9 +1,10 @@
-"""The raw layer: each portfolio as received, under its own trading date, with a capture record.
+"""The raw layer: each portfolio as received, under its index and trading date, with a capture
+record. Two indices never share a folder, so they never touch each other's files.
 
 Layout under the data dir:
-  raw/YYYY-MM-DD/portfolio_<INDEX>.json     the response as received (one page: its exact bytes)
-  raw/YYYY-MM-DD/capture.json               where and when it was captured, and its sha256
-  raw/YYYY-MM-DD/<original file>            for CSV imports, the downloaded file itself
+  raw/INDEX/YYYY-MM-DD/portfolio_<INDEX>.json   the response as received (one page: its bytes)
+  raw/INDEX/YYYY-MM-DD/capture.json             where and when it was captured, and its sha256
+  raw/INDEX/YYYY-MM-DD/<original file>          for CSV imports, the downloaded file itself
 """
 
 from __future__ import annotations
@@ -20,22 +21,25 @@ from b3_assets.capture.files import atomic_write_bytes, file_lock, sha256_file
 from b3_assets.source.b3_client import FetchedPortfolio
 from b3_assets.source.models import PortfolioPage
 from b3_assets.source.served_date import DateNotServedError, check_served_date, not_served_message
+from b3_contract.lake_keys import check_index
 
 CAPTURE_FILE = "capture.json"
 ORIGINS = ("api", "csv")  # fetched from B3's API, or imported from B3's CSV download
 
 
-def partition_dir(root: Path, layer: str, day: date) -> Path:
-    return root / layer / day.isoformat()
+def partition_dir(root: Path, layer: str, day: date, index: str) -> Path:
+    return root / layer / check_index(index) / day.isoformat()
 
 
 def raw_json_path(data_dir: Path, day: date, index: str) -> Path:
-    return partition_dir(data_dir, "raw", day) / f"portfolio_{index}.json"
+    return partition_dir(data_dir, "raw", day, index) / f"portfolio_{index}.json"
 
 
-def date_lock(data_dir: Path, day: date) -> AbstractContextManager[None]:
-    """One writer of a date's raw and bronze files at a time (two runs of one partition)."""
-    return file_lock(data_dir / "tmp" / "locks" / f"capture-{day.isoformat()}.lock")
+def date_lock(data_dir: Path, day: date, index: str) -> AbstractContextManager[None]:
+    """One writer of an (index, date)'s raw and bronze files at a time (two runs of one unit);
+    other indices of the same date go on in parallel."""
+    name = f"capture-{check_index(index)}-{day.isoformat()}.lock"
+    return file_lock(data_dir / "tmp" / "locks" / name)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ def _moment(text: str | None) -> datetime | None:
 
 def read_capture(data_dir: Path, day: date, index: str) -> Capture | None:
     """The capture of `day` if it is complete and its raw bytes still match their checksum."""
-    meta = partition_dir(data_dir, "raw", day) / CAPTURE_FILE
+    meta = partition_dir(data_dir, "raw", day, index) / CAPTURE_FILE
     raw = raw_json_path(data_dir, day, index)
     if not meta.exists() or not raw.exists():
         return None
@@ -136,7 +140,7 @@ def write_raw(
     a capture changes nothing.
     """
     day = PortfolioPage.model_validate(json.loads(raw)).trading_date
-    with date_lock(data_dir, day):
+    with date_lock(data_dir, day, index):
         return _write_raw(data_dir, raw, Capture(day, index, "", "", source_url, fetched_at, pages))
 
 
@@ -147,7 +151,7 @@ def write_import(
     capture has no fetch time (see Capture)."""
     day = PortfolioPage.model_validate(json.loads(raw)).trading_date
     capture = Capture(day, index, "", "", source.resolve().as_uri(), None, 1, "csv", imported_at)
-    with date_lock(data_dir, day):
+    with date_lock(data_dir, day, index):
         return _write_raw(data_dir, raw, capture, (source.name, source_bytes))
 
 
@@ -161,7 +165,7 @@ def _write_raw(
     digest = hashlib.sha256(raw).hexdigest()
     if existing is not None and existing.sha256 == digest:
         return existing, False
-    folder = partition_dir(data_dir, "raw", day)
+    folder = partition_dir(data_dir, "raw", day, wanted.index)
     if original is not None:
         atomic_write_bytes(folder / Path(original[0]).name, original[1])
     target = raw_json_path(data_dir, day, wanted.index)
@@ -178,7 +182,7 @@ def capture_portfolio(
 
     Returns (capture, whether it was fetched now). Never stores a portfolio under another date.
     """
-    with date_lock(data_dir, day):  # a second run of the date waits, then keeps this capture
+    with date_lock(data_dir, day, index):  # a second run of the unit waits, then keeps it
         existing = read_capture(data_dir, day, index)
         if existing is not None:
             return existing, False

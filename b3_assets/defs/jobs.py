@@ -1,73 +1,90 @@
-"""The jobs: the whole chain, its capture half and its refine half. Schedules, sensors and the CLI
-pick one of these, so a run never covers more than its trigger should."""
+"""The jobs: the whole chain, its capture half and its refine half, over every index of the
+definitions. Schedules, sensors and the CLI pick one, and the indices of a run by its asset
+selection, so a run never covers more than its trigger should."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import dagster as dg
 
-from b3_assets.defs.assets import (
-    ALL_ASSETS,
-    ibov_catalog,
-    ibov_lake_raw_object,
-    ibov_portfolio_bronze,
-    ibov_portfolio_raw,
-    ibov_refined_tables,
-)
-from b3_assets.defs.checks import ibov_freshness_check, ibov_refined_checks
+from b3_assets.defs.assets import CAPTURE_STAGES, CATALOG, REFINE_STAGES, stage_keys
 from b3_assets.settings import Settings
 
-CAPTURE_ASSETS = [ibov_portfolio_raw, ibov_portfolio_bronze, ibov_lake_raw_object]
-REFINE_ASSETS = [ibov_refined_tables, ibov_catalog]
-
-ibov_pipeline_job = dg.define_asset_job(
-    "ibov_pipeline",
-    selection=dg.AssetSelection.assets(*ALL_ASSETS),
-    description="B3 -> raw -> bronze -> lake -> refined tables -> catalog for trading dates.",
-)
-ibov_capture_job = dg.define_asset_job(
-    "ibov_capture",
-    selection=dg.AssetSelection.assets(*CAPTURE_ASSETS),
-    description="B3 -> raw -> bronze -> raw object in the lake (B3_TRIGGER=lambda refines it).",
-)
-ibov_refine_job = dg.define_asset_job(
-    "ibov_refine",
-    selection=dg.AssetSelection.assets(*REFINE_ASSETS),
-    description="The lake's raw objects -> refined tables -> catalog (one engine run per range).",
-)
-ibov_catalog_job = dg.define_asset_job(
-    "ibov_catalog_check",
-    selection=dg.AssetSelection.assets(ibov_catalog)
-    | dg.AssetSelection.checks(ibov_refined_checks),
-    description=(
-        "Checks the refined tables of a refine that Dagster did not launch (the Lambda's), "
-        "then registers them in the catalog."
-    ),
-)
-
-ibov_freshness_job = dg.define_asset_job(
-    "ibov_freshness_check",
-    selection=dg.AssetSelection.checks(ibov_freshness_check),
-    description="Warns when the lake has no raw object for the previous B3 session.",
+PIPELINE, CAPTURE, REFINE, CATALOG_CHECK, FRESHNESS = (
+    "pipeline",
+    "capture",
+    "refine",
+    "catalog_check",
+    "freshness_check",
 )
 
 
-def jobs_for(settings: Settings) -> list[dg.UnresolvedAssetJobDefinition]:
-    """With B3_TRIGGER=lambda there is no whole-chain job: its upload would make the Lambda
-    start Glue while its refine step started Glue too."""
-    capture_and_refine = [] if settings.lambda_refines else [ibov_pipeline_job]
-    return [
-        *capture_and_refine,
-        ibov_capture_job,
-        ibov_refine_job,
-        ibov_catalog_job,
-        ibov_freshness_job,
-    ]
+@dataclass(frozen=True)
+class Jobs:
+    """The jobs of one set of definitions, by role."""
+
+    pipeline: dg.UnresolvedAssetJobDefinition
+    capture: dg.UnresolvedAssetJobDefinition
+    refine: dg.UnresolvedAssetJobDefinition
+    catalog_check: dg.UnresolvedAssetJobDefinition
+    freshness: dg.UnresolvedAssetJobDefinition
+    settings: Settings
+
+    def all(self) -> list[dg.UnresolvedAssetJobDefinition]:
+        """With B3_TRIGGER=lambda there is no whole-chain job: its upload would make the Lambda
+        start Glue while its refine step started Glue too."""
+        capture_and_refine = [] if self.settings.lambda_refines else [self.pipeline]
+        return [*capture_and_refine, self.capture, self.refine, self.catalog_check, self.freshness]
+
+    @property
+    def daily(self) -> dg.UnresolvedAssetJobDefinition:
+        """What a new trading day runs: everything, or up to the lake when the Lambda refines."""
+        return self.capture if self.settings.lambda_refines else self.pipeline
+
+    @property
+    def daily_stages(self) -> tuple[str, ...]:
+        return CAPTURE_STAGES if self.settings.lambda_refines else CAPTURE_STAGES + REFINE_STAGES
 
 
-def daily_job(settings: Settings) -> dg.UnresolvedAssetJobDefinition:
-    """What a new trading day runs: everything, or up to the lake when the Lambda refines."""
-    return ibov_capture_job if settings.lambda_refines else ibov_pipeline_job
+def build_jobs(settings: Settings, indices: Sequence[str]) -> Jobs:
+    def assets(*stages: str) -> dg.AssetSelection:
+        return dg.AssetSelection.assets(*stage_keys(indices, *stages))
 
-
-def daily_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    return CAPTURE_ASSETS if settings.lambda_refines else ALL_ASSETS
+    return Jobs(
+        pipeline=dg.define_asset_job(
+            PIPELINE,
+            selection=assets(*CAPTURE_STAGES, *REFINE_STAGES),
+            description="B3 -> raw -> bronze -> lake -> refined tables -> catalog, for the "
+            "selected indices and trading dates.",
+        ),
+        capture=dg.define_asset_job(
+            CAPTURE,
+            selection=assets(*CAPTURE_STAGES),
+            description="B3 -> raw -> bronze -> raw object in the lake (B3_TRIGGER=lambda "
+            "refines it).",
+        ),
+        refine=dg.define_asset_job(
+            REFINE,
+            selection=assets(*REFINE_STAGES),
+            description="The lake's raw objects -> refined tables -> catalog (one engine run per "
+            "range, all its indices together).",
+        ),
+        catalog_check=dg.define_asset_job(
+            CATALOG_CHECK,
+            selection=assets(CATALOG)
+            | dg.AssetSelection.checks_for_assets(*stage_keys(indices, *REFINE_STAGES[:-1])),
+            description="Checks the refined tables of a refine that Dagster did not launch (the "
+            "Lambda's), then registers them in the catalog.",
+        ),
+        freshness=dg.define_asset_job(
+            FRESHNESS,
+            selection=dg.AssetSelection.checks_for_assets(
+                *stage_keys(settings.index_codes, "lake_raw_object")
+            ),
+            description="Warns when the lake has no raw object of a configured index for the "
+            "previous B3 session.",
+        ),
+        settings=settings,
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import cache
 from datetime import date, datetime
 
 import dagster as dg
 
 from b3_assets.source.trading_calendar import B3_TIMEZONE, FIRST_DATE, calendar_end, holidays
+from b3_contract.lake_keys import Unit
 
 WEEKENDS = "0 0 * * 0,6"
 
@@ -41,14 +44,19 @@ def range_tags(first: date, last: date) -> dict[str, str]:
     }
 
 
+@cache
+def _positions(today: date) -> dict[str, int]:
+    """Partition key -> position, built once a day (6,600+ keys since 2000 take ~80 ms)."""
+    return {key: i for i, key in enumerate(trading_date_partitions.get_partition_keys())}
+
+
 def contiguous_ranges(dates: list[date]) -> list[tuple[date, date]]:
     """Groups dates into runs of consecutive partitions, each one single-run backfill.
 
     A year of consecutive sessions is one range; scattered dates become several, so that no run
     covers (and marks as materialized) a partition with nothing in it.
     """
-    keys = trading_date_partitions.get_partition_keys()
-    position = {key: i for i, key in enumerate(keys)}
+    position = _positions(date.today())
     ranges: list[tuple[date, date]] = []
     previous = None
     for day in sorted(set(dates)):
@@ -61,3 +69,19 @@ def contiguous_ranges(dates: list[date]) -> list[tuple[date, date]]:
             ranges.append((day, day))
         previous = index
     return ranges
+
+
+def unit_runs(units: Iterable[Unit]) -> list[tuple[tuple[str, ...], date, date]]:
+    """Groups units into runs: dates that want the same indices, in ranges of consecutive
+    partitions; each (indices, first, last) is one single-run backfill of exactly those units."""
+    by_day: dict[date, set[str]] = {}
+    for unit in units:
+        by_day.setdefault(unit.day, set()).add(unit.index)
+    groups: dict[tuple[str, ...], list[date]] = {}
+    for day, indices in by_day.items():
+        groups.setdefault(tuple(sorted(indices)), []).append(day)
+    return [
+        (indices, first, last)
+        for indices, days in sorted(groups.items())
+        for first, last in contiguous_ranges(days)
+    ]

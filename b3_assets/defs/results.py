@@ -24,7 +24,7 @@ def check_line(evaluation: dg.AssetCheckEvaluation) -> str:
 
 @dataclass(frozen=True)
 class FailedChecks:
-    blocking: list[dg.AssetCheckEvaluation]  # stopped what depends on them
+    blocking: list[dg.AssetCheckEvaluation]  # their units stop at the lake or the catalog
     warnings: list[dg.AssetCheckEvaluation]  # per date, reported, never stopping anything
 
 
@@ -65,22 +65,25 @@ def step_failures(result: RunResult) -> list[str]:
 
 
 def problem(result: RunResult, what: str) -> str | None:
-    """Why the run of `what` (e.g. "2025-07-14") did not do its work, or None if it did."""
+    """Why the run of `what` (e.g. "2025-07-14") did not do all its work, or None if it did.
+
+    A failed blocking rule stops its unit in the stage that would pass it on (the lake upload,
+    the catalog), which then fails naming the index; the failed rules are listed with it.
+    """
     blocking = failed_checks(result).blocking
-    if blocking:
-        asset = blocking[0].asset_key.to_user_string()
-        lines = "\n  ".join(check_line(e) for e in blocking)
-        return (
-            f"{asset} failed its data-quality checks for {what}; nothing downstream of it was "
-            f"written for the run's dates:\n  {lines}"
-        )
-    if result.success:
+    if result.success and not blocking:
         return None
     failures = step_failures(result)
     if failures:
         step, _, message = failures[0].partition(": ")
-        return f"{step} failed for {what}: {message}"
-    return f"the run for {what} failed"
+        text = f"{step} failed for {what}: {message}"
+    else:
+        text = f"the run for {what} failed" if not result.success else ""
+    if blocking:
+        lines = "\n  ".join(check_line(e) for e in blocking)
+        rules = f"data-quality checks failed for {what}:\n  {lines}"
+        text = f"{text}\n{rules}" if text else rules
+    return text
 
 
 def materialized_metadata(result: RunResult) -> dict[str, dict[str, Any]]:

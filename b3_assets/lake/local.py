@@ -16,12 +16,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from b3_assets.capture.files import atomic_path, file_lock, sha256_file
+from b3_contract.lake_keys import Unit
 
 PART_FILE = "part-00000.parquet"
+OLD_MARK = ".old-"  # a partition moved aside during its swap
 WRITE_THREADS = 4
 
 
@@ -53,7 +54,7 @@ class PartitionWrite:
     """What one table's write did: its files, rows and the partitions it replaced or removed."""
 
     prefix: str
-    dates: tuple[date, ...]
+    units: tuple[Unit, ...]
     files: int
     rows: int
 
@@ -108,48 +109,67 @@ class LocalLake:
         return found
 
     def publish_partitions(
-        self, prefix: str, table: pa.Table, partition_by: tuple[str, ...], dates: list[date]
+        self,
+        prefix: str,
+        table: pa.Table,
+        partition_by: tuple[str, ...],
+        units: list[Unit],
+        keep: tuple[str, ...] = ("indice",),
     ) -> PartitionWrite:
-        """Replaces exactly the `data=` partitions of `dates` under prefix with `table`'s rows.
+        """Replaces exactly the `indice=/data=` partitions of `units` under prefix with `table`'s
+        rows (`keep`: partition columns the files hold too).
 
-        The first partition column must be `data`. Dates in `dates` with no rows lose their old
-        partition; partitions of other dates are never touched.
+        The first partition columns must be `indice`, `data`. Units with no rows lose their old
+        partition; partitions of other units (another index on the same date) are never touched.
         """
-        if partition_by[0] != "data":
-            raise ValueError("the first partition column must be 'data'")
-        extra = set(pc.unique(table["data"]).to_pylist()) - set(dates)
+        if partition_by[:2] != ("indice", "data"):
+            raise ValueError("the first partition columns must be 'indice', 'data'")
+        wanted = set(units)
+        present = {
+            Unit(index, day)
+            for index, day in zip(
+                table["indice"].to_pylist(), table["data"].to_pylist(), strict=True
+            )
+        }
+        extra = present - wanted
         if extra:
-            raise ValueError(f"rows for dates not being written: {sorted(extra)}")
+            raise ValueError(f"rows for units not being written: {sorted(map(str, extra))}")
         table = table.sort_by([(column, "ascending") for column in partition_by])
         with self._lock(prefix):
-            return self._publish(prefix, table, partition_by, dates)
+            return self._publish(prefix, table, partition_by, sorted(wanted), keep)
 
     def _lock(self, prefix: str):
         """One writer per table at a time; a lock held by a killed process is released."""
         return file_lock(self.staging / f"{prefix.replace('/', '_')}.lock")
 
     def _publish(
-        self, prefix: str, table: pa.Table, partition_by: tuple[str, ...], dates: list[date]
+        self,
+        prefix: str,
+        table: pa.Table,
+        partition_by: tuple[str, ...],
+        units: list[Unit],
+        keep: tuple[str, ...],
     ) -> PartitionWrite:
         run = self.staging / f"{prefix.replace('/', '_')}-{uuid.uuid4().hex}"
         self._sweep(prefix)
         files = 0
         try:
-            files = _write_hive(run, table, partition_by)
+            files = _write_hive(run, table, partition_by, keep)
             base = self.path(prefix)
-            base.mkdir(parents=True, exist_ok=True)
-            for day in sorted(set(dates)):
-                name = f"data={day.isoformat()}"
-                fresh, final, old = run / name, base / name, run / f".old-{name}"
+            for unit in units:
+                name = _unit_dir(unit)
+                fresh, final = run / name, base / name
+                old = run / f"{OLD_MARK}{name.replace('/', '~')}"
                 if _same_tree(fresh, final):
                     continue  # a re-run with the same data changes nothing, not even mtimes
+                final.parent.mkdir(parents=True, exist_ok=True)
                 if final.exists():
                     os.rename(final, old)
                 if fresh.exists():
                     os.rename(fresh, final)
         finally:
             shutil.rmtree(run, ignore_errors=True)
-        return PartitionWrite(prefix, tuple(sorted(set(dates))), files, table.num_rows)
+        return PartitionWrite(prefix, tuple(units), files, table.num_rows)
 
     def _sweep(self, prefix: str) -> None:
         """Cleans up after a killed writer of this prefix: a partition it had moved aside but
@@ -159,20 +179,31 @@ class LocalLake:
         for leftover in self.staging.glob(f"{prefix.replace('/', '_')}-*"):
             if not leftover.is_dir():
                 continue
-            for old in leftover.glob(".old-data=*"):
-                final = self.path(prefix) / old.name.removeprefix(".old-")
+            for old in leftover.glob(f"{OLD_MARK}*"):
+                final = self.path(prefix) / old.name.removeprefix(OLD_MARK).replace("~", "/")
                 if not final.exists():
+                    final.parent.mkdir(parents=True, exist_ok=True)
                     os.rename(old, final)
             shutil.rmtree(leftover, ignore_errors=True)
 
-    def partition_dates(self, prefix: str) -> list[date]:
+    def partition_units(self, prefix: str) -> list[Unit]:
         base = self.path(prefix)
         if not base.exists():
             return []
-        return sorted(date.fromisoformat(p.name[5:]) for p in base.glob("data=*") if p.is_dir())
+        return sorted(
+            Unit(p.parent.name[len("indice=") :], date.fromisoformat(p.name[len("data=") :]))
+            for p in base.glob("indice=*/data=*")
+            if p.is_dir()
+        )
 
 
-def _write_hive(root: Path, table: pa.Table, partition_by: tuple[str, ...]) -> int:
+def _unit_dir(unit: Unit) -> str:
+    return f"indice={unit.index}/data={unit.day.isoformat()}"
+
+
+def _write_hive(
+    root: Path, table: pa.Table, partition_by: tuple[str, ...], keep: tuple[str, ...] = ()
+) -> int:
     """Writes one Parquet file per partition of a table sorted by its partition columns.
 
     Slices of the sorted table are encoded in memory on a few threads (Arrow releases the GIL)
@@ -182,7 +213,7 @@ def _write_hive(root: Path, table: pa.Table, partition_by: tuple[str, ...]) -> i
     if table.num_rows == 0:
         return 0
     keys = list(zip(*(table[column].to_pylist() for column in partition_by), strict=True))
-    data = table.drop_columns(list(partition_by))
+    data = table.drop_columns([column for column in partition_by if column not in keep])
     bounds = [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]]
     starts, ends = [0, *bounds], [*bounds, len(keys)]
 

@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from b3_assets.capture.files import file_lock
-from b3_contract.tables import TABLES, RefinedTable
+from b3_contract.tables import ALL_TABLE_NAMES, INDEX_TABLES, TABLES, IndexTable, RefinedTable
 
 DUCKDB_TYPES = {
     "string": "VARCHAR",
@@ -43,7 +43,7 @@ def _digest(sql: str) -> str:
     return "b3-lake:" + hashlib.sha256(sql.encode()).hexdigest()
 
 
-def view_sql(table: RefinedTable, lake_root: Path) -> str:
+def view_sql(table: RefinedTable | IndexTable, lake_root: Path) -> str:
     """A view over the table's hive-partitioned files, or an empty typed view if none exist."""
     columns = ", ".join(name for name, _ in table.columns)
     base = lake_root / table.prefix
@@ -71,8 +71,10 @@ def catalog_lock(catalog_path: Path) -> AbstractContextManager[None]:
 
 
 def register_tables(catalog_path: Path, lake_root: Path) -> None:
-    """(Re)creates the catalog's views so they see every partition now in the lake."""
-    wanted = {name: view_sql(table, lake_root) for name, table in TABLES.items()}
+    """(Re)creates the catalog's views (carteira_* over every index, ibov_* over IBOV's folder of
+    the same files) so they see every partition now in the lake."""
+    tables: list[RefinedTable | IndexTable] = [*TABLES.values(), *INDEX_TABLES.values()]
+    wanted = {table.name: view_sql(table, lake_root) for table in tables}
     if catalog_path.exists():
         with duckdb.connect(str(catalog_path), read_only=True) as con:
             current = dict(con.execute("SELECT view_name, comment FROM duckdb_views()").fetchall())
@@ -104,12 +106,12 @@ def check_query(sql: str) -> exp.Query:
     found = next(iter(statement.find_all(*writes)), None)
     if found is not None:
         raise QueryError(f"the query contains a write ({found.key.upper()}); refused")
-    known = set(TABLES) | {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
+    known = set(ALL_TABLE_NAMES) | {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
     for table in statement.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             raise QueryError(f"table functions are not allowed: {table.this.sql('trino')}")
         if table.name not in known:
-            tables = ", ".join(TABLES)
+            tables = ", ".join(ALL_TABLE_NAMES)
             raise QueryError(f"unknown table {table.sql('trino')!r}; the tables are {tables}")
     return statement
 

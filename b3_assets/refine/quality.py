@@ -23,7 +23,7 @@ REBALANCE_MONTHS = (1, 5, 9)  # the portfolio is renewed at each quadrimester
 
 # Columns of the refined tables that the contract never leaves null.
 REQUIRED = {
-    "ibov_ativos": (
+    "carteira_ativos": (
         "indice",
         "empresa",
         "tipo",
@@ -37,7 +37,7 @@ REQUIRED = {
         "data",
         "acao",
     ),
-    "ibov_header": (
+    "carteira_header": (
         "indice",
         "data_carteira",
         "qtd_teorica_total",
@@ -200,23 +200,23 @@ def refined_findings(
 ) -> dict[str, list[Finding]]:
     """The refined rows of one date against the bronze file they came from, by table."""
     return {
-        "ibov_ativos": [
+        "carteira_ativos": [
             Finding(
                 "rows_match_bronze",
                 len(ativos) == bronze_rows,
-                f"ibov_ativos has {len(ativos)} rows, the bronze file {bronze_rows}",
+                f"carteira_ativos has {len(ativos)} rows, the bronze file {bronze_rows}",
                 {"rows": len(ativos), "bronze_rows": bronze_rows},
             ),
-            _no_nulls("ibov_ativos", ativos),
+            _no_nulls("carteira_ativos", ativos),
             _ranking_is_dense(ativos),
             _cumulative_weight_ends_at_100(ativos),
         ],
-        "ibov_header": [
-            _no_nulls("ibov_header", header),
+        "carteira_header": [
+            _no_nulls("carteira_header", header),
             Finding(
                 "header_has_one_row",
                 len(header) == 1,
-                f"ibov_header has {len(header)} row(s) for the date",
+                f"carteira_header has {len(header)} row(s) for the date",
                 {"header_rows": len(header)},
             ),
         ],
@@ -301,12 +301,17 @@ def drift_finding(
     current: tuple[date, dict[str, Decimal]],
     threshold: Decimal = DRIFT_WEIGHT_POINTS,
 ) -> Finding:
-    """Warns on tickers entering or leaving outside a rebalance and on large weight moves."""
+    """Warns on tickers entering or leaving outside a rebalance and on large weight moves since
+    `previous`: the same index's previous session, or None when that session is not captured
+    (comparing across a gap would flag every change of the gap as one day's drift)."""
     rule = "day_over_day_drift"
     day, now = current
     if previous is None:
         return Finding(
-            rule, True, f"no earlier capture to compare {day} with", {"compared_with": None}
+            rule,
+            True,
+            f"the session before {day} is not captured: no day-over-day comparison",
+            {"compared_with": None},
         )
     before_day, before = previous
     rebalance = crosses_rebalance(before_day, day)

@@ -1,4 +1,5 @@
-"""HTTP client of B3's GetPortfolioDay: every page, retries, and errors that name the problem."""
+"""HTTP client of B3's index API: GetPortfolioDay (every page) and GetStockIndex (the list of
+indices), with retries, and errors that name the problem."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from b3_assets.source.index_list import IndexListError, IndexListing, parse_index_list
 from b3_assets.source.models import PortfolioPage
 
 USER_AGENT = "b3-lake/0.1 (+https://github.com/b3-lake; portfolio capture)"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+INDEX_LIST_PAGE_SIZE = 9999
 
 
 class B3ApiError(RuntimeError):
@@ -44,6 +47,25 @@ class FetchedPortfolio:
         return PortfolioPage.model_validate(self.response)
 
 
+@dataclass(frozen=True)
+class FetchedIndexList:
+    """B3's GetStockIndex answer as captured: its exact bytes and the object they hold."""
+
+    raw: bytes
+    response: dict[str, Any]
+    source_url: str
+    fetched_at: datetime
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @property
+    def indices(self) -> list[IndexListing]:
+        """The sorted index codes, each with the tickers of its listed companies."""
+        return parse_index_list(self.response)
+
+
 def request_params(index: str, segment: int, page_number: int, page_size: int) -> dict[str, Any]:
     return {
         "language": "pt-br",
@@ -54,10 +76,21 @@ def request_params(index: str, segment: int, page_number: int, page_size: int) -
     }
 
 
-def portfolio_url(api_url: str, params: dict[str, Any]) -> str:
-    """B3 takes its parameters as base64 of compact JSON in the path."""
+def api_url_for(api_url: str, method: str, params: dict[str, Any]) -> str:
+    """B3 takes its parameters as base64 of compact JSON in the path, after the method's name."""
     encoded = base64.b64encode(json.dumps(params, separators=(",", ":")).encode()).decode()
-    return f"{api_url.rstrip('/')}/GetPortfolioDay/{encoded}"
+    return f"{api_url.rstrip('/')}/{method}/{encoded}"
+
+
+def portfolio_url(api_url: str, params: dict[str, Any]) -> str:
+    return api_url_for(api_url, "GetPortfolioDay", params)
+
+
+def index_list_url(api_url: str) -> str:
+    """GetStockIndex with every company on one page (B3 lists about 540)."""
+    return api_url_for(
+        api_url, "GetStockIndex", {"pageNumber": 1, "pageSize": INDEX_LIST_PAGE_SIZE}
+    )
 
 
 def retrying_session(retries: int, backoff: float = 0.5) -> requests.Session:
@@ -81,8 +114,31 @@ def retrying_session(retries: int, backoff: float = 0.5) -> requests.Session:
     return session
 
 
-def decode_page(body: bytes, url: str, content_type: str | None = None) -> dict[str, Any]:
-    """Parses one page's body, refusing HTML maintenance pages, non-JSON and wrong shapes."""
+def get(session: requests.Session, url: str, timeout: float, retries: int) -> requests.Response:
+    """One GET through a retrying session; every failure becomes a B3ApiError naming the URL."""
+    try:
+        response = session.get(url, timeout=timeout)
+    except requests.exceptions.RetryError as exc:
+        raise B3ApiError(f"B3 kept failing after retries for {url}: {exc}") from exc
+    except requests.exceptions.Timeout as exc:
+        raise B3ApiError(f"B3 did not answer within {timeout:g} s for {url}") from exc
+    except requests.exceptions.ConnectionError as exc:
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(reason, ReadTimeoutError):
+            raise B3ApiError(
+                f"B3 did not answer within {timeout:g} s (tried {retries + 1} times) for {url}"
+            ) from exc
+        raise B3ApiError(f"could not connect to B3 at {url}: {exc}") from exc
+    if response.status_code != 200:
+        raise B3ApiError(
+            f"B3 answered HTTP {response.status_code} for {url} (after retries): "
+            f"{response.text[:200]!r}"
+        )
+    return response
+
+
+def decode_json(body: bytes, url: str, content_type: str | None = None) -> dict[str, Any]:
+    """Parses a body as a JSON object, refusing HTML maintenance pages and non-JSON."""
     head = body.lstrip()[:200].lower()
     if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
         raise B3ApiError(
@@ -97,6 +153,17 @@ def decode_page(body: bytes, url: str, content_type: str | None = None) -> dict[
         ) from exc
     if not isinstance(data, dict):
         raise B3ApiError(f"B3 answered with JSON that is not an object for {url}")
+    return data
+
+
+def decode_page(body: bytes, url: str, content_type: str | None = None) -> dict[str, Any]:
+    """Parses one page's body, refusing HTML maintenance pages, non-JSON and wrong shapes."""
+    data = decode_json(body, url, content_type)
+    if data.get("header") is None and not data.get("results"):
+        raise B3ApiError(
+            f"B3 answered with an empty portfolio (no header and no results) for {url}: it has "
+            "no portfolio under that index code and segment; nothing was stored"
+        )
     try:
         page = PortfolioPage.model_validate(data)
     except ValidationError as exc:
@@ -169,26 +236,11 @@ class B3Client:
         return portfolio_url(self.api_url, params)
 
     def _get(self, url: str) -> requests.Response:
-        try:
-            response = self.session.get(url, timeout=self.timeout)
-        except requests.exceptions.RetryError as exc:
-            raise B3ApiError(f"B3 kept failing after retries for {url}: {exc}") from exc
-        except requests.exceptions.Timeout as exc:
-            raise B3ApiError(f"B3 did not answer within {self.timeout:g} s for {url}") from exc
-        except requests.exceptions.ConnectionError as exc:
-            reason = getattr(exc.args[0], "reason", None) if exc.args else None
-            if isinstance(reason, ReadTimeoutError):
-                raise B3ApiError(
-                    f"B3 did not answer within {self.timeout:g} s (tried {self.retries + 1} "
-                    f"times) for {url}"
-                ) from exc
-            raise B3ApiError(f"could not connect to B3 at {url}: {exc}") from exc
-        if response.status_code != 200:
-            raise B3ApiError(
-                f"B3 answered HTTP {response.status_code} for {url} (after retries): "
-                f"{response.text[:200]!r}"
-            )
-        return response
+        return get(self.session, url, self.timeout, self.retries)
+
+    def fetch_index_list(self) -> FetchedIndexList:
+        """B3's list of indices, through this client's session, timeout and retries."""
+        return fetch_index_list(self.api_url, self.timeout, self.retries, session=self.session)
 
     def fetch(self) -> FetchedPortfolio:
         """Fetches every page (B3 may cap pageSize below what was asked: follow totalPages)."""
@@ -212,6 +264,37 @@ class B3Client:
         merged = merge_pages(pages)
         raw = bodies[0] if len(pages) == 1 else canonical_json(merged)
         return FetchedPortfolio(raw, merged, first_url, fetched_at, len(pages))
+
+
+def fetch_index_list(
+    api_url: str,
+    timeout: float = 20.0,
+    retries: int = 4,
+    backoff: float = 0.5,
+    session: requests.Session | None = None,
+) -> FetchedIndexList:
+    """B3's list of indices now (GetStockIndex, one page of up to 9999 companies).
+
+    Same retries and errors as the portfolio: a failure, an HTML page, a body that is not JSON
+    and an answer that `parse_index_list` refuses all raise B3ApiError naming the URL.
+    """
+    url = index_list_url(api_url)
+    fetched_at = datetime.now(UTC)
+    own_session = session is None
+    session = session or retrying_session(retries, backoff)
+    try:
+        response = get(session, url, timeout, retries)
+    finally:
+        if own_session:
+            session.close()
+    data = decode_json(response.content, url, response.headers.get("content-type"))
+    try:
+        parse_index_list(data)
+    except IndexListError as exc:
+        raise B3ApiError(
+            f"B3 answered GetStockIndex with an unusable list for {url}: {exc}"
+        ) from exc
+    return FetchedIndexList(response.content, data, url, fetched_at)
 
 
 def canonical_json(response: dict[str, Any]) -> bytes:

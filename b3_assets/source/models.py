@@ -16,9 +16,14 @@ from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-_INTEGER = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*)$")
-_DECIMAL = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*),\d+$")
-_B3_DATE = re.compile(r"^\d{2}/\d{2}/\d{2}$")
+# ASCII digits only and \Z, not $: neither "١١,٤٧٧" nor "11,477\n" is how B3 writes a number.
+_INTEGER = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*)\Z", re.ASCII)
+_DECIMAL = re.compile(r"^(?:0|[1-9]\d{0,2}(?:\.\d{3})*),\d+\Z", re.ASCII)
+_B3_DATE = re.compile(r"^\d{2}/\d{2}/\d{2}\Z", re.ASCII)
+# Root of 4 (a capital, then capitals or digits: B3SA3, M1TA34), number 1 to 99.
+_TICKER = re.compile(r"[A-Z][A-Z0-9]{3}[1-9][0-9]?")
+_TYPE_WORD = re.compile(r"[A-Z0-9]{1,4}")
+_CLASS = re.compile(r"[A-Z][A-Z0-9]{1,3}")
 
 GOVERNANCE_LEVELS = ("NM", "N1", "N2", "MA", "M2")
 
@@ -72,19 +77,36 @@ class AssetType(NamedTuple):
 
 
 def split_type(text: str) -> AssetType:
-    """Splits B3's fixed-width type ('PN  EJ  N1') into class, ex-flag and governance level."""
-    words = text.split()
-    if not words:
-        raise B3ValueError("empty asset type")
+    """Splits B3's fixed-width type ('PN  EJ  N1') into class, ex-flag and governance level.
+
+    Words are capitals and digits separated by spaces, as B3 writes them: a class (ON, PN, PNA,
+    UNT, CI for funds, DRN/DR1/DR2/DR3 for BDRs), an optional ex-flag (ED, EJ, EDJ, ER, ATZ, ...)
+    and an optional governance level (NM, N1, N2, MA, M2). Lowercase, tabs, punctuation, a missing
+    class or two ex-flags are refused.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise B3ValueError(f"empty asset type: {text!r}")
+    words = [word for word in text.split(" ") if word]
+    if not all(_TYPE_WORD.fullmatch(word) for word in words):
+        raise B3ValueError(f"asset type is not capitals and digits separated by spaces: {text!r}")
     classe, rest = words[0], words[1:]
+    if not _CLASS.fullmatch(classe) or classe in GOVERNANCE_LEVELS:
+        raise B3ValueError(
+            f"asset type does not start with a share class (ON, PN, CI...): {text!r}"
+        )
     governanca = rest.pop() if rest and rest[-1] in GOVERNANCE_LEVELS else None
     if len(rest) > 1:
         raise B3ValueError(f"asset type has more than one ex-flag: {text!r}")
+    if rest and rest[0] in GOVERNANCE_LEVELS:
+        raise B3ValueError(f"asset type has two governance levels: {text!r}")
     return AssetType(classe, rest[0] if rest else None, governanca)
 
 
 def parse_ticker(text: str) -> str:
-    if not re.match(r"^[A-Z][A-Z0-9]{3}\d{1,2}$", text):
+    """A B3 trading code: a 4-character root and a 1-2 digit number (PETR4, B3SA3, HGLG11,
+    BPAC11, AAPL34, M1TA34); lowercase, spaces, short roots and a leading-zero number are refused.
+    """
+    if not isinstance(text, str) or not _TICKER.fullmatch(text):
         raise B3ValueError(f"not a B3 ticker: {text!r}")
     return text
 

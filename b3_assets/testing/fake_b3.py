@@ -1,12 +1,19 @@
 """A local stand-in for B3's index API, for tests, benchmarks and demos with no internet.
 
-It serves GetPortfolioDay like B3 does: parameters as base64 JSON in the path, pages honoured,
-and a page-size cap below what was asked (B3 caps too), so clients must follow totalPages. A
-one-page answer of a response loaded from a file is served byte for byte. Faults can be queued
-to prove the client's retries and errors: a status code, an HTML page, a truncated body, a hang.
+It serves GetPortfolioDay like B3 does: parameters as base64 JSON in the path, one response per
+(index, segment) chosen by the request's `index` and `segment`, pages honoured, and a page-size
+cap below what was asked (B3 caps too), so clients must follow totalPages. A one-page answer of a
+response loaded from a file is served byte for byte. An index with nothing to serve gets B3's
+empty answer, unless `sample_day` is set: then every valid index code is answered with the
+offline sample of that day (`sample_portfolio`). GetStockIndex (the list of indices) answers
+with the bundled real answer of 2025-04-07 unless another one is served; GetDownloadPortfolioDay
+answers with `csv` when set. Faults can be queued to prove the client's retries and errors: a
+status code, an HTML page, a truncated body, a hang; each is used by the next request, whatever
+its method.
 
     python -m b3_assets.testing.fake_b3 --port 8765 --response portfolio.json --max-page-size 40
-    python -m b3_assets.testing.fake_b3 --port 8765 --offline-date 2025-07-14
+    python -m b3_assets.testing.fake_b3 --port 8765 --response smll.json --index SMLL
+    python -m b3_assets.testing.fake_b3 --port 8765 --offline-date 2025-07-14   # every index
 """
 
 from __future__ import annotations
@@ -42,7 +49,13 @@ class Fault:
 
 @dataclass
 class FakeB3:
-    """What the server serves: one response per (index, segment), plus queued faults."""
+    """What the server serves: one response per (index, segment), plus queued faults.
+
+    `responses`/`raw` are keyed by (index, segment as a string), e.g. ("SMLL", "2"); fill them
+    with `serve(response, segment, index=...)`, `serve_file(path, segment, index=...)` or
+    `serve_sample(day, index)`. `sample_day` answers every other valid index from the sample
+    generator. `stock_index` holds the GetStockIndex body (None: the bundled real answer).
+    """
 
     responses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     raw: dict[tuple[str, str], bytes] = field(default_factory=dict)
@@ -50,12 +63,22 @@ class FakeB3:
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     csv: bytes | None = None
+    sample_day: date | None = None
+    stock_index: bytes | None = None
 
     def serve(
-        self, response: dict[str, Any], segment: int | None = None, raw: bytes | None = None
+        self,
+        response: dict[str, Any],
+        segment: int | None = None,
+        raw: bytes | None = None,
+        index: str = "IBOV",
     ) -> None:
-        """Serves `response` for its index; segment 2 holds sectors, else segment 1."""
-        index = "IBOV"
+        """Serves `response` as `index`'s portfolio (IBOV unless told) in `segment`.
+
+        Without `segment`, a response whose first result has a sector is segment 2, else 1; pass
+        it for the segment-2 answer of an index with no sectors (IFIX, BDRX), which has none.
+        `raw`, when given, is sent byte for byte when the whole response fits in one page.
+        """
         if segment is None:
             segment = 2 if response["results"] and response["results"][0].get("segment") else 1
         key = (index, str(segment))
@@ -65,13 +88,65 @@ class FakeB3:
         else:
             self.raw.pop(key, None)
 
-    def serve_file(self, path: Path, segment: int | None = None) -> None:
+    def serve_file(self, path: Path, segment: int | None = None, index: str = "IBOV") -> None:
         raw = path.read_bytes()
-        self.serve(json.loads(raw), segment, raw)
+        self.serve(json.loads(raw), segment, raw, index=index)
+
+    def serve_sample(
+        self, day: date, index: str = "IBOV", segments: tuple[int, ...] = (1, 2)
+    ) -> None:
+        """Serves the offline sample of `index` on `day` (both segments unless told)."""
+        from b3_assets.testing.sample import sample_portfolio
+
+        for segment in segments:
+            self.serve(sample_portfolio(day, segment, index), segment, index=index)
+
+    def serve_stock_index(self, response: dict[str, Any] | bytes) -> None:
+        """Serves this GetStockIndex answer (an object, or exact bytes) instead of the bundled."""
+        if isinstance(response, bytes):
+            self.stock_index = response
+        else:
+            self.stock_index = json.dumps(response, ensure_ascii=False).encode()
+
+    def _response(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        response = self.responses.get(key)
+        index, segment = key
+        if response is None and self.sample_day is not None and segment in ("1", "2"):
+            from b3_assets.testing.sample import sample_portfolio
+            from b3_contract.lake_keys import INDEX_CODE
+
+            if INDEX_CODE.fullmatch(index):
+                response = sample_portfolio(self.sample_day, int(segment), index)
+                self.responses.setdefault(key, response)
+        return response
+
+    def stock_index_page(self, params: dict[str, Any]) -> bytes:
+        """GetStockIndex: the whole answer as is, or the asked page of its companies."""
+        if self.stock_index is None:
+            from b3_assets.testing.sample import stock_index_bytes
+
+            raw = stock_index_bytes()
+        else:
+            raw = self.stock_index
+        answer = json.loads(raw)
+        results = answer.get("results") or []
+        size = max(1, int(params.get("pageSize", 20)))
+        number = int(params.get("pageNumber", 1))
+        if number == 1 and size >= len(results):
+            return raw
+        body = dict(answer)
+        body["page"] = {
+            "pageNumber": number,
+            "pageSize": size,
+            "totalRecords": len(results),
+            "totalPages": max(1, math.ceil(len(results) / size)),
+        }
+        body["results"] = results[(number - 1) * size : number * size]
+        return json.dumps(body, ensure_ascii=False).encode()
 
     def page(self, params: dict[str, Any]) -> bytes:
         key = (str(params.get("index")), str(params.get("segment")))
-        response = self.responses.get(key)
+        response = self._response(key)
         if response is None:
             return json.dumps(
                 {
@@ -130,6 +205,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
         if method == "GetPortfolioDay":
             status, body = 200, fake.page(params)
+        elif method == "GetStockIndex":
+            status, body = 200, fake.stock_index_page(params)
         elif method == "GetDownloadPortfolioDay" and fake.csv is not None:
             status, body = 200, json.dumps(base64.b64encode(fake.csv).decode()).encode()
         else:
@@ -184,18 +261,23 @@ def main() -> None:
         "--response", type=Path, action="append", default=[], help="a GetPortfolioDay JSON file"
     )
     parser.add_argument(
-        "--offline-date", type=date.fromisoformat, help="serve the bundled sample of this date"
+        "--index", default="IBOV", help="the index the --response files are served as [IBOV]"
+    )
+    parser.add_argument(
+        "--offline-date",
+        type=date.fromisoformat,
+        help="serve the bundled sample of this date, for every index",
+    )
+    parser.add_argument(
+        "--stock-index", type=Path, help="a GetStockIndex JSON file [the bundled 2025-04-07 one]"
     )
     parser.add_argument("--max-page-size", type=int)
     args = parser.parse_args()
-    fake = FakeB3(max_page_size=args.max_page_size)
+    fake = FakeB3(max_page_size=args.max_page_size, sample_day=args.offline_date)
     for path in args.response:
-        fake.serve_file(path)
-    if args.offline_date:
-        from b3_assets.testing.sample import sample_portfolio
-
-        for segment in (1, 2):
-            fake.serve(sample_portfolio(args.offline_date, segment), segment)
+        fake.serve_file(path, index=args.index)
+    if args.stock_index:
+        fake.serve_stock_index(args.stock_index.read_bytes())
     with RunningFakeB3(fake, args.port) as running:
         print(f"serving B3 at {running.api_url}  (B3_API_URL={running.api_url})", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

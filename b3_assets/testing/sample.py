@@ -1,16 +1,44 @@
-"""Deterministic sample B3 "GetPortfolioDay" responses for IBOVESPA.
+"""Deterministic sample B3 "GetPortfolioDay" responses for any index, and B3's list of indices.
 
-The real B3 API is unreachable offline, so offline runs and benchmarks use these fabricated
-responses: same shape, pt-BR string formats and exact sums as the real thing, seeded per date.
+The real B3 API is unreachable offline, so offline runs, tests and benchmarks use these fabricated
+responses: same shape, pt-BR string formats and exact sums as the real thing, seeded per (index,
+date), so the same call always returns the same object.
+
+Which constituents an index has:
+
+- IBOV comes from a hand-kept universe of about 95 stocks with sectors, weights and quantities
+  (its output is kept stable: tests and benchmarks compare it).
+- Every index named in the bundled GetStockIndex answer (`stock_index_sample.json`, a byte copy
+  of B3's real answer of 2025-04-07: 537 listed companies, 34 index codes) takes its members from
+  that answer: IBXX ~101, IBXL ~50, IBRA ~175, SMLL ~120, IDIV ~51, IFIX ~117 real-estate funds
+  (HGLG11, KNRI11, type `CI`, no governance level), BDRX ~152 BDRs (AAPL34, type `DRN`), ...
+  Names and types are B3's; weights, quantities and the reductor are made up.
+- Any other valid code (`[A-Z][A-Z0-9]{2,9}`) gets a seeded subset (30 to 110) of the stocks.
+
+Members change only at the Jan/May/Sep rebalances (a seeded few of the lightest leave and
+outsiders of the same kind join); weights and quantities drift daily.
+
+Segment 2 and sectors: an index is split by sector only when every member has a B3 sector
+(stocks, and the sector-classified BDRs of Brazilian companies such as ROXO34). A fund index
+(IFIX, IFIL) or the foreign BDR index (BDRX) is **not split**: its segment-2 answer is the same
+as its segment-1 answer (every `segment` and `partAcum` null, header `partAcum` null, ordered by
+asset name), which is how B3 answers for an index that has no sector grouping.
 """
 
+from __future__ import annotations
+
 import datetime
+import functools
 import hashlib
+import json
 import math
 import random
-from decimal import Decimal
+from importlib import resources
+from typing import Any, NamedTuple
 
-from b3_assets.source.models import format_br_decimal, format_br_integer
+from b3_assets.source.index_list import IndexListing, parse_index_list
+from b3_assets.source.models import format_br_integer
+from b3_contract.lake_keys import check_index
 
 _SECTORS = {
     "MT": "Bens Indls / Mat Transporte",
@@ -137,11 +165,86 @@ _UNIVERSE = (
     ("LWSA3", "LOCAWEB", "ON", "NM", "TI", 10, 300),
 )
 
-# The smallest names rotate in and out of the index at each quadrimester rebalance.
+# More B3 sectors, for the stocks of the bundled GetStockIndex answer outside the universe above.
+_SECTORS.update(
+    {
+        "SV": "Bens Indls / Serviços",
+        "CE": "Bens Indls / Constr e Engenh",
+        "TV": "Consumo Cíclico / Tecid Vest Calç",
+        "VL": "Consumo Cíclico / Viagens e Lazer",
+        "HR": "Consumo Cíclico / Hotéis e Restaur",
+        "UD": "Consumo Cíclico / Utilid Domésticas",
+        "AG": "Cons N Cíclico / Agropecuária",
+        "PP": "Cons N Cíclico / Pr Pessoal Limp",
+    }
+)
+_MORE_SECTORS = {
+    "AG": "TTEN3 SOJA3 AGRO3 LAND3",
+    "AL": "CAML3 MDIA3 JALL3",
+    "PP": "NTCO3",
+    "CO": "ALLD3 BHIA3 SBFG3 AMAR3 MBLY3 ENJU3 LJQQ3 CGRA3 CGRA4 ALPA3 AMOB3",
+    "TV": "CEAB3 GUAR3 GRND3 VULC3 VSTE3 TFCO4 TECN3 CEDO4 PTNT4",
+    "UD": "UCAS3",
+    "VL": "CVCB3",
+    "HR": "MEAL3 ZAMP3",
+    "CD": "ANIM3 CSED3 SEER3 BIED3 VTRU3 MOVI3",
+    "CC": "AVLL3 EVEN3 GFSA3 HBOR3 JHSF3 LAVV3 MELK3 MTRE3 MDNE3 PLPL3 RDNI3 TCSA3 TEND3 TRIS3 "
+    "VIVR3",
+    "CE": "AZEV4 PTBL3 ETER3",
+    "IM": "LOGG3 SYNE3 HBRE3 SCAR3 LPSB3",
+    "IF": "ABCB4 BMGB4 BGIP3 BGIP4 BEES3 BEES4 BRSR3 BRSR6 BRBI11 PINE3 PINE4 BMEB3 BMEB4 ITUB3 "
+    "ITSA3 ROXO34 INBR32",
+    "SF": "ADMF3 REAG3 CSUD3 PAGS34 STOC34 XPBR31",
+    "SE": "WIZC3",
+    "SA": "AALR3 BLAU3 DASA3 PNVL3 DMVF3 MATD3 ONCO3 ODPV3 PGMN3 PFRM3 BIOM3 VVEO3 QUAL3 OFSA3",
+    "EE": "ALUP11 AZTE3 CLSC3 CLSC4 CMIG3 COCE5 CPLE3 CPLE5 NEOE3 SRNA3 ISAE3 GEPA4",
+    "AS": "ORVR3 AMBP3",
+    "PE": "LUPA3 OPCT3",
+    "MI": "BRAP3",
+    "SI": "GGBR3 GOAU3 USIM3 FESA3 FESA4 CBAV3",
+    "QU": "BRKM3 UNIP6 DEXP3 DEXP4 FHER3 VITT3",
+    "MP": "RANI3 EUCA3 EUCA4",
+    "MT": "FRAS3 MYPK3 POMO3 RAPT3 RAPT4 RCSL3 RCSL4 LEVE3 TUPY3",
+    "ME": "AERI3 KEPL3 ROMI3 FRIO3 TASA3 TASA4 INEP3 INEP4",
+    "SV": "ARML3 MILS3 PRNR3 GGPS3 ALPK3 VLID3",
+    "TR": "CCRO3 ECOR3 HBSA3 JSLG3 LOGN3 SIMH3 TGMA3 TPIS3 PORT3",
+    "TI": "BMOB3 DOTZ3 INTB3 CASH3 MLAS3 NGRD3 POSI3 TRAD3 LVTC3",
+    "CM": "BRST3 DESK3 FIQE3 PDTC3 ELMD3",
+}
+# Base weights (same unit as the universe's) of the heaviest funds and BDRs; others are seeded.
+_HEAVY = {
+    "KNCR11": 240, "KNIP11": 190, "XPML11": 140, "HGLG11": 140, "BTLG11": 110, "MXRF11": 105,
+    "KNRI11": 100, "HGRU11": 85, "VISC11": 75, "KNHY11": 75, "XPLG11": 73, "HGBS11": 62,
+    "AAPL34": 900, "MSFT34": 850, "NVDC34": 800, "AMZO34": 600, "GOGL34": 420, "M1TA34": 380,
+    "BERK34": 250, "TSLA34": 240, "AVGO34": 230, "JPMC34": 190, "LILY34": 180, "VISA34": 150,
+    "MELI34": 140, "NFLX34": 110, "WALM34": 100, "EXXO34": 90, "MSCD34": 90, "COCA34": 70,
+}  # fmt: skip
+
 _FRINGE = tuple(sorted(_UNIVERSE, key=lambda row: (row[5], row[0]))[:17])
 _CORE = tuple(row for row in _UNIVERSE if row not in _FRINGE)
 _EX_FLAGS = ("ED", "EJ", "EDJ", "ES", "EX", "EB")
 _TOTAL_THOUSANDTHS = 100_000  # 100,000% expressed in thousandths of a percent
+_PAGE_SIZE = 120  # what the client asks; the envelope of a merged response says so
+STOCK_INDEX_FILE = "stock_index_sample.json"
+
+
+class _Row(NamedTuple):
+    """One constituent, in the universe's tuple layout (so `row[5]` is the base weight)."""
+
+    ticker: str
+    asset: str
+    share_class: str
+    governance: str
+    sector: str | None  # a _SECTORS key; None for funds and foreign BDRs (no B3 sector)
+    weight: float  # base weight, relative within an index
+    qty_millions: float  # base theoretical quantity, in millions
+    indexes: frozenset[str] = frozenset()
+
+    @property
+    def kind(self) -> str:
+        if self.share_class == "CI":
+            return "fund"
+        return "stock" if self.sector is not None else "bdr"
 
 
 def _rng(*parts: object) -> random.Random:
@@ -151,24 +254,105 @@ def _rng(*parts: object) -> random.Random:
 
 
 def _fmt_fixed(value: int, decimals: int) -> str:
-    """Formats an integer count of 10**-decimals units exactly (no float on the way)."""
-    return format_br_decimal(Decimal(value).scaleb(-decimals), decimals)
+    """Formats a non-negative count of 10**-decimals units as pt-BR ('15.438.607,05630450')."""
+    whole, frac = divmod(value, 10**decimals)
+    return f"{whole:,d}".replace(",", ".") + "," + str(frac).zfill(decimals)
 
 
-def _members(year: int, quad: int, index: str) -> list[tuple]:
+def stock_index_bytes() -> bytes:
+    """The bundled GetStockIndex answer, byte for byte as B3 sent it on 2025-04-07."""
+    return _stock_index_bytes()
+
+
+@functools.cache
+def _stock_index_bytes() -> bytes:
+    return resources.files(__package__).joinpath(STOCK_INDEX_FILE).read_bytes()
+
+
+def sample_stock_index() -> dict[str, Any]:
+    """The bundled GetStockIndex answer as a (fresh, mutable) object."""
+    return json.loads(_stock_index_bytes())
+
+
+def sample_index_list() -> list[IndexListing]:
+    """B3's index codes for offline use: the 34 of the bundled answer, with member counts."""
+    return list(_sample_index_list())
+
+
+@functools.cache
+def _sample_index_list() -> tuple[IndexListing, ...]:
+    return tuple(parse_index_list(_stock_index_bytes()))
+
+
+@functools.cache
+def _listed() -> dict[str, _Row]:
+    """Every company of the bundled answer as a row: B3's names and types, made-up numbers."""
+    universe = {row[0]: row for row in _UNIVERSE}
+    sectors = {t: key for key, tickers in _MORE_SECTORS.items() for t in tickers.split()}
+    rows = {}
+    for item in sample_stock_index()["results"]:
+        ticker = item["code"]
+        words = item["spotlight"].split()
+        share_class, governance = words[0], " ".join(words[1:])
+        indexes = frozenset(code for code in (item["indexes"] or "").split(",") if code)
+        known = universe.get(ticker)
+        seeded = _rng("listed", ticker)
+        if known is not None:
+            sector, weight, qty = known[4], known[5], known[6]
+        elif share_class == "CI":
+            sector, weight = None, _HEAVY.get(ticker) or seeded.lognormvariate(math.log(25), 0.6)
+            qty = seeded.lognormvariate(math.log(25), 0.9)
+        else:
+            sector = sectors.get(ticker)  # None: a foreign BDR
+            weight = _HEAVY.get(ticker) or seeded.lognormvariate(math.log(12), 0.9)
+            qty = seeded.lognormvariate(math.log(150 if sector else 20), 0.9)
+        rows[ticker] = _Row(
+            ticker, item["company"], share_class, governance, sector, weight, qty, indexes
+        )
+    return rows
+
+
+@functools.cache
+def _base_members(index: str) -> tuple[_Row, ...]:
+    """An index's members in the bundled answer, or a seeded subset of the stocks."""
+    listed = _listed()
+    members = tuple(row for ticker, row in sorted(listed.items()) if index in row.indexes)
+    if members:
+        return members
+    stocks = [row for _, row in sorted(listed.items()) if row.kind == "stock"]
+    rng = _rng(index, "universe")
+    return tuple(sorted(rng.sample(stocks, rng.randint(30, 110))))
+
+
+@functools.lru_cache(maxsize=1024)
+def _members(year: int, quad: int, index: str) -> tuple[tuple, ...]:
     """Constituents only change at the Jan/May/Sep rebalances, like the real index."""
     rng = _rng(index, "members", year, quad)
-    return list(_CORE) + rng.sample(_FRINGE, rng.randint(4, 10))
+    if index == "IBOV":
+        return (*_CORE, *rng.sample(_FRINGE, rng.randint(4, 10)))
+    base = _base_members(index)
+    lightest = sorted(base, key=lambda row: (row.weight, row.ticker))[: len(base) // 3]
+    leaving = set(rng.sample(lightest, rng.randint(0, len(base) // 30)))
+    kind = max(("stock", "fund", "bdr"), key=[row.kind for row in base].count)
+    outsiders = [row for row in _listed().values() if row.kind == kind and row not in base]
+    joining = rng.sample(sorted(outsiders), min(len(outsiders), rng.randint(0, len(leaving))))
+    return (*(row for row in base if row not in leaving), *joining)
 
 
-def _weights(rows: list[tuple], day: datetime.date, index: str) -> list[int]:
+@functools.lru_cache(maxsize=4096)
+def _phase(ticker: str) -> tuple[float, float]:
+    phase_rng = _rng("phase", ticker)
+    return phase_rng.random(), phase_rng.uniform(45, 180)
+
+
+def _weights(rows: tuple[tuple, ...], day: datetime.date, index: str) -> list[int]:
     """Drifted weights in thousandths of a percent summing to exactly 100,000."""
     daily = _rng(index, "weights", day.isoformat())
+    ordinal = day.toordinal()
     raw = []
     for row in rows:
-        phase_rng = _rng("phase", row[0])
-        phase, period = phase_rng.random(), phase_rng.uniform(45, 180)
-        drift = 1 + 0.06 * math.sin(2 * math.pi * (day.toordinal() / period + phase))
+        phase, period = _phase(row[0])
+        drift = 1 + 0.06 * math.sin(2 * math.pi * (ordinal / period + phase))
         raw.append(row[5] * drift * (1 + daily.gauss(0, 0.005)))
     total = sum(raw)
     exact = [w * _TOTAL_THOUSANDTHS / total for w in raw]
@@ -181,28 +365,47 @@ def _weights(rows: list[tuple], day: datetime.date, index: str) -> list[int]:
     return parts
 
 
-def _quantities(rows: list[tuple], day: datetime.date, index: str, quad: int) -> list[int]:
-    """Quantities are reset per quadrimester and nudged slightly by daily corporate events."""
+@functools.lru_cache(maxsize=1024)
+def _quad_factors(index: str, year: int, quad: int, tickers: tuple[str, ...]) -> tuple[float, ...]:
+    """Quantities are reset per quadrimester."""
+    return tuple(_rng(index, "qty", t, year, quad).uniform(0.95, 1.05) for t in tickers)
+
+
+def _quantities(rows: tuple[tuple, ...], day: datetime.date, index: str, quad: int) -> list[int]:
+    """The quadrimester's quantities, nudged slightly by daily corporate events."""
     daily = _rng(index, "qty", day.isoformat())
-    out = []
-    for row in rows:
-        quad_factor = _rng(index, "qty", row[0], day.year, quad).uniform(0.95, 1.05)
-        out.append(round(row[6] * 1_000_000 * quad_factor * (1 + daily.uniform(-0.001, 0.001))))
-    return out
+    factors = _quad_factors(index, day.year, quad, tuple(row[0] for row in rows))
+    return [
+        round(row[6] * 1_000_000 * factor * (1 + daily.uniform(-0.001, 0.001)))
+        for row, factor in zip(rows, factors, strict=True)
+    ]
 
 
 def _type_field(share_class: str, ex_flag: str, governance: str) -> str:
     return (share_class.ljust(4) + ex_flag.ljust(4) + governance).rstrip()
 
 
-def sample_portfolio(trading_date: datetime.date, segment: int = 2, index: str = "IBOV") -> dict:
-    """Return a synthetic B3 GetPortfolioDay response for ``trading_date``.
+def _reductor(index: str, day: datetime.date, quad: int) -> int:
+    """The reductor in units of 10**-8: IBOV about 15.5 million, other indices their own level."""
+    red_rng = _rng(index, "reductor", day.isoformat())
+    if index == "IBOV":
+        quad_base = _rng(index, "reductor", day.year, quad).uniform(15.2e6, 15.8e6)
+    else:
+        level = _rng(index, "reductor-level").uniform(10e6, 150e6)
+        quad_base = level * _rng(index, "reductor", day.year, quad).uniform(0.97, 1.03)
+    return round(quad_base * (1 + red_rng.uniform(-0.002, 0.002)) * 10**8)
 
-    segment=2 groups constituents by sector (with per-sector ``partAcum``); segment=1 lists
-    them flat by asset name with null sector fields, mirroring the two real API views.
+
+def sample_portfolio(trading_date: datetime.date, segment: int = 2, index: str = "IBOV") -> dict:
+    """Return a synthetic B3 GetPortfolioDay response of `index` for `trading_date`.
+
+    segment=2 groups constituents by sector (with per-sector ``partAcum``) when the index is split
+    by sector; segment=1, and segment 2 of an index with no sectors (funds, BDRs), list them flat
+    by asset name with null sector fields, mirroring the real API views. The object is a whole
+    response, as the client merges its pages: an index of more than 120 constituents says
+    ``totalPages: 2`` (page size 120) and holds every result.
     """
-    if index != "IBOV":
-        raise ValueError(f"sample data exists only for IBOV, not {index!r}")
+    check_index(index)
     if segment not in (1, 2):
         raise ValueError(f"segment must be 1 or 2, got {segment!r}")
     if isinstance(trading_date, datetime.datetime):
@@ -212,44 +415,49 @@ def sample_portfolio(trading_date: datetime.date, segment: int = 2, index: str =
     rows = _members(trading_date.year, quad, index)
     parts = _weights(rows, trading_date, index)
     qtys = _quantities(rows, trading_date, index, quad)
+    by_sector = segment == 2 and all(row[4] is not None for row in rows)
 
     ex_rng = _rng(index, "ex", trading_date.isoformat())
     ex_count = ex_rng.choice((0, 0, 1, 1, 2, 3))
     ex_flags = {i: ex_rng.choice(_EX_FLAGS) for i in ex_rng.sample(range(len(rows)), ex_count)}
 
-    sector_totals: dict[str, int] = {}
+    sector_totals: dict[str | None, int] = {}
     for row, part in zip(rows, parts, strict=True):
         sector_totals[row[4]] = sector_totals.get(row[4], 0) + part
 
     items = []
-    for i, (ticker, asset, share_class, gov, sector, _, _) in enumerate(rows):
+    for i, (ticker, asset, share_class, gov, sector, *_) in enumerate(rows):
+        ex_flag = ex_flags.get(i, "")
+        if ex_flag and share_class == "CI":
+            ex_flag = "ER"  # a fund goes ex-rendimento, as in IFIX's "CI  ER"
         items.append(
             {
-                "segment": _SECTORS[sector] if segment == 2 else None,
+                "segment": _SECTORS[sector] if by_sector else None,
                 "cod": ticker,
                 "asset": asset,
-                "type": _type_field(share_class, ex_flags.get(i, ""), gov),
+                "type": _type_field(share_class, ex_flag, gov),
                 "part": _fmt_fixed(parts[i], 3),
-                "partAcum": _fmt_fixed(sector_totals[sector], 3) if segment == 2 else None,
+                "partAcum": _fmt_fixed(sector_totals[sector], 3) if by_sector else None,
                 "theoricalQty": format_br_integer(qtys[i]),
             }
         )
-    sort_field = "segment" if segment == 2 else "asset"
+    sort_field = "segment" if by_sector else "asset"
     items.sort(key=lambda item: (item[sort_field], item["cod"]))
 
-    red_rng = _rng(index, "reductor", trading_date.isoformat())
-    quad_base = _rng(index, "reductor", trading_date.year, quad).uniform(15.2e6, 15.8e6)
-    reductor = round(quad_base * (1 + red_rng.uniform(-0.002, 0.002)) * 10**8)
-
     return {
-        "page": {"pageNumber": 1, "pageSize": 120, "totalRecords": len(items), "totalPages": 1},
+        "page": {
+            "pageNumber": 1,
+            "pageSize": _PAGE_SIZE,
+            "totalRecords": len(items),
+            "totalPages": math.ceil(len(items) / _PAGE_SIZE),
+        },
         "header": {
             "date": trading_date.strftime("%d/%m/%y"),
             "text": "Quantidade Teórica Total",
             "part": _fmt_fixed(_TOTAL_THOUSANDTHS, 3),
-            "partAcum": _fmt_fixed(_TOTAL_THOUSANDTHS, 3) if segment == 2 else None,
+            "partAcum": _fmt_fixed(_TOTAL_THOUSANDTHS, 3) if by_sector else None,
             "textReductor": "Redutor",
-            "reductor": _fmt_fixed(reductor, 8),
+            "reductor": _fmt_fixed(_reductor(index, trading_date, quad), 8),
             "theoricalQty": format_br_integer(sum(qtys)),
         },
         "results": items,

@@ -1,5 +1,5 @@
--- ibov_ativos: one row per constituent per trading date (columns: b3_contract.tables).
--- Spark SQL over the view `bronze` (the raw/DATE/dados_originais.parquet objects). Glue runs it
+-- carteira_ativos: one row per constituent per index and trading date (columns: b3_contract.tables).
+-- Spark SQL over the view `bronze` (the raw/INDEX/DATE/dados_originais.parquet objects). Glue runs it
 -- with spark.sql; the embedded default runs it on DuckDB after sqlglot.transpile(spark -> duckdb).
 WITH parsed AS (
   SELECT
@@ -19,15 +19,14 @@ WITH parsed AS (
 ranked AS (
   SELECT
     *,
-    row_number() OVER (PARTITION BY data ORDER BY participacao_pct DESC, acao ASC) AS posicao,
+    row_number() OVER (PARTITION BY indice, data ORDER BY participacao_pct DESC, acao ASC) AS posicao,
     sum(participacao_pct) OVER (
-      PARTITION BY data ORDER BY participacao_pct DESC, acao ASC
+      PARTITION BY indice, data ORDER BY participacao_pct DESC, acao ASC
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS acumulado
   FROM parsed
 )
 SELECT
-  indice,
   empresa,
   array_join(tipo_partes, ' ') AS tipo,
   element_at(tipo_partes, 1) AS classe,
@@ -45,6 +44,7 @@ SELECT
     make_date(year(data), CASE WHEN month(data) >= 9 THEN 9 WHEN month(data) >= 5 THEN 5 ELSE 1 END, 1)
   ) AS INT) AS dias_desde_rebalanceamento,
   origem,
+  indice,
   data,
   acao
 FROM ranked

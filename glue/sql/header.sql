@@ -1,9 +1,9 @@
--- ibov_header: one row per trading date (b3_contract.tables). Spark SQL over the view `bronze`.
+-- carteira_header: one row per index and trading date (b3_contract.tables). Spark SQL over the view `bronze`.
 -- defasagem_dias uses the UTC date of data_coleta: both engines run with the session time zone UTC;
 -- it is null when the capture time is unknown (a CSV import: data_coleta null, origem 'csv').
 WITH headers AS (
   SELECT
-    max(_index) AS indice,
+    _index AS indice,
     to_date(header_date, 'dd/MM/yy') AS data_carteira,
     CAST(replace(header_theorical_qty, '.', '') AS BIGINT) AS qtd_teorica_total,
     CAST(replace(replace(header_reductor, '.', ''), ',', '.') AS DECIMAL(20, 8)) AS redutor,
@@ -12,10 +12,9 @@ WITH headers AS (
     max(_fetched_at) AS data_coleta,
     max(_origin) AS origem
   FROM bronze
-  GROUP BY header_date, header_theorical_qty, header_reductor, header_part
+  GROUP BY _index, header_date, header_theorical_qty, header_reductor, header_part
 )
 SELECT
-  indice,
   data_carteira,
   qtd_teorica_total,
   redutor,
@@ -24,5 +23,6 @@ SELECT
   data_coleta,
   CAST(datediff(data_carteira, to_date(data_coleta)) AS INT) AS defasagem_dias,
   origem,
+  indice,
   data_carteira AS data
 FROM headers

@@ -39,7 +39,6 @@ __all__ = [
 def b3_api_resource(settings: Settings, offline: bool = False) -> B3ApiResource:
     return B3ApiResource(
         api_url=settings.api_url,
-        index=settings.index,
         segment=settings.segment,
         page_size=settings.page_size,
         timeout=settings.http_timeout,
@@ -63,7 +62,7 @@ def resources_for(settings: Settings, offline: bool = False) -> dict[str, object
     data_dir = str(settings.data_path)
     common = {
         "b3_api": b3_api_resource(settings, offline),
-        "capture_store": CaptureStoreResource(data_dir=data_dir, index=settings.index),
+        "capture_store": CaptureStoreResource(data_dir=data_dir),
         # only the sensor of B3_TRIGGER=lambda calls it; everywhere so every definition loads
         "glue_job_runs": GlueJobRunsResource(job_name=settings.glue_job),
     }

@@ -6,7 +6,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from typing import Any, ClassVar, Literal
 
 import dagster as dg
@@ -27,8 +26,10 @@ from b3_assets.defs.resources.interfaces import (
 from b3_assets.lake.s3 import S3Lake
 from b3_assets.refine.catalog import QueryResult
 from b3_assets.testing.glue_local import LocalGlueJobRuns
-from b3_contract.glue_runs import job_runs, runs_refining
-from b3_contract.tables import TABLES
+from b3_contract.glue_runs import UNITS_ARGUMENT, job_runs, runs_refining, units_argument
+from b3_contract.glue_tables import unit_expression
+from b3_contract.lake_keys import Unit
+from b3_contract.tables import INDEX_TABLES, TABLES, IndexTable, RefinedTable
 
 PIPES_PREFIX = "pipes/"
 
@@ -91,26 +92,26 @@ class GlueRefinerResource(RefinerResource):
         )
 
     def refine(
-        self, context: dg.AssetExecutionContext, lake: LakeResource, dates: list[date]
+        self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
     ) -> dict[str, TableOutput]:
         params = {
             "JobName": self.job_name,
             "Arguments": {
-                "--dates": ",".join(day.isoformat() for day in dates),
+                UNITS_ARGUMENT: units_argument(units),
                 "--bucket": self.bucket,
                 "--database": self.database,
             },
         }
         with aws.aws_errors(f"running Glue job {self.job_name}", self.bucket):
             launcher = self.launcher()
-            busy = runs_refining(job_runs(launcher, self.job_name), dates, self.bucket)
+            busy = runs_refining(job_runs(launcher, self.job_name), units, self.bucket)
             if busy:
                 running = "; ".join(
-                    f"{run_id} ({', '.join(map(str, days))})" for run_id, days in busy.items()
+                    f"{run_id} ({', '.join(map(str, taken))})" for run_id, taken in busy.items()
                 )
                 raise dg.Failure(
-                    f"Glue job {self.job_name} is already refining these dates: {running}. Two "
-                    "runs of one date would interleave their writes; run again once it ends."
+                    f"Glue job {self.job_name} is already refining these units: {running}. Two "
+                    "runs of one unit would interleave their writes; run again once it ends."
                 )
             invocation = self.pipes_client(launcher).run(
                 context=context, start_job_run_params=params
@@ -136,11 +137,14 @@ class GlueRefinerResource(RefinerResource):
                 location=table["location"],
                 rows=table["rows"],
                 files=table["files"],
-                rows_by_date={date.fromisoformat(d): n for d, n in table["rows_by_date"].items()},
+                rows_by_unit={Unit.parse(u): n for u, n in table["rows_by_unit"].items()},
                 details={
                     **run_facts,
                     "glue_catalog_table": table["catalog_table"],
                     "glue_catalog_partitions": table["catalog_partitions"],
+                    **(
+                        {"glue_index_table": table["index_table"]} if "index_table" in table else {}
+                    ),
                     "objects_removed": table["objects_removed"],
                 },
             )
@@ -150,7 +154,8 @@ class GlueRefinerResource(RefinerResource):
 class GlueCatalogResource(CatalogResource):
     """The Glue Data Catalog database $B3_GLUE_DATABASE. The Glue job registers the tables and
     partitions it writes (so a Lambda-started run registers them too); this checks that every
-    table is there, located under the bucket, and counts each date's partitions."""
+    table (carteira_* and ibov_*) is there, located under the bucket, and counts each unit's
+    partitions."""
 
     count_unit: ClassVar[str] = "partitions"
     bucket: str
@@ -159,10 +164,12 @@ class GlueCatalogResource(CatalogResource):
     def describe(self) -> str:
         return f"glue://{self.database}"
 
-    def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]:
+    def register(self, lake: LakeResource, units: list[Unit]) -> dict[str, dict[Unit, int]]:
         glue = aws.client("glue")
-        counts: dict[str, dict[date, int]] = {}
-        for name, spec in TABLES.items():
+        counts: dict[str, dict[Unit, int]] = {}
+        specs: list[RefinedTable | IndexTable] = [*TABLES.values(), *INDEX_TABLES.values()]
+        for spec in specs:
+            name = spec.name
             with aws.aws_errors(f"reading Glue table {self.database}.{name}"):
                 try:
                     table = glue.get_table(DatabaseName=self.database, Name=name)["Table"]
@@ -178,15 +185,17 @@ class GlueCatalogResource(CatalogResource):
                 if location.rstrip("/") != expected.rstrip("/"):
                     raise dg.Failure(f"{self.database}.{name} points at {location}, not {expected}")
                 counts[name] = {}
-                for day in dates:
+                for unit in units:
+                    if isinstance(spec, IndexTable) and unit.index != spec.index:
+                        continue
                     pages = glue.get_paginator("get_partitions").paginate(
                         DatabaseName=self.database,
                         TableName=name,
-                        Expression=f"data = '{day.isoformat()}'",
+                        Expression=unit_expression(spec, unit),
                     )
                     found = sum(len(page["Partitions"]) for page in pages)
                     if found:
-                        counts[name][day] = found
+                        counts[name][unit] = found
         return counts
 
 

@@ -27,92 +27,95 @@ from b3_assets.source.b3_client import B3ApiError, B3Client, FetchedPortfolio, c
 from b3_assets.source.served_date import check_served_date
 from b3_assets.source.trading_calendar import current_session
 from b3_assets.testing.sample import sample_portfolio
+from b3_contract.lake_keys import Unit
 
 
 class B3ApiResource(dg.ConfigurableResource):
     """B3's GetPortfolioDay, or with `offline` the bundled generator of realistic responses."""
 
     api_url: str = DEFAULT_API_URL
-    index: str = "IBOV"
     segment: int = 2
     page_size: int = 120
     timeout: float = 20.0
     retries: int = 4
     offline: bool = False
 
-    def fetch(self, day: date | None = None) -> FetchedPortfolio:
-        """The portfolio B3 serves now. Offline, the sample of `day` (default: today's session)."""
+    def fetch(self, index: str, day: date | None = None) -> FetchedPortfolio:
+        """The portfolio B3 serves now for `index`. Offline, the sample of `day` (default:
+        today's session)."""
         if self.offline:
-            response = sample_portfolio(day or current_session(), self.segment, self.index)
-            source = f"offline-sample:GetPortfolioDay/{self.index}/segment-{self.segment}"
+            response = sample_portfolio(day or current_session(), self.segment, index)
+            source = f"offline-sample:GetPortfolioDay/{index}/segment-{self.segment}"
             return FetchedPortfolio(
                 canonical_json(response), response, source, datetime.now(UTC), 1
             )
         client = B3Client(
-            self.api_url, self.index, self.segment, self.page_size, self.timeout, self.retries
+            self.api_url, index, self.segment, self.page_size, self.timeout, self.retries
         )
         return client.fetch()
 
-    def fetcher(self) -> Callable[[date], FetchedPortfolio]:
-        """A fetch for one run: B3 is called at most once (it serves one portfolio whatever the
-        date asked), and a failure is not retried for every date of a range; offline, each date
-        gets its own sample."""
+    def fetcher(self) -> Callable[[Unit], FetchedPortfolio]:
+        """A fetch for one run: B3 is called at most once per index (it serves one portfolio
+        whatever the date asked), and a failure is not retried for every date of a range;
+        offline, each unit gets its own sample."""
         if self.offline:
-            return self.fetch
-        answer: list[FetchedPortfolio | B3ApiError] = []
+            return lambda unit: self.fetch(unit.index, unit.day)
+        answers: dict[str, FetchedPortfolio | B3ApiError] = {}
 
-        def fetch(day: date) -> FetchedPortfolio:
-            if not answer:
+        def fetch(unit: Unit) -> FetchedPortfolio:
+            if unit.index not in answers:
                 try:
-                    answer.append(self.fetch())
+                    answers[unit.index] = self.fetch(unit.index)
                 except B3ApiError as exc:
-                    answer.append(exc)
-            if isinstance(answer[0], B3ApiError):
-                raise B3ApiError(str(answer[0]))
-            return answer[0]
+                    answers[unit.index] = exc
+            answer = answers[unit.index]
+            if isinstance(answer, B3ApiError):
+                raise B3ApiError(str(answer))
+            return answer
 
         return fetch
 
-    def served_date(self) -> date:
+    def served_date(self, index: str = "IBOV") -> date:
         if self.offline:
             return current_session()
-        return check_served_date(self.fetch().portfolio.trading_date)
+        return check_served_date(self.fetch(index).portfolio.trading_date)
 
 
 class CaptureStoreResource(dg.ConfigurableResource):
-    """The raw and bronze layers under $B3_DATA_DIR (layout: docs/architecture.md)."""
+    """The raw and bronze layers under $B3_DATA_DIR, one folder per (index, date)."""
 
     data_dir: str
-    index: str = "IBOV"
 
     @property
     def root(self) -> Path:
         return Path(self.data_dir)
 
-    def capture(self, day: date, fetch: Callable[[date], FetchedPortfolio]) -> tuple[Capture, bool]:
-        return capture_portfolio(self.root, day, self.index, lambda: fetch(day))
+    def capture(
+        self, unit: Unit, fetch: Callable[[Unit], FetchedPortfolio]
+    ) -> tuple[Capture, bool]:
+        return capture_portfolio(self.root, unit.day, unit.index, lambda: fetch(unit))
 
-    def has_capture(self, day: date) -> bool:
-        return read_capture(self.root, day, self.index) is not None
+    def has_capture(self, unit: Unit) -> bool:
+        return read_capture(self.root, unit.day, unit.index) is not None
 
-    def raw_path(self, day: date) -> Path:
-        return raw_json_path(self.root, day, self.index)
+    def raw_path(self, unit: Unit) -> Path:
+        return raw_json_path(self.root, unit.day, unit.index)
 
-    def bronze(self, day: date) -> tuple[Path, pa.Table, bool]:
-        return build_bronze(self.root, day, self.index)
+    def bronze(self, unit: Unit) -> tuple[Path, pa.Table, bool]:
+        return build_bronze(self.root, unit.day, unit.index)
 
-    def bronze_path(self, day: date) -> Path:
-        return bronze_path(self.root, day)
+    def bronze_path(self, unit: Unit) -> Path:
+        return bronze_path(self.root, unit.day, unit.index)
 
-    def has_bronze(self, day: date) -> bool:
-        return self.bronze_path(day).exists()
+    def has_bronze(self, unit: Unit) -> bool:
+        return self.bronze_path(unit).exists()
 
-    def bronze_response(self, day: date) -> dict[str, Any]:
-        """The response object the bronze file of `day` holds (what the quality rules read)."""
-        return response_from_bronze(pq.read_table(self.bronze_path(day)))
+    def bronze_response(self, unit: Unit) -> dict[str, Any]:
+        """The response object the bronze file of `unit` holds (what the quality rules read)."""
+        return response_from_bronze(pq.read_table(self.bronze_path(unit)))
 
-    def bronze_dates(self) -> list[date]:
-        return bronze_dates(self.root)
+    def bronze_dates(self, index: str) -> list[date]:
+        return bronze_dates(self.root, index)
 
 
 class Lake(Protocol):
@@ -148,7 +151,7 @@ class LakeResource(dg.ConfigurableResource):
 
     def read_table(self, prefix: str) -> pa.Table | None:
         """Every Parquet file under prefix as one table, with the hive partition values of its
-        key (`data=...`, `acao=...`) as string columns; None if there is none."""
+        key (`indice=...`, `data=...`, `acao=...`) as string columns; None if there is none."""
         tables = [
             with_partition_values(
                 pq.read_table(pa.BufferReader(self.lake.read_bytes(item.key))), item.key
@@ -175,17 +178,18 @@ class TableOutput:
     location: str
     rows: int
     files: int
-    rows_by_date: dict[date, int]
+    rows_by_unit: dict[Unit, int]
     preview: pa.Table | None = None
     details: dict[str, Any] = field(default_factory=dict)  # engine facts for the metadata
 
 
 class RefinerResource(dg.ConfigurableResource):
-    """Runs the refine SQL of glue/sql for many dates in one go and replaces their partitions."""
+    """Runs the refine SQL of glue/sql for many (index, date) units in one engine run and
+    replaces exactly their partitions."""
 
     @abstractmethod
     def refine(
-        self, context: dg.AssetExecutionContext, lake: LakeResource, dates: list[date]
+        self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
     ) -> dict[str, TableOutput]: ...
 
 
@@ -200,10 +204,12 @@ class QueryResource(dg.ConfigurableResource):
 class CatalogResource(dg.ConfigurableResource):
     """Makes the refined partitions queryable: DuckDB views locally, Glue Data Catalog on AWS."""
 
-    count_unit: ClassVar[str] = "rows"  # what register() counts per table and date
+    count_unit: ClassVar[str] = "rows"  # what register() counts per table and unit
 
     @abstractmethod
-    def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]: ...
+    def register(self, lake: LakeResource, units: list[Unit]) -> dict[str, dict[Unit, int]]:
+        """Makes the units' partitions queryable in every table (carteira_* and the IBOV
+        tables); returns what it counts per table and unit."""
 
     @abstractmethod
     def describe(self) -> str: ...

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from b3_assets.defs.resources.interfaces import (
@@ -22,7 +20,8 @@ from b3_assets.defs.resources.interfaces import (
 from b3_assets.lake.local import LocalLake
 from b3_assets.refine import engine as refine
 from b3_assets.refine.catalog import QueryResult, catalog_lock, register_tables, run_query
-from b3_contract.lake_keys import raw_object_key
+from b3_contract.lake_keys import Unit, raw_object_key
+from b3_contract.tables import ALL_TABLE_NAMES
 
 
 class LocalLakeResource(LakeResource):
@@ -50,36 +49,37 @@ class LocalLakeResource(LakeResource):
         return with_partition_values(dataset.to_table(), prefix)
 
 
-def _rows_by_date(table) -> dict[date, int]:
+def rows_by_unit(table: pa.Table) -> dict[Unit, int]:
+    """Rows per (indice, data) of a refined table."""
     if table.num_rows == 0:
         return {}
-    counts = pc.value_counts(table["data"])
-    return {item["values"].as_py(): item["counts"].as_py() for item in counts}
+    counts = table.group_by(["indice", "data"]).aggregate([([], "count_all")])
+    return {Unit(row["indice"], row["data"]): row["count_all"] for row in counts.to_pylist()}
 
 
 class DuckDBRefinerResource(RefinerResource):
     """Runs glue/sql on DuckDB (via sqlglot) and writes the partitions into the local lake."""
 
     def refine(
-        self, context: dg.AssetExecutionContext, lake: LakeResource, dates: list[date]
+        self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
     ) -> dict[str, TableOutput]:
         if not isinstance(lake, LocalLakeResource):
             raise TypeError("the DuckDB refiner works on the local lake only")
         local = lake.lake
-        files = [local.path(raw_object_key(day)) for day in dates]
-        missing = [day for day, path in zip(dates, files, strict=True) if not path.exists()]
+        files = [local.path(raw_object_key(unit)) for unit in units]
+        missing = [str(unit) for unit, path in zip(units, files, strict=True) if not path.exists()]
         if missing:
-            raise FileNotFoundError(f"no raw object in the lake for {missing}")
+            raise FileNotFoundError(f"no raw object in the lake for {', '.join(missing)}")
         results = refine.refine_files(files)
         outputs = {}
         for name, spec in refine.TABLES.items():
             table = results[name]
-            write = local.publish_partitions(spec.prefix, table, spec.partition_by, dates)
+            write = local.publish_partitions(spec.prefix, table, spec.partition_by, units)
             outputs[name] = TableOutput(
                 location=local.uri(spec.prefix),
                 rows=table.num_rows,
                 files=write.files,
-                rows_by_date=_rows_by_date(table),
+                rows_by_unit=rows_by_unit(table),
                 preview=table,
             )
         return outputs
@@ -93,20 +93,22 @@ class DuckDBCatalogResource(CatalogResource):
     def describe(self) -> str:
         return self.path
 
-    def register(self, lake: LakeResource, dates: list[date]) -> dict[str, dict[date, int]]:
+    def register(self, lake: LakeResource, units: list[Unit]) -> dict[str, dict[Unit, int]]:
         if not isinstance(lake, LocalLakeResource):
             raise TypeError("the DuckDB catalog works on the local lake only")
-        counts: dict[str, dict[date, int]] = {}
+        counts: dict[str, dict[Unit, int]] = {}
+        wanted = set(units)
         with catalog_lock(Path(self.path)):
             register_tables(Path(self.path), Path(lake.root))
             with duckdb.connect(self.path, read_only=True) as con:
-                for name in refine.TABLES:
+                for name in ALL_TABLE_NAMES:
                     rows = con.execute(
-                        f"SELECT data, count(*) FROM {name} WHERE data IN "
-                        f"(SELECT unnest(?::DATE[])) GROUP BY data",
-                        [list(dates)],
+                        f"SELECT indice, data, count(*) FROM {name} WHERE data IN "
+                        f"(SELECT unnest(?::DATE[])) GROUP BY indice, data",
+                        [sorted({unit.day for unit in units})],
                     ).fetchall()
-                    counts[name] = {day: count for day, count in rows}
+                    found = {Unit(index, day): count for index, day, count in rows}
+                    counts[name] = {unit: n for unit, n in found.items() if unit in wanted}
         return counts
 
 
