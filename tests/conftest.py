@@ -43,7 +43,26 @@ def seg2(seg2_bytes: bytes) -> dict:
 
 @pytest.fixture(scope="session")
 def csv_files(fixtures_dir: Path) -> list[Path]:
-    return sorted(fixtures_dir.glob("IBOVDia_*.csv"))
+    """The six 2025 IBOV downloads (the dates of CSV_DATES)."""
+    return sorted(fixtures_dir / f"IBOVDia_{d[8:]}-{d[5:7]}-{d[2:4]}.csv" for d in CSV_DATES)
+
+
+# Every real daily CSV download of the fixtures: IBOV of 2023, 2024 (renamed by its owner) and
+# 2025, IBXX, SMLL, IDIV and IFIX. The index and date come from each file's title line.
+ALL_DAILY_CSVS = [
+    "IBOVDia_26-06-23.csv",
+    "Cart_Ibov@4332012.csv",
+    *(f"IBOVDia_{d[8:]}-{d[5:7]}-{d[2:4]}.csv" for d in CSV_DATES),
+    "IBXXDia_20-06-25.csv",
+    "SMLLDia_22-10-24.csv",
+    "IDIVDia_21-07-26.csv",
+    "IFIXDia_03-08-26.csv",
+]
+
+
+@pytest.fixture(scope="session")
+def all_daily_csvs(fixtures_dir: Path) -> list[Path]:
+    return [fixtures_dir / name for name in ALL_DAILY_CSVS]
 
 
 @pytest.fixture
@@ -257,7 +276,8 @@ def run_refine_job(
 
 
 def import_csvs(data_dir: Path, paths: list[Path]) -> None:
-    """B3's CSV downloads stored as `b3 import` stores them (raw captures with no fetch time)."""
+    """B3's CSV downloads stored as `b3 import` stores them (raw captures with no fetch time),
+    each under the index and date of its title line."""
     from datetime import UTC, datetime
 
     from b3_assets.capture.raw import write_import
@@ -266,5 +286,6 @@ def import_csvs(data_dir: Path, paths: list[Path]) -> None:
 
     for path in paths:
         data = path.read_bytes()
-        raw = canonical_json(parse_portfolio_csv(data, path.name))
-        write_import(data_dir, raw, path, data, "IBOV", datetime.now(UTC))
+        parsed = parse_portfolio_csv(data, path.name)
+        raw = canonical_json(parsed.response)
+        write_import(data_dir, raw, path, data, parsed.index, datetime.now(UTC))

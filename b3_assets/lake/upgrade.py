@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
+from itertools import groupby
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -63,7 +64,7 @@ DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # The earlier layout's refined tables and the partition levels each had below data=.
 OLD_TABLES: dict[str, tuple[str, ...]] = {"ativos": ("acao",), "header": (), "setores": ()}
 LAKE_PREFIXES = ("raw/", "refined/")
-READ_THREADS = 16
+THREADS = 16  # concurrent requests to a bucket
 
 # Phases, applied in this order (see the module docstring).
 REFINED, BRONZE, RAW_FILES, RAW_CAPTURE, LAKE_RAW = range(5)
@@ -587,23 +588,34 @@ def plan_bucket(s3: Any, bucket: str) -> UpgradePlan:
     """What upgrading the bucket's raw/ and refined/ would move; changes nothing."""
     store = _Bucket(s3, bucket)
     keys = store.keys(LAKE_PREFIXES)
-    return _ordered(_plan_lake(_Listing(keys, store.read, store.same, READ_THREADS)))
+    return _ordered(_plan_lake(_Listing(keys, store.read, store.same, THREADS)))
 
 
-def apply_bucket(s3: Any, bucket: str, plan: UpgradePlan) -> UpgradePlan:
-    """Applies `plan` (from plan_bucket) in order: copy_object (never over an existing object),
-    compare, delete_object. Returns what was moved, with conflicts and strays."""
+def apply_bucket(s3: Any, bucket: str, plan: UpgradePlan, threads: int = THREADS) -> UpgradePlan:
+    """Applies `plan` (from plan_bucket): per object copy_object (never over an existing
+    object), compare, delete_object; the objects of one phase `threads` at a time, the phases in
+    order. Returns what was moved, with the conflicts and strays."""
     store = _Bucket(s3, bucket)
     done = UpgradePlan(conflicts=list(plan.conflicts), strays=list(plan.strays))
-    for move in plan.moves:
+
+    def one(move: Move) -> str | None:
         try:
-            problem = _move_object(store, move)
+            return _move_object(store, move)
         except ClientError as exc:  # this object's failure (access, a precondition): reported
-            problem = f"{move.source}: not moved to {move.target} ({exc}); both kept"
-        if problem is None:
-            done.moves.append(move)
-        elif problem:
-            done.conflicts.append(problem)
+            return f"{move.source}: not moved to {move.target} ({exc}); both kept"
+
+    for _, group in groupby(plan.moves, key=lambda move: move.phase):
+        moves = list(group)
+        if threads > 1 and len(moves) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                problems = list(pool.map(one, moves))
+        else:
+            problems = [one(move) for move in moves]
+        for move, problem in zip(moves, problems, strict=True):
+            if problem is None:
+                done.moves.append(move)
+            elif problem:
+                done.conflicts.append(problem)
     return done
 
 

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from b3_assets.source.index_list import IndexListError, IndexListing, parse_index_list
+from b3_assets.source.index_list import IndexListError, index_members, parse_index_list
 from b3_assets.source.models import PortfolioPage
 
 USER_AGENT = "b3-lake/0.1 (+https://github.com/b3-lake; portfolio capture)"
@@ -61,9 +61,14 @@ class FetchedIndexList:
         return hashlib.sha256(self.raw).hexdigest()
 
     @property
-    def indices(self) -> list[IndexListing]:
-        """The sorted index codes, each with the tickers of its listed companies."""
+    def indices(self) -> dict[str, int]:
+        """{index code: number of listed companies in it}, codes sorted."""
         return parse_index_list(self.response)
+
+    @property
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """{index code: the tickers of its listed companies}, codes sorted."""
+        return index_members(self.response)
 
 
 def request_params(index: str, segment: int, page_number: int, page_size: int) -> dict[str, Any]:

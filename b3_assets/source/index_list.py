@@ -8,16 +8,20 @@ indices it belongs to, as one comma list per company::
      "results": [{"company": "3TENTOS", "spotlight": "ON   NM", "code": "TTEN3",
                   "indexes": "AGFS,IBRA,ICO2,ICON,IGCT,IGCX,IGNM,ITAG,SMLL"}, ...]}
 
-`parse_index_list` turns it into the sorted index codes, each with the listed companies (tickers)
-that belong to it. Pure: no I/O, no Dagster. Anything that does not read as B3 writes it is
-refused with an `IndexListError` naming the place, never skipped.
+`parse_index_list` turns it into the sorted index codes, each with the number of listed companies
+that belong to it (`index_members`: with their tickers). Anything that does not read as B3 writes
+it is refused with an `IndexListError` naming the place, never skipped. The parsing is pure; the
+two helpers at the end read the bundled copy of B3's answer (`sample_index_list`, offline) and
+ask B3 (`fetch_index_codes`, through the client in b3_client).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from importlib import resources
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -28,15 +32,10 @@ class IndexListError(ValueError):
     """A GetStockIndex answer that does not have B3's shape."""
 
 
-class IndexListing(NamedTuple):
-    """One index code and the listed companies (by ticker, sorted) that belong to it."""
-
-    code: str
-    tickers: tuple[str, ...]
-
-    @property
-    def companies(self) -> int:
-        return len(self.tickers)
+# The bundled copy of B3's real GetStockIndex answer of 2025-04-07 (537 companies, 34 codes):
+# package data beside the offline sample generator.
+BUNDLED_PACKAGE = "b3_assets.testing"
+BUNDLED_FILE = "stock_index_sample.json"
 
 
 class _Page(BaseModel):
@@ -84,8 +83,13 @@ class _StockIndexAnswer(BaseModel):
     results: list[_Company]
 
 
-def parse_index_list(answer: bytes | str | Mapping[str, Any]) -> list[IndexListing]:
-    """The index codes of a GetStockIndex answer, sorted, each with its companies' tickers.
+def parse_index_list(answer: bytes | str | Mapping[str, Any]) -> dict[str, int]:
+    """{index code: number of listed companies in it} of a GetStockIndex answer, codes sorted."""
+    return {code: len(tickers) for code, tickers in index_members(answer).items()}
+
+
+def index_members(answer: bytes | str | Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """{index code: its companies' tickers, sorted} of a GetStockIndex answer, codes sorted.
 
     `answer` is the body (bytes or text) or the decoded object. Refused: a body that is not JSON,
     a wrong shape (the error names the field), no companies, a ticker listed twice, an index code
@@ -129,9 +133,42 @@ def parse_index_list(answer: bytes | str | Mapping[str, Any]) -> list[IndexListi
             members.setdefault(code, set()).add(company.code)
     if not members:
         raise IndexListError("the GetStockIndex answer names no index at all")
-    return [IndexListing(code, tuple(sorted(members[code]))) for code in sorted(members)]
+    return {code: tuple(sorted(members[code])) for code in sorted(members)}
 
 
 def index_codes(answer: bytes | str | Mapping[str, Any]) -> list[str]:
     """Just the sorted index codes of a GetStockIndex answer."""
-    return [listing.code for listing in parse_index_list(answer)]
+    return list(index_members(answer))
+
+
+def bundled_stock_index() -> bytes:
+    """The bundled GetStockIndex answer, byte for byte as B3 sent it on 2025-04-07."""
+    return _bundled()
+
+
+@functools.cache
+def _bundled() -> bytes:
+    return resources.files(BUNDLED_PACKAGE).joinpath(BUNDLED_FILE).read_bytes()
+
+
+def sample_index_list() -> dict[str, int]:
+    """Offline: {code: companies} of the bundled answer (34 codes; IBOV 87, IBRA 175, ...)."""
+    return dict(_sample_index_list())
+
+
+@functools.cache
+def _sample_index_list() -> tuple[tuple[str, int], ...]:
+    return tuple(parse_index_list(_bundled()).items())
+
+
+def fetch_index_codes(settings: Any) -> dict[str, int]:
+    """B3's list now, {code: companies}: GetStockIndex at `settings.api_url`, with the settings'
+    `http_timeout` and `http_retries` when it has them. Raises B3ApiError like every fetch."""
+    from b3_assets.source.b3_client import fetch_index_list  # the client imports this module
+
+    fetched = fetch_index_list(
+        settings.api_url,
+        timeout=getattr(settings, "http_timeout", 20.0),
+        retries=getattr(settings, "http_retries", 4),
+    )
+    return fetched.indices

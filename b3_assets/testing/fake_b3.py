@@ -123,9 +123,9 @@ class FakeB3:
     def stock_index_page(self, params: dict[str, Any]) -> bytes:
         """GetStockIndex: the whole answer as is, or the asked page of its companies."""
         if self.stock_index is None:
-            from b3_assets.testing.sample import stock_index_bytes
+            from b3_assets.source.index_list import bundled_stock_index
 
-            raw = stock_index_bytes()
+            raw = bundled_stock_index()
         else:
             raw = self.stock_index
         answer = json.loads(raw)

@@ -33,12 +33,14 @@ import hashlib
 import json
 import math
 import random
-from importlib import resources
 from typing import Any, NamedTuple
 
-from b3_assets.source.index_list import IndexListing, parse_index_list
+from b3_assets.source.index_list import bundled_stock_index, sample_index_list
 from b3_assets.source.models import format_br_integer
 from b3_contract.lake_keys import check_index
+
+# sample_index_list: B3's 34 index codes for offline use, {code: companies}, from the bundled answer
+__all__ = ["sample_index_list", "sample_portfolio", "sample_stock_index", "stock_index_bytes"]
 
 _SECTORS = {
     "MT": "Bens Indls / Mat Transporte",
@@ -225,7 +227,6 @@ _CORE = tuple(row for row in _UNIVERSE if row not in _FRINGE)
 _EX_FLAGS = ("ED", "EJ", "EDJ", "ES", "EX", "EB")
 _TOTAL_THOUSANDTHS = 100_000  # 100,000% expressed in thousandths of a percent
 _PAGE_SIZE = 120  # what the client asks; the envelope of a merged response says so
-STOCK_INDEX_FILE = "stock_index_sample.json"
 
 
 class _Row(NamedTuple):
@@ -259,29 +260,12 @@ def _fmt_fixed(value: int, decimals: int) -> str:
     return f"{whole:,d}".replace(",", ".") + "," + str(frac).zfill(decimals)
 
 
-def stock_index_bytes() -> bytes:
-    """The bundled GetStockIndex answer, byte for byte as B3 sent it on 2025-04-07."""
-    return _stock_index_bytes()
-
-
-@functools.cache
-def _stock_index_bytes() -> bytes:
-    return resources.files(__package__).joinpath(STOCK_INDEX_FILE).read_bytes()
+stock_index_bytes = bundled_stock_index  # the bundled GetStockIndex answer, exact bytes
 
 
 def sample_stock_index() -> dict[str, Any]:
     """The bundled GetStockIndex answer as a (fresh, mutable) object."""
-    return json.loads(_stock_index_bytes())
-
-
-def sample_index_list() -> list[IndexListing]:
-    """B3's index codes for offline use: the 34 of the bundled answer, with member counts."""
-    return list(_sample_index_list())
-
-
-@functools.cache
-def _sample_index_list() -> tuple[IndexListing, ...]:
-    return tuple(parse_index_list(_stock_index_bytes()))
+    return json.loads(bundled_stock_index())
 
 
 @functools.cache

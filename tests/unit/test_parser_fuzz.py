@@ -1,18 +1,22 @@
-"""Property tests of the response parser: whatever bytes B3 sends, the parser either returns a
-response whose every value reads as B3 writes it, or raises B3ApiError naming the problem."""
+"""Property tests of the response parsers: whatever bytes B3 sends, the API parser either returns
+a response whose every value reads as B3 writes it, or raises B3ApiError naming the problem; any
+well-formed portfolio written as B3 writes its CSV download reads back exactly."""
 
 import json
+from datetime import date
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from b3_assets.source.b3_client import B3ApiError, decode_page, merge_pages
+from b3_assets.source.csv_download import NotAPortfolioCsv, parse_portfolio_csv
 from b3_assets.source.models import (
     PortfolioPage,
     format_b3_date,
     format_br_decimal,
     format_br_integer,
+    parse_b3_date,
     parse_br_decimal,
     parse_br_integer,
 )
@@ -20,21 +24,40 @@ from b3_assets.source.models import (
 URL = "http://127.0.0.1/indexProxy/indexCall/GetPortfolioDay/e30="
 FUZZ = settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
 
-tickers = st.from_regex(r"[A-Z]{4}[0-9]{1,2}", fullmatch=True)
+# B3 tickers of every kind: shares (PETR4), units and funds (BPAC11, HGLG11), BDRs (M1TA34)
+tickers = st.from_regex(r"[A-Z][A-Z0-9]{3}[1-9][0-9]?", fullmatch=True)
 weights = st.decimals(min_value=0, max_value=100, places=3)
 quantities = st.integers(min_value=0, max_value=10**12)
-types = st.sampled_from(["ON      NM", "PN  EJ  N1", "ON", "UNT     N2", "PNA", "PNB ED N1"])
+types = st.sampled_from(
+    [
+        "ON      NM",
+        "PN  EJ  N1",
+        "ON",
+        "UNT     N2",
+        "PNA",
+        "PNB ED N1",
+        "CI",
+        "CI  ER",
+        "DRN",
+        "DR3",
+    ]
+)
+index_codes = st.from_regex(r"[A-Z][A-Z0-9]{2,9}", fullmatch=True)
 
 
 @st.composite
-def responses(draw) -> dict:
+def responses(draw, csv: bool = False) -> dict:
+    """A well-formed GetPortfolioDay answer; with `csv`, one a CSV download can hold (segment 1,
+    asset names B3 could write in ISO-8859-1, a two-digit year that reads back)."""
     rows = draw(st.lists(tickers, min_size=1, max_size=12, unique=True))
-    segment = draw(st.sampled_from([None, "Financ e Outros", "Utilidade Pública"]))
+    segments = [None] if csv else [None, "Financ e Outros", "Utilidade Pública"]
+    segment = draw(st.sampled_from(segments))
+    assets = csv_assets if csv else st.text(min_size=1, max_size=12)
     results = [
         {
             "segment": segment,
             "cod": ticker,
-            "asset": draw(st.text(min_size=1, max_size=12)),
+            "asset": draw(assets),
             "type": draw(types),
             "part": format_br_decimal(draw(weights)),
             "partAcum": format_br_decimal(draw(weights)) if segment else None,
@@ -42,7 +65,7 @@ def responses(draw) -> dict:
         }
         for ticker in rows
     ]
-    day = draw(st.dates())
+    day = draw(st.dates(date(2000, 1, 1), date(2068, 12, 31)) if csv else st.dates())
     return {
         "page": {"pageNumber": 1, "pageSize": 120, "totalRecords": len(rows), "totalPages": 1},
         "header": {
@@ -56,6 +79,17 @@ def responses(draw) -> dict:
         },
         "results": results,
     }
+
+
+csv_assets = (
+    st.text(
+        st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters=";\x7f"),
+        min_size=1,
+        max_size=12,
+    )
+    .map(str.strip)
+    .filter(lambda name: name and all(not 0x7F <= ord(c) < 0xA0 for c in name))
+)
 
 
 json_values = st.recursive(
@@ -123,3 +157,60 @@ def test_every_well_formed_response_is_read_as_sent(response: dict) -> None:
     assert_readable(data)
     merged = merge_pages([data])
     assert merged["results"] == response["results"]
+
+
+def as_b3_csv(response: dict, index: str, ending: bytes) -> bytes:
+    """The response written as B3 writes its "Carteira do Dia" download (ISO-8859-1)."""
+    header = response["header"]
+    lines = [
+        f"{index} - Carteira do Dia {header['date']}",
+        "Código;Ação;Tipo;Qtde. Teórica;Part. (%)",
+        *(
+            f"{r['cod']};{r['asset']};{r['type']};{r['theoricalQty']};{r['part']};"
+            for r in response["results"]
+        ),
+        f"{header['text']};;;{header['theoricalQty']};{header['part']}",
+        f"{header['textReductor']};;;{header['reductor']}",
+    ]
+    return ending.join(line.encode("iso-8859-1") for line in lines) + ending
+
+
+@settings(max_examples=300)
+@given(
+    responses(csv=True),
+    index_codes,
+    st.sampled_from([b"\r\n", b"\n", b"\r"]),
+    st.booleans(),
+)
+def test_every_well_formed_csv_download_is_read_as_written(
+    response: dict, index: str, ending: bytes, named_as_b3_names_it: bool
+) -> None:
+    data = as_b3_csv(response, index, ending)
+    day = parse_b3_date(response["header"]["date"])
+    name = f"{index}Dia_{day.strftime('%d-%m-%y')}.csv" if named_as_b3_names_it else "c.csv"
+    parsed = parse_portfolio_csv(data, name)
+    assert (parsed.index, parsed.trading_date) == (index, day)
+    assert parsed.response["header"] == response["header"]
+    assert parsed.response["results"] == response["results"]
+    assert parsed.response["page"]["totalRecords"] == len(response["results"])
+    assert_readable(parsed.response)
+
+
+@settings(max_examples=300)
+@given(responses(csv=True), index_codes, index_codes)
+def test_a_csv_named_for_another_index_is_refused_naming_both(
+    response: dict, title_index: str, name_index: str
+) -> None:
+    data = as_b3_csv(response, title_index, b"\r\n")
+    dd, mm, yy = response["header"]["date"].split("/")
+    name = f"{name_index}Dia_{dd}-{mm}-{yy}.csv"
+    if name_index == title_index:
+        assert parse_portfolio_csv(data, name).index == title_index
+        return
+    try:
+        parse_portfolio_csv(data, name)
+    except NotAPortfolioCsv as exc:
+        assert f"file name says {name_index} " in str(exc)
+        assert f"title says {title_index} " in str(exc)
+    else:
+        raise AssertionError(f"{name} with title {title_index} was accepted")
