@@ -1,5 +1,6 @@
-"""The refined rules of one (index, date) read from the lake: shared by the refined asset checks and the
-catalog, which must refuse bad partitions even in a run without the refine (the Lambda's)."""
+"""The refined rules of one (index, date) read from the lake: shared by the refined asset checks
+and the catalog, which must refuse bad partitions even in a run without the refine (the
+Lambda's)."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
 from datetime import date, datetime
+from functools import cache
 
 import dagster as dg
 

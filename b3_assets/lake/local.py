@@ -155,6 +155,7 @@ class LocalLake:
         files = 0
         try:
             files = _write_hive(run, table, partition_by, keep)
+            run.mkdir(parents=True, exist_ok=True)  # no rows: nothing written, old ones move here
             base = self.path(prefix)
             for unit in units:
                 name = _unit_dir(unit)

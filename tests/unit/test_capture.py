@@ -22,7 +22,7 @@ def store(data_dir: Path, raw: bytes) -> Capture:
 
 def test_raw_is_stored_byte_for_byte_under_the_header_date(data_dir, seg2_bytes) -> None:
     capture = store(data_dir, seg2_bytes)
-    path = data_dir / "raw" / "2025-07-14" / "portfolio_IBOV.json"
+    path = data_dir / "raw" / "IBOV" / "2025-07-14" / "portfolio_IBOV.json"
     assert path.read_bytes() == seg2_bytes
     assert capture.trading_date == date(2025, 7, 14)
     assert read_capture(data_dir, date(2025, 7, 14), "IBOV") == capture
@@ -38,7 +38,7 @@ def test_same_bytes_again_change_nothing(data_dir, seg2_bytes) -> None:
 
 def test_tampered_raw_is_not_a_capture(data_dir, seg2_bytes) -> None:
     store(data_dir, seg2_bytes)
-    (data_dir / "raw" / "2025-07-14" / "portfolio_IBOV.json").write_bytes(seg2_bytes[:-10])
+    (data_dir / "raw" / "IBOV" / "2025-07-14" / "portfolio_IBOV.json").write_bytes(seg2_bytes[:-10])
     assert read_capture(data_dir, date(2025, 7, 14), "IBOV") is None
 
 

@@ -3,12 +3,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from conftest import import_csvs, tree_state
 
-from b3_assets.capture.bronze import write_bronze
+from b3_assets.capture.bronze import build_bronze, write_bronze
 from b3_assets.capture.raw import write_raw
 from b3_assets.lake.local import LocalLake
 from b3_assets.refine import engine as refine
 from b3_assets.refine.catalog import QueryError, format_table, register_tables, run_query, to_duckdb
+from b3_contract.lake_keys import Unit
+from b3_contract.tables import ALL_TABLE_NAMES
 
 
 @pytest.mark.parametrize(
@@ -39,18 +42,72 @@ def test_transpiles_athena_sql() -> None:
     assert "INTERVAL" in duck and "APPROX_QUANTILE" in duck
 
 
+SEED_COLUMNS = {
+    "ibov_ativos": [
+        "indice",
+        "empresa",
+        "tipo",
+        "classe",
+        "governanca",
+        "setor",
+        "participacao_pct",
+        "participacao_setor_pct",
+        "qtd_teorica",
+        "ranking",
+        "participacao_acumulada_pct",
+        "data_coleta",
+        "dias_desde_rebalanceamento",
+        "origem",
+        "data",
+        "acao",
+    ],
+    "ibov_header": [
+        "indice",
+        "data_carteira",
+        "qtd_teorica_total",
+        "redutor",
+        "participacao_total_pct",
+        "total_ativos",
+        "data_coleta",
+        "defasagem_dias",
+        "origem",
+        "data",
+    ],
+    "ibov_setores": [
+        "indice",
+        "setor",
+        "total_ativos",
+        "participacao_pct",
+        "qtd_teorica",
+        "data",
+    ],
+}
+"""The seed's IBOV tables as they were before the index became a dimension."""
+
+IBOV_DAY = Unit("IBOV", date(2025, 7, 14))
+IBXX_DAY = Unit("IBXX", date(2025, 6, 20))  # the real IBrX 100 download
+
+
+def publish(data_dir, bronze_files, units) -> None:
+    lake = LocalLake(data_dir / "lake")
+    out = refine.refine_files(bronze_files)
+    for name, spec in refine.TABLES.items():
+        lake.publish_partitions(spec.prefix, out[name], spec.partition_by, units)
+
+
 @pytest.fixture
-def catalog(data_dir, seg2_bytes):
+def catalog(data_dir, seg2_bytes, fixtures_dir):
     capture, _ = write_raw(
         data_dir, seg2_bytes, "http://b3", datetime(2025, 7, 12, tzinfo=UTC), "IBOV"
     )
     path = write_bronze(data_dir, json.loads(seg2_bytes), capture)
-    lake = LocalLake(data_dir / "lake")
-    out = refine.refine_files([path])
+    import_csvs(data_dir, [fixtures_dir / "IBXXDia_20-06-25.csv"])
+    ibxx, _, _ = build_bronze(data_dir, IBXX_DAY.day, "IBXX")
     register_tables(data_dir / "catalog.duckdb", data_dir / "lake")  # before any data: empty views
-    assert run_query(data_dir / "catalog.duckdb", "SELECT count(*) FROM ibov_ativos").rows == [(0,)]
-    for name, spec in refine.TABLES.items():
-        lake.publish_partitions(spec.prefix, out[name], spec.partition_by, [date(2025, 7, 14)])
+    for name in ALL_TABLE_NAMES:
+        count = run_query(data_dir / "catalog.duckdb", f"SELECT count(*) FROM {name}")
+        assert count.rows == [(0,)], name
+    publish(data_dir, [path, ibxx], [IBOV_DAY, IBXX_DAY])
     register_tables(data_dir / "catalog.duckdb", data_dir / "lake")
     return data_dir / "catalog.duckdb"
 
@@ -67,6 +124,87 @@ def test_queries_the_refined_tables(catalog) -> None:
     assert header.rows == [(84, 91_922_324_640)]
     types = run_query(catalog, "SELECT * FROM ibov_ativos LIMIT 1").types
     assert types[-2:] == ["DATE", "VARCHAR"]
+    types = run_query(catalog, "SELECT * FROM carteira_ativos LIMIT 1").types
+    assert types[-3:] == ["VARCHAR", "DATE", "VARCHAR"]
+
+
+def test_the_six_views_exist(catalog) -> None:
+    import duckdb
+
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    assert set(ALL_TABLE_NAMES) == {
+        "carteira_ativos",
+        "carteira_header",
+        "carteira_setores",
+        "ibov_ativos",
+        "ibov_header",
+        "ibov_setores",
+    }
+    assert set(ALL_TABLE_NAMES) <= views
+    for name in ALL_TABLE_NAMES:
+        to_duckdb(f"SELECT * FROM {name}")  # `b3 query` accepts each of them
+
+
+def test_carteira_tables_hold_every_index(catalog) -> None:
+    ativos = run_query(
+        catalog, "SELECT indice, data, count(*) FROM carteira_ativos GROUP BY 1, 2 ORDER BY 1"
+    )
+    assert ativos.rows == [("IBOV", date(2025, 7, 14), 84), ("IBXX", date(2025, 6, 20), 97)]
+    header = run_query(
+        catalog, "SELECT indice, total_ativos, origem FROM carteira_header ORDER BY indice"
+    )
+    assert header.rows == [("IBOV", 84, "api"), ("IBXX", 97, "csv")]
+    # Only the segment-2 API capture has sectors; the CSV download has none.
+    setores = run_query(catalog, "SELECT DISTINCT indice FROM carteira_setores")
+    assert setores.rows == [("IBOV",)]
+    # Each index is ranked on its own.
+    ranks = run_query(
+        catalog,
+        "SELECT indice, min(ranking), max(ranking) FROM carteira_ativos GROUP BY 1 ORDER BY 1",
+    )
+    assert ranks.rows == [("IBOV", 1, 84), ("IBXX", 1, 97)]
+
+
+@pytest.mark.parametrize("name", ["ativos", "header", "setores"])
+def test_ibov_tables_answer_only_ibov_with_the_seeds_columns(catalog, name) -> None:
+    ibov = run_query(catalog, f"SELECT * FROM ibov_{name}")
+    assert ibov.columns == SEED_COLUMNS[f"ibov_{name}"]
+    assert ibov.rows and {row[0] for row in ibov.rows} == {"IBOV"}
+    # The same rows as carteira_* restricted to IBOV, column for column.
+    columns = ", ".join(SEED_COLUMNS[f"ibov_{name}"])
+    carteira = run_query(catalog, f"SELECT {columns} FROM carteira_{name} WHERE indice = 'IBOV'")
+    assert sorted(map(repr, ibov.rows)) == sorted(map(repr, carteira.rows))
+    others = run_query(catalog, f"SELECT count(*) FROM carteira_{name} WHERE indice <> 'IBOV'")
+    assert others.rows == [({"ativos": 97, "header": 1, "setores": 0}[name],)]
+
+
+def test_ibov_tables_read_the_carteira_files_without_a_copy(catalog, data_dir) -> None:
+    import duckdb
+
+    lake = data_dir / "lake"
+    files = sorted(p.relative_to(lake).as_posix() for p in lake.rglob("*") if p.is_file())
+    # Every file of the lake is a carteira_* partition file, partitioned by index then date:
+    # there is no second copy for the ibov_* tables.
+    expected = []
+    for spec in refine.TABLES.values():
+        folder = lake / spec.prefix
+        parts = sorted(p.relative_to(lake).as_posix() for p in folder.rglob("*.parquet"))
+        assert all(f.startswith(f"{spec.prefix}/indice=") for f in parts), spec.name
+        expected += parts
+    assert files == sorted(expected)
+    ibov_files = [f for f in files if "/indice=IBOV/" in f]
+    assert ibov_files and len(ibov_files) < len(files)
+    # The ibov_* views read IBOV's folder of those very files.
+    with duckdb.connect(str(catalog), read_only=True) as con:
+        sql = dict(con.execute("SELECT view_name, sql FROM duckdb_views()").fetchall())
+    for name in ("ativos", "header", "setores"):
+        assert str(lake / f"refined/{name}/indice=IBOV/") in sql[f"ibov_{name}"]
+        assert str(lake / f"refined/{name}/indice=*/") in sql[f"carteira_{name}"]
+    # Registering the views again copies and changes nothing in the lake.
+    before = tree_state(lake)
+    register_tables(catalog, lake)
+    assert tree_state(lake) == before
 
 
 def test_catalog_is_read_only_even_past_the_parser(catalog) -> None:

@@ -3,14 +3,15 @@
 import copy
 import json
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
+from b3_assets.defs.checks import session_before
 from b3_assets.refine import quality
 from b3_assets.source.csv_download import parse_portfolio_csv
-from b3_assets.source.models import parse_b3_date
+from b3_assets.source.models import parse_b3_date, parse_ticker
 from b3_assets.source.trading_calendar import B3_TIMEZONE, previous_session
 
 DAY = date(2025, 7, 14)
@@ -20,10 +21,14 @@ def failing(findings) -> set[str]:
     return {finding.rule for finding in quality.failed(findings)}
 
 
-def test_every_real_response_and_csv_download_passes(fixtures_dir, csv_files) -> None:
-    responses = [json.loads(path.read_bytes()) for path in sorted(fixtures_dir.glob("*.json"))]
-    responses += [parse_portfolio_csv(p.read_bytes(), p.name, index="IBOV") for p in csv_files]
-    assert len(responses) >= 14
+def test_every_real_response_and_csv_download_passes(fixtures_dir, all_daily_csvs) -> None:
+    responses = [
+        json.loads(path.read_bytes()) for path in sorted(fixtures_dir.glob("portfolio_day_*.json"))
+    ]
+    downloads = [parse_portfolio_csv(p.read_bytes(), p.name) for p in all_daily_csvs]
+    assert {d.index for d in downloads} == {"IBOV", "IBXX", "SMLL", "IDIV", "IFIX"}
+    responses += [download.response for download in downloads]
+    assert len(responses) >= 20
     for response in responses:
         day = parse_b3_date(response["header"]["date"])
         findings = quality.bronze_findings(response, day)
@@ -36,6 +41,27 @@ def test_every_real_response_and_csv_download_passes(fixtures_dir, csv_files) ->
             "header_date_is_partition",
         ]
         assert failing(findings) == set(), (day, quality.failed(findings))
+
+
+def test_real_estate_funds_and_bdrs_pass_the_ticker_rule(fixtures_dir, seg2) -> None:
+    ifix = parse_portfolio_csv((fixtures_dir / "IFIXDia_03-08-26.csv").read_bytes(), "IFIX.csv")
+    funds = ifix.response["results"]
+    assert {row["type"].split()[0] for row in funds} == {"CI"}
+    assert all(row["cod"].endswith("11") for row in funds) and len(funds) == 106
+    assert "CACR11" in {row["cod"] for row in funds}
+    found = quality.bronze_findings(ifix.response, ifix.trading_date)
+    assert failing(found) == set()
+    [tickers] = [f for f in found if f.rule == "tickers_unique_and_b3_shaped"]
+    assert tickers.message == "106 distinct B3 tickers"
+    # BDRs (a 4-character root, 34/35/39; a digit in the root as in M1TA34): B3's July 14
+    # response with five constituents traded as BDRs instead.
+    bdrs = ["AAPL34", "M1TA34", "ROXO34", "NVDC34", "BERK35"]
+    response = copy.deepcopy(seg2)
+    for row, code in zip(response["results"], bdrs, strict=False):
+        row["cod"], row["type"] = code, "DRN"
+    assert failing(quality.bronze_findings(response, DAY)) == set()
+    for code in bdrs:
+        assert parse_ticker(code) == code
 
 
 def _set(path: tuple, value) -> Callable[[dict], None]:
@@ -142,7 +168,7 @@ def refined_failing(ativos, header, bronze_rows=4) -> dict[str, set[str]]:
 
 
 def test_consistent_refined_rows_pass() -> None:
-    assert refined_failing(*refined_rows()) == {"ibov_ativos": set(), "ibov_header": set()}
+    assert refined_failing(*refined_rows()) == {"carteira_ativos": set(), "carteira_header": set()}
 
 
 def test_an_import_has_no_capture_time_and_an_api_capture_must_have_one() -> None:
@@ -150,38 +176,38 @@ def test_an_import_has_no_capture_time_and_an_api_capture_must_have_one() -> Non
     imported = [dict(row, data_coleta=None, origem="csv") for row in ativos]
     imported_header = [dict(header[0], data_coleta=None, defasagem_dias=None, origem="csv")]
     assert refined_failing(imported, imported_header) == {
-        "ibov_ativos": set(),
-        "ibov_header": set(),
+        "carteira_ativos": set(),
+        "carteira_header": set(),
     }
     lost = [dict(row, data_coleta=None) for row in ativos]  # origem api
-    assert refined_failing(lost, header)["ibov_ativos"] == {"required_columns_not_null"}
+    assert refined_failing(lost, header)["carteira_ativos"] == {"required_columns_not_null"}
     unknown = [dict(header[0], origem=None)]
-    assert refined_failing(ativos, unknown)["ibov_header"] == {"required_columns_not_null"}
+    assert refined_failing(ativos, unknown)["carteira_header"] == {"required_columns_not_null"}
 
 
 def test_refined_corruptions_fail_their_rule() -> None:
     ativos, header = refined_rows()
-    assert refined_failing(ativos[:3], header)["ibov_ativos"] == {
+    assert refined_failing(ativos[:3], header)["carteira_ativos"] == {
         "rows_match_bronze",
         "cumulative_weight_ends_at_100",
     }
     nulled = copy.deepcopy(ativos)
     nulled[2]["qtd_teorica"] = None
-    assert refined_failing(nulled, header)["ibov_ativos"] == {"required_columns_not_null"}
+    assert refined_failing(nulled, header)["carteira_ativos"] == {"required_columns_not_null"}
     gap = copy.deepcopy(ativos)
     gap[3]["ranking"] = 5
-    assert refined_failing(gap, header)["ibov_ativos"] == {"ranking_is_1_to_n"}
+    assert refined_failing(gap, header)["carteira_ativos"] == {"ranking_is_1_to_n"}
     repeat = copy.deepcopy(ativos)
     repeat[1]["ranking"] = 1
-    assert "ranking_is_1_to_n" in refined_failing(repeat, header)["ibov_ativos"]
+    assert "ranking_is_1_to_n" in refined_failing(repeat, header)["carteira_ativos"]
     short = copy.deepcopy(ativos)
     short[3]["participacao_acumulada_pct"] = Decimal("99.990")
-    assert refined_failing(short, header)["ibov_ativos"] == {"cumulative_weight_ends_at_100"}
-    assert refined_failing(ativos, header * 2)["ibov_header"] == {"header_has_one_row"}
-    assert refined_failing(ativos, [])["ibov_header"] == {"header_has_one_row"}
+    assert refined_failing(short, header)["carteira_ativos"] == {"cumulative_weight_ends_at_100"}
+    assert refined_failing(ativos, header * 2)["carteira_header"] == {"header_has_one_row"}
+    assert refined_failing(ativos, [])["carteira_header"] == {"header_has_one_row"}
     no_total = [dict(header[0], qtd_teorica_total=None)]
-    assert refined_failing(ativos, no_total)["ibov_header"] == {"required_columns_not_null"}
-    assert refined_failing([], header, 4)["ibov_ativos"] == {
+    assert refined_failing(ativos, no_total)["carteira_header"] == {"required_columns_not_null"}
+    assert refined_failing([], header, 4)["carteira_ativos"] == {
         "rows_match_bronze",
         "cumulative_weight_ends_at_100",
     }
@@ -202,6 +228,79 @@ def test_drift_warns_on_membership_outside_a_rebalance_and_large_moves() -> None
     assert not big.passed and big.figures["moves_over_threshold"] == {"VALE3": 1.001}
     assert quality.drift_finding((date(2025, 7, 11), before), (DAY, moved), Decimal(2)).passed
     assert quality.drift_finding(None, (DAY, before)).passed
+
+
+def test_drift_across_a_gap_says_there_is_no_comparison() -> None:
+    before = {"VALE3": Decimal("11.000")}
+    gap = quality.drift_finding(None, (DAY, {"PETR4": Decimal("50.000")}))
+    assert gap.passed and gap.figures == {"compared_with": None}
+    assert gap.message == (
+        "the session before 2025-07-14 is not captured: no day-over-day comparison"
+    )
+    # The session before a date is B3's, not the calendar's: Friday before Monday, and the
+    # last session before Carnival.
+    assert session_before(DAY) == date(2025, 7, 11)
+    assert session_before(date(2025, 3, 5)) == date(2025, 2, 28)
+    assert (
+        quality.drift_finding((date(2025, 7, 11), before), (DAY, before)).figures["compared_with"]
+        == "2025-07-11"
+    )
+
+
+@pytest.mark.filterwarnings("ignore::dagster.PreviewWarning")
+def test_drift_compares_only_with_the_same_indexs_previous_session(data_dir, seg2) -> None:
+    """IBOV's July 11 lacks VALE3, SMLL's July 11 equals its July 14, IBXX has July 10 but not
+    July 11: each index is compared with its own previous session, or with nothing."""
+    import dagster as dg
+
+    from b3_assets.capture.bronze import build_bronze
+    from b3_assets.capture.raw import write_raw
+    from b3_assets.defs.assets import asset_key, build_assets
+    from b3_assets.defs.checks import build_checks
+    from b3_assets.defs.resources import resources_for
+    from b3_assets.settings import Settings
+    from b3_assets.source.b3_client import canonical_json
+
+    def store(index: str, header_date: str, without: str | None = None) -> None:
+        response = copy.deepcopy(seg2)
+        response["header"]["date"] = header_date
+        response["results"] = [r for r in response["results"] if r["cod"] != without]
+        raw = canonical_json(response)
+        capture, _ = write_raw(data_dir, raw, "test", datetime(2025, 7, 12, tzinfo=UTC), index)
+        build_bronze(data_dir, capture.trading_date, index)
+
+    store("IBOV", "11/07/25", without="VALE3")
+    store("IBOV", "14/07/25")
+    store("SMLL", "11/07/25")
+    store("SMLL", "14/07/25")
+    store("IBXX", "10/07/25", without="PETR4")  # not the session before July 14
+    store("IBXX", "14/07/25")
+    indices = ["IBOV", "IBXX", "SMLL"]
+    checks = build_checks(indices)
+    bronze = [asset_key(index, "portfolio_bronze") for index in indices]
+    result = dg.materialize(  # the bronze stage with its drift checks, B3 never asked
+        [*build_assets(indices), *checks],
+        selection=dg.AssetSelection.assets(*bronze) | dg.AssetSelection.checks(checks[2]),
+        resources=resources_for(Settings(data_dir=data_dir, api_url="http://127.0.0.1:9")),
+        partition_key="2025-07-14",
+    )
+    assert result.success
+    drift = {
+        e.event_specific_data.asset_key.path[0]: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert set(drift) == set(indices)
+    assert {e.check_name for e in drift.values()} == {"day_over_day_drift"}
+    ibov, smll, ibxx = drift["IBOV"], drift["SMLL"], drift["IBXX"]
+    assert ibov.metadata["compared_with"].value == "2025-07-11"
+    assert not ibov.passed and list(ibov.metadata["entered"].value) == ["VALE3"]
+    assert smll.metadata["compared_with"].value == "2025-07-11"
+    assert smll.passed and list(smll.metadata["entered"].value) == []  # not IBOV's July 11
+    assert ibxx.passed and ibxx.description == (
+        "the session before 2025-07-14 is not captured: no day-over-day comparison"
+    )
+    assert all(e.severity == dg.AssetCheckSeverity.WARN for e in drift.values())
 
 
 def test_rebalance_boundaries() -> None:
