@@ -1,12 +1,15 @@
 """`b3 deploy`: what the AWS path needs in an account, created or updated idempotently.
 
 The bucket (public access blocked, encrypted), the Glue job script, refine SQL and table contract
-under s3://BUCKET/glue/, the Glue database, the job's IAM role (unless an ARN is given) and the
-Glue job. Running it again changes nothing that is already as wanted.
+under s3://BUCKET/glue/, the Glue database and its six tables (carteira_* for every index, ibov_*
+for IBOV; b3_contract.glue_tables, the definition the Glue job keeps them to), the job's IAM role
+(unless an ARN is given) and the Glue job. Running it again changes nothing that is already as
+wanted.
 
 infra/template.yaml is the full deployment (it adds the Lambda trigger, the Athena workgroup and
-the bucket policy). CloudFormation cannot upload files, so after the stack `deploy_code` (`b3
-deploy --code-only`) uploads the job code and checks the stack's job runs it.
+the bucket policy, and declares the same tables). CloudFormation cannot upload files, so after
+the stack `deploy_code` (`b3 deploy --code-only`) uploads the job code and checks the stack's job
+runs it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import b3_contract
 from b3_assets.aws.clients import AwsError, aws_errors, error_code
 from b3_assets.lake.s3 import S3Lake
 from b3_assets.refine import engine as refine
+from b3_contract.glue_tables import all_table_inputs
 from b3_contract.tables import TABLES
 
 JOB_SCRIPT = refine.GLUE_DIR / "refine_job.py"
@@ -106,7 +110,7 @@ def write_lambda_package(target_dir: Path) -> list[Path]:
 
 def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
     return {
-        "Description": "b3-lake refine: raw/DATE/dados_originais.parquet -> refined tables",
+        "Description": "b3-lake refine: raw/INDEX/DATE/dados_originais.parquet -> refined tables",
         "Role": role_arn,
         "Command": {
             "Name": "glueetl",
@@ -265,11 +269,45 @@ def ensure_database(glue: Any, target: Target) -> Step:
         glue.create_database(
             DatabaseInput={
                 "Name": target.database,
-                "Description": "b3-lake refined tables (ibov_ativos, ibov_header, ibov_setores)",
+                "Description": "b3-lake refined tables of B3's index portfolios "
+                "(carteira_*, ibov_*)",
                 "LocationUri": f"s3://{target.bucket}/refined/",
             }
         )
     return Step(what, "created")
+
+
+def _table_differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether the catalog's table is not the wanted one. What Glue adds by itself (CreateTime,
+    other parameters, other storage fields) does not count."""
+    nested = ("Parameters", "StorageDescriptor")
+    return any(
+        current.get(key) != value for key, value in wanted.items() if key not in nested
+    ) or any(_differs(current.get(key) or {}, wanted[key]) for key in nested)
+
+
+def ensure_tables(glue: Any, target: Target) -> list[Step]:
+    """The six refined tables, before any run: the Glue job upserts the same definitions, so
+    Athena can query (and the catalog asset check) a table before its first partition."""
+    steps = []
+    for wanted in all_table_inputs(target.bucket):
+        name = wanted["Name"]
+        what = f"glue table {target.database}.{name}"
+        with aws_errors(f"creating Glue table {target.database}.{name}"):
+            try:
+                current = glue.get_table(DatabaseName=target.database, Name=name)["Table"]
+            except ClientError as exc:
+                if error_code(exc) != "EntityNotFoundException":
+                    raise
+                glue.create_table(DatabaseName=target.database, TableInput=wanted)
+                steps.append(Step(what, "created"))
+                continue
+            if not _table_differs(current, wanted):
+                steps.append(Step(what, "unchanged"))
+                continue
+            glue.update_table(DatabaseName=target.database, TableInput=wanted)
+        steps.append(Step(what, "updated"))
+    return steps
 
 
 def ensure_role(iam: Any, sts: Any, target: Target) -> tuple[str, Step]:
@@ -331,10 +369,11 @@ def ensure_job(glue: Any, target: Target, role_arn: str) -> Step:
 
 
 def deploy(clients: dict[str, Any], target: Target) -> list[Step]:
-    """Bucket, code, database, role and job, in the order each needs the one before."""
+    """Bucket, code, database, tables, role and job, in the order each needs the one before."""
     steps = [ensure_bucket(clients["s3"], target)]
     steps += upload_glue_files(clients["s3"], target)
     steps.append(ensure_database(clients["glue"], target))
+    steps += ensure_tables(clients["glue"], target)
     role_arn, role_step = ensure_role(clients["iam"], clients["sts"], target)
     steps.append(role_step)
     steps.append(ensure_job(clients["glue"], target, role_arn))

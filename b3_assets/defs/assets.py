@@ -1,23 +1,34 @@
-"""The asset graph, one chain per index: raw response -> bronze -> lake object -> refined -> catalog.
+"""The asset graph, one chain per index: raw response -> bronze -> lake object -> refined ->
+catalog.
 
-Every stage is one multi-asset over the indices: asset keys are `INDEX/stage` (grouped by index in
-the UI, each with its own trading-date partitions), and a run that selects K indices over N dates
-executes each stage once, so the refine is one engine run (one Glue run) for all N x K units.
+Asset keys are `INDEX/stage` (grouped by index in the UI, each with its own trading-date
+partitions and checks), and the chain of every index is one multi-asset: a run that selects any
+stages of K indices over N dates is one step, so the refine is one engine run (one Glue run) for
+all N x K units (docs/architecture.md says why not one step per stage).
 
-Indices are independent inside a stage: one index that fails (B3 error, a failed blocking rule,
-nothing captured) yields nothing and is named, the others go on to the end of the run, whose last
-stage then fails naming every index that did not make it. In a range, dates with nothing captured
-are skipped and named, because history has gaps B3 will never fill.
+Indices are independent inside the step: one that fails a stage (B3 error, nothing captured, a
+blocking rule) stops there and is logged, the others go on, and the step then fails naming every
+index that did not make it. In a range, dates with nothing captured are skipped and named,
+because history has gaps B3 will never fill.
 """
 
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import date
 
 import dagster as dg
+import pyarrow.compute as pc
 
 from b3_assets.capture.bronze import BRONZE_SCHEMA
-from b3_assets.defs.lake_quality import refined_findings
+from b3_assets.defs.lake_quality import (
+    BRONZE_RULES,
+    DRIFT,
+    REFINED_RULES,
+    chain_check_specs,
+    drift_findings,
+    refined_findings,
+    report,
+)
 from b3_assets.defs.metadata import (
     column_schema,
     contract_schema,
@@ -44,43 +55,51 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 RAW, BRONZE, LAKE, CATALOG = "portfolio_raw", "portfolio_bronze", "lake_raw_object", "catalog"
-STAGES = {RAW: 0, BRONZE: 1, LAKE: 2, **{name: 3 for name in TABLES}, CATALOG: 4}
 
 
 def asset_key(index: str, name: str) -> dg.AssetKey:
     return dg.AssetKey([index, name])
 
 
-def selected_indices(context: dg.AssetExecutionContext) -> list[str]:
-    """The indices this step materializes (the run's selection of this stage's keys)."""
-    return sorted({key.path[0] for key in context.selected_asset_keys})
+class ChainRun:
+    """One execution of the chain: its dates, what it materializes and checks per index, and
+    the indices that failed (each stops there; the others go on)."""
 
+    def __init__(self, context: dg.AssetExecutionContext) -> None:
+        self.context = context
+        self.dates = partition_dates(context)
+        self.keys = set(context.selected_asset_keys)
+        self.checks = set(context.selected_asset_check_keys)
+        self.failed: dict[str, str] = {}
 
-class IndexFailures:
-    """Indices that fail in a step: logged and named; the step fails only when it is the last
-    stage of the run (nothing downstream for the other indices to lose) or when all failed."""
+    def indices(self, stage: str) -> list[str]:
+        """Indices whose `stage` asset this run materializes and that have not failed."""
+        return sorted({k.path[0] for k in self.keys if k.path[-1] == stage} - set(self.failed))
 
-    def __init__(self, context: dg.AssetExecutionContext, stage: str) -> None:
-        self.context, self.stage, self.reasons = context, stage, {}
+    def checked(self, asset: str, rules: Iterable[str]) -> list[str]:
+        """Indices with any of these checks of `asset` selected (and not failed)."""
+        wanted = set(rules)
+        return sorted(
+            {
+                k.asset_key.path[0]
+                for k in self.checks
+                if k.asset_key.path[-1] == asset and k.name in wanted
+            }
+            - set(self.failed)
+        )
 
-    def add(self, index: str, reason: str) -> None:
-        self.reasons[index] = reason
+    def fail(self, index: str, reason: str) -> None:
+        self.failed[index] = reason
         self.context.log.error(f"{index}: {reason}")
 
-    def finish(self, indices: Sequence[str]) -> None:
-        if not self.reasons:
-            return
-        lines = "; ".join(f"{index}: {reason}" for index, reason in sorted(self.reasons.items()))
-        if len(self.reasons) == len(indices) or self._last_stage():
+    def finish(self) -> None:
+        if self.failed:
+            every = {k.path[0] for k in self.keys} | {k.asset_key.path[0] for k in self.checks}
+            lines = "; ".join(f"{index}: {why}" for index, why in sorted(self.failed.items()))
             raise dg.Failure(
-                f"{len(self.reasons)} of {len(indices)} indices failed: {lines}",
-                metadata={"indices_failed": sorted(self.reasons)},
+                f"{len(self.failed)} of {len(every)} indices failed: {lines}",
+                metadata={"indices_failed": sorted(self.failed)},
             )
-
-    def _last_stage(self) -> bool:
-        keys = self.context.job_def.asset_layer.selected_asset_keys
-        rank = STAGES[self.stage]
-        return not any(STAGES.get(key.path[-1], -1) > rank for key in keys)
 
 
 def _available(
@@ -95,350 +114,374 @@ def _available(
     return present, missing, None
 
 
-def _specs(indices: Sequence[str], name: str, **kwargs) -> list[dg.AssetSpec]:
-    return [
-        dg.AssetSpec(
-            asset_key(index, name),
-            group_name=index,
-            partitions_def=trading_date_partitions,
-            tags={"b3/index": index},
-            **kwargs,
+DESCRIPTIONS = {
+    RAW: "B3's GetPortfolioDay response of the index for the date, byte for byte (all pages "
+    "merged). B3 serves only the current portfolio: a captured unit is kept, the served one is "
+    "fetched, any other date fails with the way to import it from B3's CSV.",
+    BRONZE: "The whole response as Parquet: B3's strings untouched, plus ingestion columns.",
+    LAKE: "The bronze file in the lake as raw/INDEX/DATE/dados_originais.parquet: the refine's "
+    "input. A unit whose bronze file breaks a blocking rule is not uploaded.",
+    CATALOG: "The index's refined partitions registered for SQL (carteira_*, and ibov_* for "
+    "IBOV): DuckDB views locally, Glue Data Catalog on AWS. Units whose refined rows break a "
+    "blocking rule are refused.",
+}
+KINDS = {
+    RAW: {"json"},
+    BRONZE: {"parquet"},
+    LAKE: {"parquet", "s3"},
+    CATALOG: {"duckdb", "glue"},
+}
+UPSTREAM = {RAW: [], BRONZE: [RAW], LAKE: [BRONZE], CATALOG: list(TABLES)}
+
+
+def chain_specs(indices: Sequence[str]) -> list[dg.AssetSpec]:
+    specs = []
+    for index in indices:
+        common = {
+            "group_name": index,
+            "partitions_def": trading_date_partitions,
+            "tags": {"b3/index": index},
+            "skippable": True,
+        }
+        for name in (RAW, BRONZE, LAKE):
+            specs.append(
+                dg.AssetSpec(
+                    asset_key(index, name),
+                    deps=[asset_key(index, up) for up in UPSTREAM[name]],
+                    description=DESCRIPTIONS[name],
+                    kinds=KINDS[name],
+                    **common,
+                )
+            )
+        for name, table in TABLES.items():
+            also = f" and IBOV alone as ibov_{name[9:]}" if index == "IBOV" else ""
+            specs.append(
+                dg.AssetSpec(
+                    asset_key(index, name),
+                    deps=[asset_key(index, LAKE)],
+                    description=f"{table.description} Rows of {index}; query every index as "
+                    f"{name}{also}.",
+                    kinds={"parquet", "sql"},
+                    metadata={"dagster/column_schema": contract_schema(table.columns)},
+                    **common,
+                )
+            )
+        specs.append(
+            dg.AssetSpec(
+                asset_key(index, CATALOG),
+                deps=[asset_key(index, up) for up in UPSTREAM[CATALOG]],
+                description=DESCRIPTIONS[CATALOG],
+                kinds=KINDS[CATALOG],
+                **common,
+            )
         )
-        for index in indices
-    ]
+    return specs
 
 
 def build_assets(indices: Sequence[str]) -> list[dg.AssetsDefinition]:
-    """The five stages over `indices` (the definitions hold every index configured or held)."""
+    """The chain of every index as one multi-asset (the definitions hold every index configured
+    or held): a run of any indices and dates is one step, so the refine is one engine run."""
 
     @dg.multi_asset(
-        name=RAW,
-        specs=_specs(
-            indices,
-            RAW,
-            kinds={"json"},
-            description="B3's GetPortfolioDay response of the index for the date, byte for byte.",
-            skippable=True,
-        ),
+        name="index_portfolios",
+        specs=chain_specs(indices),
+        check_specs=chain_check_specs(indices),
         partitions_def=trading_date_partitions,
         backfill_policy=SINGLE_RUN,
         can_subset=True,
     )
-    def portfolio_raw(
+    def index_portfolios(
         context: dg.AssetExecutionContext,
         b3_api: B3ApiResource,
         capture_store: CaptureStoreResource,
-    ) -> Iterator[dg.MaterializeResult]:
-        """B3 serves only the current portfolio: a unit already captured is kept as it is, one
-        B3 is serving is fetched (once per index per run), and any other fails with the way to
-        import it from B3's CSV. In a range, dates that cannot be fetched (another date served,
-        or B3 unreachable) are skipped and named, so a backfill over captured history works
-        without B3."""
-        dates, chosen = partition_dates(context), selected_indices(context)
-        failures, fetch = IndexFailures(context, RAW), b3_api.fetcher()
-        for index in chosen:
-            captured, fetched, refused, unreachable, b3_error = [], [], [], [], ""
-            for day in dates:
-                try:
-                    capture, was_fetched = capture_store.capture(Unit(index, day), fetch)
-                except (DateNotServedError, B3ApiError) as exc:
-                    if isinstance(exc, DateNotServedError):
-                        refused.append(day)
-                    else:
-                        unreachable.append(day)
-                    b3_error = str(exc)
-                    continue
-                captured.append(capture)
-                if was_fetched:
-                    fetched.append(day)
-            if not captured or (len(dates) == 1 and (refused or unreachable)):
-                failures.add(index, b3_error or "B3 serves only the current portfolio")
-                continue
-            if unreachable:
-                context.log.warning(
-                    f"{index}: skipping {len(unreachable)} uncaptured date(s) B3 could not be "
-                    f"asked for ({b3_error}): {', '.join(map(str, unreachable))}"
-                )
-            newest = captured[-1]
-            unit = Unit(index, newest.trading_date)
-            yield dg.MaterializeResult(
-                asset_key=asset_key(index, RAW),
-                metadata={
-                    "index": index,
-                    "path": dg.MetadataValue.path(str(capture_store.raw_path(unit))),
-                    "sha256": newest.sha256,
-                    "source_url": dg.MetadataValue.url(newest.source_url)
-                    if newest.source_url.startswith("http")
-                    else newest.source_url,
-                    "origin": newest.origin,
-                    "fetched_at": newest.fetched_at.isoformat()
-                    if newest.fetched_at
-                    else "unknown: B3's CSV download carries no capture time",
-                    "pages": newest.pages,
-                    "dates_fetched_now": [str(d) for d in fetched],
-                    "dates_already_captured": [
-                        str(c.trading_date) for c in captured if c.trading_date not in fetched
-                    ],
-                    "dates_not_served": [str(d) for d in refused],
-                    "dates_b3_unreachable": [str(d) for d in unreachable],
-                    "b3_error": b3_error,
-                },
-            )
-        failures.finish(chosen)
+        lake: LakeResource,
+        refiner: RefinerResource,
+        catalog: CatalogResource,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        """Each selected stage in order, for the selected indices and dates; an index that fails
+        a stage (B3 error, nothing captured, a blocking rule) stops there and is named when the
+        step ends, after every other index has gone through."""
+        run = ChainRun(context)
+        yield from _raw(run, b3_api, capture_store)
+        bronze_findings = yield from _bronze(run, capture_store)
+        yield from _lake(run, capture_store, lake, bronze_findings)
+        yield from _refine(run, lake, refiner)
+        refined = yield from _refined_checks(run, lake)
+        yield from _catalog(run, lake, catalog, refined)
+        run.finish()
 
-    @dg.multi_asset(
-        name=BRONZE,
-        specs=[
-            spec.replace_attributes(deps=[asset_key(spec.key.path[0], RAW)])
-            for spec in _specs(
-                indices,
-                BRONZE,
-                kinds={"parquet"},
-                description="The whole response as Parquet: B3's strings untouched, plus "
-                "ingestion columns.",
-                skippable=True,
-            )
-        ],
-        partitions_def=trading_date_partitions,
-        backfill_policy=SINGLE_RUN,
-        can_subset=True,
-    )
-    def portfolio_bronze(
-        context: dg.AssetExecutionContext, capture_store: CaptureStoreResource
-    ) -> Iterator[dg.MaterializeResult]:
-        dates, chosen = partition_dates(context), selected_indices(context)
-        failures = IndexFailures(context, BRONZE)
-        for index in chosen:
-            present, missing, reason = _available(
-                dates, lambda day: capture_store.has_capture(Unit(index, day)), "raw capture"
-            )
-            if reason:
-                failures.add(index, reason)
-                continue
-            rows, written, path, table = 0, [], None, None
-            for day in present:
-                path, table, changed = capture_store.bronze(Unit(index, day))
-                rows += table.num_rows
-                if changed:
-                    written.append(str(day))
-            assert table is not None and path is not None
-            yield dg.MaterializeResult(
-                asset_key=asset_key(index, BRONZE),
-                metadata={
-                    "index": index,
-                    "dagster/row_count": rows,
-                    "dagster/column_schema": column_schema(BRONZE_SCHEMA),
-                    "path": dg.MetadataValue.path(str(path)),
-                    "dates_written": written,
-                    "dates_skipped": [str(d) for d in missing],
-                    "top_10_weights": dg.MetadataValue.md(top_weights_from_bronze(table)),
-                },
-            )
-        failures.finish(chosen)
+    return [index_portfolios]
 
-    @dg.multi_asset(
-        name=LAKE,
-        specs=[
-            spec.replace_attributes(deps=[asset_key(spec.key.path[0], BRONZE)])
-            for spec in _specs(
-                indices,
-                LAKE,
-                kinds={"parquet", "s3"},
-                description="The bronze file in the lake as raw/INDEX/DATE/dados_originais."
-                "parquet: the refine's input. A unit whose bronze file breaks a blocking rule "
-                "is not uploaded.",
-                skippable=True,
-            )
-        ],
-        partitions_def=trading_date_partitions,
-        backfill_policy=SINGLE_RUN,
-        can_subset=True,
-    )
-    def lake_raw_object(
-        context: dg.AssetExecutionContext, capture_store: CaptureStoreResource, lake: LakeResource
-    ) -> Iterator[dg.MaterializeResult]:
-        dates, chosen = partition_dates(context), selected_indices(context)
-        failures = IndexFailures(context, LAKE)
-        for index in chosen:
-            present, missing, reason = _available(
-                dates, lambda day: capture_store.has_bronze(Unit(index, day)), "bronze file"
-            )
-            if reason:
-                failures.add(index, reason)
-                continue
-            bad = {}
-            for day in present:
-                broken = quality.failed(
-                    quality.bronze_findings(capture_store.bronze_response(Unit(index, day)), day)
-                )
-                if broken:
-                    bad[day] = "; ".join(f"{f.rule}: {f.message}" for f in broken)
-            if bad:
-                failures.add(
-                    index,
-                    "bronze fails its blocking checks, not uploaded: "
-                    + "; ".join(f"{day}: {why}" for day, why in bad.items()),
-                )
-                continue
-            objects = [
-                lake.put_file(
-                    raw_object_key(Unit(index, day)), capture_store.bronze_path(Unit(index, day))
-                )
-                for day in present
-            ]
-            newest = objects[-1]
-            yield dg.MaterializeResult(
-                asset_key=asset_key(index, LAKE),
-                metadata={
-                    "index": index,
-                    "uri": newest.uri,
-                    "size_bytes": newest.size,
-                    "etag": newest.etag,
-                    "objects_uploaded": sum(o.changed for o in objects),
-                    "objects_unchanged": sum(not o.changed for o in objects),
-                    "dates_skipped": [str(d) for d in missing],
-                },
-            )
-        failures.finish(chosen)
 
-    @dg.multi_asset(
-        name="refined_tables",
-        specs=[
-            dg.AssetSpec(
-                asset_key(index, name),
-                deps=[asset_key(index, LAKE)],
-                description=f"{table.description} Rows of {index}; query all indices as "
-                f"{name}" + (" and IBOV alone as ibov_" + name[9:] if index == "IBOV" else "."),
-                group_name=index,
-                kinds={"parquet", "sql"},
-                partitions_def=trading_date_partitions,
-                tags={"b3/index": index},
-                metadata={"dagster/column_schema": contract_schema(table.columns)},
-                skippable=True,
-            )
-            for index in indices
-            for name, table in TABLES.items()
-        ],
-        partitions_def=trading_date_partitions,
-        backfill_policy=SINGLE_RUN,
-        can_subset=True,
-    )
-    def refined_tables(
-        context: dg.AssetExecutionContext, lake: LakeResource, refiner: RefinerResource
-    ) -> Iterator[dg.MaterializeResult]:
-        """carteira_ativos, carteira_header and carteira_setores from the refine SQL of
-        glue/sql: every selected index and date in one engine run, and only those units'
-        partitions replaced. (An index is refined with all three tables.)"""
-        dates, chosen = partition_dates(context), selected_indices(context)
-        failures = IndexFailures(context, "carteira_ativos")
-        units, skipped = [], {}
-        for index in chosen:
-            present, missing, reason = _available(
-                dates, lambda day: lake.exists(raw_object_key(Unit(index, day))), "raw object"
-            )
-            if reason:
-                failures.add(index, reason + " in the lake")
+def _raw(
+    run: ChainRun, b3_api: B3ApiResource, capture_store: CaptureStoreResource
+) -> Iterator[dg.MaterializeResult]:
+    """In a range, dates that cannot be fetched (another date served, or B3 unreachable) are
+    skipped and named, so a backfill over captured history works without B3."""
+    fetch = b3_api.fetcher()
+    for index in run.indices(RAW):
+        captured, fetched, refused, unreachable, b3_error = [], [], [], [], ""
+        for day in run.dates:
+            try:
+                capture, was_fetched = capture_store.capture(Unit(index, day), fetch)
+            except (DateNotServedError, B3ApiError) as exc:
+                (refused if isinstance(exc, DateNotServedError) else unreachable).append(day)
+                b3_error = str(exc)
                 continue
-            units += [Unit(index, day) for day in present]
-            skipped[index] = [str(d) for d in missing]
-        outputs = refiner.refine(context, lake, units) if units else {}
-        for index in sorted(skipped):
-            for name, output in outputs.items():
-                rows = {
-                    str(u.day): n
-                    for u, n in sorted(output.rows_by_unit.items())
-                    if u.index == index
-                }
-                metadata = {
-                    **output.details,
-                    "index": index,
-                    "dagster/row_count": sum(rows.values()),
-                    "dagster/column_schema": contract_schema(TABLES[name].columns),
-                    "location": output.location,
-                    "files_written_in_run": output.files,
-                    "units_in_engine_run": len(units),
-                    "rows_by_date": rows,
-                    "dates_skipped": skipped[index],
-                }
-                if name == "carteira_ativos" and output.preview is not None:
-                    mine = output.preview.filter(
-                        output.preview["indice"].to_numpy(zero_copy_only=False) == index
-                    )
-                    metadata["top_10_weights"] = dg.MetadataValue.md(top_weights_from_ativos(mine))
-                yield dg.MaterializeResult(asset_key=asset_key(index, name), metadata=metadata)
-        failures.finish(chosen)
-
-    @dg.multi_asset(
-        name=CATALOG,
-        specs=[
-            spec.replace_attributes(deps=[asset_key(spec.key.path[0], name) for name in TABLES])
-            for spec in _specs(
-                indices,
-                CATALOG,
-                kinds={"duckdb", "glue"},
-                description="The index's refined partitions registered for SQL (carteira_*, and "
-                "ibov_* for IBOV): DuckDB views locally, Glue Data Catalog on AWS. Units whose "
-                "refined rows break a blocking rule are refused.",
-                skippable=True,
+            captured.append(capture)
+            if was_fetched:
+                fetched.append(day)
+        if not captured:
+            run.fail(index, b3_error or "B3 serves only the current portfolio")
+            continue
+        if unreachable:
+            run.context.log.warning(
+                f"{index}: skipping {len(unreachable)} uncaptured date(s) B3 could not be "
+                f"asked for ({b3_error}): {', '.join(map(str, unreachable))}"
             )
-        ],
-        partitions_def=trading_date_partitions,
-        backfill_policy=SINGLE_RUN,
-        can_subset=True,
-    )
-    def catalog(
-        context: dg.AssetExecutionContext, lake: LakeResource, catalog: CatalogResource
-    ) -> Iterator[dg.MaterializeResult]:
-        dates, chosen = partition_dates(context), selected_indices(context)
-        failures = IndexFailures(context, CATALOG)
-        good: list[Unit] = []
-        for index in chosen:
-            bad, seen = {}, []
-            for day in dates:
-                found = refined_findings(lake, Unit(index, day))
-                if found is None:
-                    continue
-                seen.append(day)
-                failed = [
-                    f"{name}.{f.rule}: {f.message}"
-                    for name, fs in found.items()
-                    for f in quality.failed(fs)
-                ]
-                if failed:
-                    bad[day] = failed
-            if bad:
-                lines = "; ".join(f"{day}: {' | '.join(why)}" for day, why in bad.items())
-                failures.add(index, f"refined data fails its checks, not registered: {lines}")
-                continue
-            if not seen:
-                failures.add(index, f"nothing refined for {dates[0]}..{dates[-1]}")
-                continue
-            good += [Unit(index, day) for day in seen]
-        counts = catalog.register(lake, good) if good else {}
-        unit = catalog.count_unit
-        for index in sorted({u.index for u in good}):
-            rows = [
-                [name, str(u.day), counts[name].get(u, 0)]
-                for name in counts
-                for u in good
-                if u.index == index and (index == "IBOV" or not name.startswith("ibov_"))
-            ]
-            metadata = {
+        newest = captured[-1]
+        yield dg.MaterializeResult(
+            asset_key=asset_key(index, RAW),
+            metadata={
                 "index": index,
-                "catalog": catalog.describe(),
-                "tables": sorted({row[0] for row in rows}),
-                f"{unit}_by_table_and_date": dg.MetadataValue.md(
-                    markdown_table(["table", "date", unit], rows)
+                "path": dg.MetadataValue.path(
+                    str(capture_store.raw_path(Unit(index, newest.trading_date)))
                 ),
-            }
-            if unit == "rows":
-                metadata["dagster/row_count"] = sum(
-                    row[2] for row in rows if row[0].startswith("carteira_")
-                )
-            yield dg.MaterializeResult(asset_key=asset_key(index, CATALOG), metadata=metadata)
-        failures.finish(chosen)
+                "sha256": newest.sha256,
+                "source_url": dg.MetadataValue.url(newest.source_url)
+                if newest.source_url.startswith("http")
+                else newest.source_url,
+                "origin": newest.origin,
+                "fetched_at": newest.fetched_at.isoformat()
+                if newest.fetched_at
+                else "unknown: B3's CSV download carries no capture time",
+                "pages": newest.pages,
+                "dates_fetched_now": [str(d) for d in fetched],
+                "dates_already_captured": [
+                    str(c.trading_date) for c in captured if c.trading_date not in fetched
+                ],
+                "dates_not_served": [str(d) for d in refused],
+                "dates_b3_unreachable": [str(d) for d in unreachable],
+                "b3_error": b3_error,
+            },
+        )
 
-    return [portfolio_raw, portfolio_bronze, lake_raw_object, refined_tables, catalog]
+
+def _bronze(
+    run: ChainRun, capture_store: CaptureStoreResource
+) -> Generator[dg.MaterializeResult | dg.AssetCheckResult, None, dict[Unit, list]]:
+    """Builds the bronze files, then B3's invariants and the drift on them (the lake stage
+    refuses a unit that breaks an invariant). Returns the invariants' findings per unit."""
+    findings: dict[Unit, list[quality.Finding]] = {}
+    for index in run.indices(BRONZE):
+        present, missing, reason = _available(
+            run.dates, lambda day, i=index: capture_store.has_capture(Unit(i, day)), "raw capture"
+        )
+        if reason:
+            run.fail(index, reason)
+            continue
+        rows, written, path, table = 0, [], None, None
+        for day in present:
+            path, table, changed = capture_store.bronze(Unit(index, day))
+            rows += table.num_rows
+            if changed:
+                written.append(str(day))
+        assert table is not None and path is not None
+        yield dg.MaterializeResult(
+            asset_key=asset_key(index, BRONZE),
+            metadata={
+                "index": index,
+                "dagster/row_count": rows,
+                "dagster/column_schema": column_schema(BRONZE_SCHEMA),
+                "path": dg.MetadataValue.path(str(path)),
+                "dates_written": written,
+                "dates_skipped": [str(d) for d in missing],
+                "top_10_weights": dg.MetadataValue.md(top_weights_from_bronze(table)),
+            },
+        )
+    for index in sorted(set(run.indices(LAKE)) | set(run.checked(BRONZE, BRONZE_RULES))):
+        for day in run.dates:
+            unit = Unit(index, day)
+            if capture_store.has_bronze(unit):
+                response = capture_store.bronze_response(unit)
+                findings[unit] = quality.bronze_findings(response, day)
+    for index in run.checked(BRONZE, BRONZE_RULES):
+        mine = {u.day: f for u, f in findings.items() if u.index == index}
+        yield from report(run, asset_key(index, BRONZE), BRONZE_RULES, mine)
+    for index in run.checked(BRONZE, [DRIFT]):
+        yield from report(
+            run,
+            asset_key(index, BRONZE),
+            {DRIFT: ""},
+            drift_findings(capture_store, index, run.dates),
+            dg.AssetCheckSeverity.WARN,
+        )
+    return findings
+
+
+def _lake(
+    run: ChainRun,
+    capture_store: CaptureStoreResource,
+    lake: LakeResource,
+    findings: dict[Unit, list[quality.Finding]],
+) -> Iterator[dg.MaterializeResult]:
+    for index in run.indices(LAKE):
+        present, missing, reason = _available(
+            run.dates, lambda day, i=index: capture_store.has_bronze(Unit(i, day)), "bronze file"
+        )
+        if reason:
+            run.fail(index, reason)
+            continue
+        bad = {}
+        for day in present:
+            broken = quality.failed(findings.get(Unit(index, day), []))
+            if broken:
+                bad[day] = "; ".join(f"{f.rule}: {f.message}" for f in broken)
+        if bad:
+            run.fail(
+                index,
+                "bronze fails its blocking checks, not uploaded: "
+                + "; ".join(f"{day}: {why}" for day, why in bad.items()),
+            )
+            continue
+        objects = [
+            lake.put_file(
+                raw_object_key(Unit(index, day)), capture_store.bronze_path(Unit(index, day))
+            )
+            for day in present
+        ]
+        newest = objects[-1]
+        yield dg.MaterializeResult(
+            asset_key=asset_key(index, LAKE),
+            metadata={
+                "index": index,
+                "uri": newest.uri,
+                "size_bytes": newest.size,
+                "etag": newest.etag,
+                "objects_uploaded": sum(o.changed for o in objects),
+                "objects_unchanged": sum(not o.changed for o in objects),
+                "dates_skipped": [str(d) for d in missing],
+            },
+        )
+
+
+def _refine(
+    run: ChainRun, lake: LakeResource, refiner: RefinerResource
+) -> Iterator[dg.MaterializeResult]:
+    """carteira_ativos, carteira_header and carteira_setores from the refine SQL of glue/sql:
+    every selected index and date in one engine run, only those units' partitions replaced
+    (an index is refined with all three tables)."""
+    indices = sorted({i for name in TABLES for i in run.indices(name)})
+    units, skipped = [], {}
+    for index in indices:
+        present, missing, reason = _available(
+            run.dates,
+            lambda day, i=index: lake.exists(raw_object_key(Unit(i, day))),
+            "raw object",
+        )
+        if reason:
+            run.fail(index, reason + " in the lake")
+            continue
+        units += [Unit(index, day) for day in present]
+        skipped[index] = [str(d) for d in missing]
+    outputs = refiner.refine(run.context, lake, units) if units else {}
+    for index in sorted(skipped):
+        for name, output in outputs.items():
+            rows = {
+                str(u.day): n for u, n in sorted(output.rows_by_unit.items()) if u.index == index
+            }
+            metadata = {
+                **output.details,
+                "index": index,
+                "dagster/row_count": sum(rows.values()),
+                "dagster/column_schema": contract_schema(TABLES[name].columns),
+                "location": output.location,
+                "files_written_in_run": output.files,
+                "units_in_engine_run": len(units),
+                "rows_by_date": rows,
+                "dates_skipped": skipped[index],
+            }
+            if name == "carteira_ativos" and output.preview is not None:
+                mine = output.preview.filter(pc.equal(output.preview["indice"], index))
+                metadata["top_10_weights"] = dg.MetadataValue.md(top_weights_from_ativos(mine))
+            yield dg.MaterializeResult(asset_key=asset_key(index, name), metadata=metadata)
+
+
+def _refined_checks(
+    run: ChainRun, lake: LakeResource
+) -> Generator[dg.AssetCheckResult, None, dict[Unit, dict]]:
+    """The refined rules of each unit, read back from the lake (also in a run without the
+    refine, like the one that records a Lambda-started refine). Returns them per unit, for the
+    catalog stage."""
+    wanted = {
+        index for name, rules in REFINED_RULES.items() for index in run.checked(name, rules)
+    } | set(run.indices(CATALOG))
+    found: dict[Unit, dict] = {}
+    for index in sorted(wanted):
+        for day in run.dates:
+            by_table = refined_findings(lake, Unit(index, day))
+            if by_table is not None:
+                found[Unit(index, day)] = by_table
+    for name, rules in REFINED_RULES.items():
+        for index in run.checked(name, rules):
+            mine = {u.day: f[name] for u, f in found.items() if u.index == index}
+            chosen = {
+                rule: text
+                for rule, text in rules.items()
+                if dg.AssetCheckKey(asset_key(index, name), rule) in run.checks
+            }
+            yield from report(run, asset_key(index, name), chosen, mine)
+    return found
+
+
+def _catalog(
+    run: ChainRun, lake: LakeResource, catalog: CatalogResource, found: dict[Unit, dict]
+) -> Iterator[dg.MaterializeResult]:
+    good: list[Unit] = []
+    for index in run.indices(CATALOG):
+        bad, seen = {}, []
+        for day in run.dates:
+            by_table = found.get(Unit(index, day))
+            if by_table is None:
+                continue
+            seen.append(day)
+            failed = [
+                f"{name}.{f.rule}: {f.message}"
+                for name, fs in by_table.items()
+                for f in quality.failed(fs)
+            ]
+            if failed:
+                bad[day] = failed
+        if bad:
+            lines = "; ".join(f"{day}: {' | '.join(why)}" for day, why in bad.items())
+            run.fail(index, f"refined data fails its checks, not registered: {lines}")
+            continue
+        if not seen:
+            run.fail(index, f"nothing refined for {run.dates[0]}..{run.dates[-1]}")
+            continue
+        good += [Unit(index, day) for day in seen]
+    counts = catalog.register(lake, good) if good else {}
+    unit_name = catalog.count_unit
+    for index in sorted({u.index for u in good}):
+        rows = [
+            [name, str(u.day), counts[name].get(u, 0)]
+            for name in counts
+            for u in good
+            if u.index == index and (index == "IBOV" or not name.startswith("ibov_"))
+        ]
+        metadata = {
+            "index": index,
+            "catalog": catalog.describe(),
+            "tables": sorted({row[0] for row in rows}),
+            f"{unit_name}_by_table_and_date": dg.MetadataValue.md(
+                markdown_table(["table", "date", unit_name], rows)
+            ),
+        }
+        if unit_name == "rows":
+            metadata["dagster/row_count"] = sum(
+                row[2] for row in rows if row[0].startswith("carteira_")
+            )
+        yield dg.MaterializeResult(asset_key=asset_key(index, CATALOG), metadata=metadata)
 
 
 def stage_keys(indices: Sequence[str], *names: str) -> list[dg.AssetKey]:
