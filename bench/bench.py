@@ -2,15 +2,16 @@
 
   python bench/bench.py            # everything (a few minutes on 2 cores)
   python bench/bench.py --quick    # 3 `b3 run`s, 60 per-date runs extrapolated to 250
+  python bench/bench.py --only indices   # issue 12's targets (also part of the full run)
 
 Measures:
 1. `b3 run` for one date, as a subprocess against the local B3 server (pages capped at 40):
    a cold run into an empty data dir, and a re-run (capture kept, nothing rewritten).
-2. Refining 250 synthetic trading dates (2025) with the Dagster refined assets and their
-   blocking checks (what `ibov_refine` runs): one single-run
+2. Refining 250 synthetic IBOV trading dates (2025) with the Dagster refine stages and the
+   refined checks (what the `refine` job runs for IBOV): one single-run
    backfill versus 250 separate per-date runs (one run per file, as public implementations
    of this pipeline start one Glue run per file). Same assets, same engine, same lake.
-3. Queries over those 250 dates through the local catalog.
+3. Queries over those 250 dates through the local catalog (ibov_ativos and carteira_ativos).
 4. The AWS path against a moto server on loopback with the Glue job run here on pyspark
    (B3_GLUE_RUNNER=local): `b3 deploy`, `b3 run`, and where the refine step's time goes
    (Spark start, Spark SQL and writes, S3 uploads, Glue catalog calls, launch and Pipes).
@@ -20,6 +21,10 @@ Measures:
    and the Glue job runs sensor's tick over 250 finished runs on moto.
 6. Data quality (`--only quality`): the bronze, refined and drift asset checks over the 250
    refined dates in one range run (a verdict per date and rule), and for one date.
+7. Every index (`--only indices`, issue 12's targets): `b3 run` of 5 indices against 1 from the
+   local B3 server; one `b3 import` of 1,000 generated CSVs (4 indices x 250 sessions of 2025),
+   then the same 1,000 again (no file of the data dir may change); a year of one index queried
+   on carteira_ativos against the same on ibov_ativos, on that 4-index lake.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,11 +46,11 @@ import dagster as dg
 
 from b3_assets.capture.bronze import write_bronze
 from b3_assets.capture.raw import write_raw
-from b3_assets.defs.assets import ibov_catalog, ibov_refined_tables
-from b3_assets.defs.checks import ibov_refined_checks
+from b3_assets.defs.assets import REFINE_STAGES, build_assets, stage_keys
+from b3_assets.defs.checks import build_checks
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
-from b3_assets.defs.results import problem
+from b3_assets.defs.results import materialized_metadata, problem
 from b3_assets.lake.local import LocalLake
 from b3_assets.refine.catalog import run_query
 from b3_assets.settings import Settings
@@ -52,7 +58,8 @@ from b3_assets.source.b3_client import canonical_json
 from b3_assets.source.trading_calendar import trading_days
 from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 from b3_assets.testing.sample import sample_portfolio
-from b3_contract.lake_keys import raw_object_key
+from b3_contract.lake_keys import Unit, raw_object_key
+from b3_contract.tables import TABLES
 
 warnings.filterwarnings("ignore")
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +92,7 @@ def bench_b3_run(runs: int) -> None:
     cold, warm = [], []
     with RunningFakeB3(fake) as server, tempfile.TemporaryDirectory() as tmp:
         for n in range(runs):
-            env = os.environ | {"B3_DATA_DIR": f"{tmp}/run{n}", "B3_API_URL": server.api_url}
-            env.pop("DAGSTER_HOME", None)
+            env = b3_env(Path(tmp) / f"run{n}", B3_API_URL=server.api_url)
             for bucket in (cold, warm):
                 start = time.perf_counter()
                 subprocess.run([str(B3), "run"], env=env, check=True, capture_output=True)
@@ -99,15 +105,22 @@ def bench_b3_run(runs: int) -> None:
     report("b3 run, same date again (median)", statistics.median(warm), "nothing rewritten")
 
 
-def synthetic_lake(data_dir: Path, days: list[date]) -> None:
+def synthetic_lake(data_dir: Path, days: list[date], indices: tuple[str, ...] = ("IBOV",)) -> None:
+    """Raw, bronze and the lake's raw objects of `indices` x `days` from the sample generator."""
     lake = LocalLake(data_dir / "lake")
-    for day in days:
-        response = sample_portfolio(day)
-        capture, _ = write_raw(
-            data_dir, canonical_json(response), "bench", datetime.now(UTC), "IBOV"
-        )
-        path = write_bronze(data_dir, response, capture)
-        lake.put_file(f"raw/{day.isoformat()}/dados_originais.parquet", path)
+    for index in indices:
+        for day in days:
+            response = sample_portfolio(day, 2, index)
+            capture, _ = write_raw(
+                data_dir, canonical_json(response), "bench", datetime.now(UTC), index
+            )
+            path = write_bronze(data_dir, response, capture)
+            lake.put_file(raw_object_key(Unit(index, day)), path)
+
+
+def refine_selection() -> tuple[list, list[dg.AssetKey]]:
+    """What the `refine` job runs for IBOV: the refined tables, the catalog and their checks."""
+    return [*build_assets(["IBOV"]), *build_checks(["IBOV"])], stage_keys(["IBOV"], *REFINE_STAGES)
 
 
 def bench_refine(per_date_runs: int) -> Path:
@@ -117,12 +130,13 @@ def bench_refine(per_date_runs: int) -> Path:
     synthetic_lake(data_dir, days)
     report(f"generate {len(days)} synthetic dates (raw+bronze+lake)", time.perf_counter() - start)
     resources = resources_for(Settings(data_dir=data_dir))
-    assets = [ibov_refined_tables, ibov_catalog, ibov_refined_checks]  # what ibov_refine runs
+    assets, selection = refine_selection()
     instance = dg.DagsterInstance.ephemeral()
 
     start = time.perf_counter()
     result = dg.materialize(
         assets,
+        selection=selection,
         resources=resources,
         instance=instance,
         run_config=QUIET,
@@ -130,11 +144,14 @@ def bench_refine(per_date_runs: int) -> Path:
     )
     single = time.perf_counter() - start
     stop_on_problem(result, f"{days[0]}..{days[-1]}")
-    files = sum(1 for _ in (data_dir / "lake/refined/ativos").glob("data=*/acao=*/*.parquet"))
+    verdicts = sum(e.event_type_value == "ASSET_CHECK_EVALUATION" for e in result.all_events)
+    files = sum(
+        1 for _ in (data_dir / "lake/refined/ativos/indice=IBOV").glob("data=*/acao=*/*.parquet")
+    )
     report(
         f"refine {len(days)} dates, ONE single-run backfill",
         single,
-        f"{files} ativos partition files",
+        f"{files} ativos partition files, {verdicts} check evaluations",
     )
 
     sample = days[:per_date_runs]
@@ -144,6 +161,7 @@ def bench_refine(per_date_runs: int) -> Path:
     for day in sample:
         result = dg.materialize(
             assets,
+            selection=selection,
             resources=resources,
             instance=instance,
             partition_key=day.isoformat(),
@@ -163,17 +181,13 @@ def bench_refine(per_date_runs: int) -> Path:
 
 def bench_quality(data_dir: Path) -> None:
     """The asset checks over the 250 refined dates: one range run, then one date."""
-    from b3_assets.defs.assets import ALL_ASSETS
-    from b3_assets.defs.checks import (
-        ALL_CHECKS,
-        ibov_bronze_checks,
-        ibov_drift_check,
-        ibov_refined_checks,
-    )
-
     days = trading_days(date(2025, 1, 1), date(2025, 12, 31))
     resources = resources_for(Settings(data_dir=data_dir))
-    selection = dg.AssetSelection.checks(ibov_bronze_checks, ibov_refined_checks, ibov_drift_check)
+    definitions = [*build_assets(["IBOV"]), *build_checks(["IBOV"])]
+    # the bronze, refined and drift rules of IBOV (freshness is not per date)
+    selection = dg.AssetSelection.checks(
+        *(key for item in definitions for key in item.check_keys if key.name != "fresh")
+    )
     for label, extra in (
         (
             f"asset checks, {len(days)} dates in one range run",
@@ -183,7 +197,7 @@ def bench_quality(data_dir: Path) -> None:
     ):
         start = time.perf_counter()
         result = dg.materialize(
-            [*ALL_ASSETS, *ALL_CHECKS],
+            definitions,
             selection=selection,
             resources=resources,
             run_config=QUIET,
@@ -206,6 +220,10 @@ def bench_queries(data_dir: Path) -> None:
         "sector weights over 250 dates": (
             "SELECT setor, count(DISTINCT data) AS dias, avg(participacao_pct) AS media "
             "FROM ibov_ativos GROUP BY setor ORDER BY media DESC"
+        ),
+        "the same on carteira_ativos, indice = 'IBOV'": (
+            "SELECT setor, count(DISTINCT data) AS dias, avg(participacao_pct) AS media "
+            "FROM carteira_ativos WHERE indice = 'IBOV' GROUP BY setor ORDER BY media DESC"
         ),
         "one ticker's history (partition pruning)": (
             "SELECT data, participacao_pct, ranking FROM ibov_ativos "
@@ -266,27 +284,55 @@ def bench_aws(runs: int, backfill_dates: int) -> None:
             "B3_DATA_DIR": str(Path(tmp) / "data"),
             "B3_API_URL": b3_server.api_url,
         }
+        env.pop("B3_INDICES", None)
         times = []
         for _ in range(runs):
             start = time.perf_counter()
-            subprocess.run([str(B3), "run"], env=env, check=True, capture_output=True)
+            subprocess.run(
+                [str(B3), "run"],
+                env=env | {"B3_TRIGGER": "lambda"},
+                check=True,
+                capture_output=True,
+            )
             times.append(time.perf_counter() - start)
-        report("AWS: b3 run, one date (first)", times[0], "moto + local Glue runner, 3 pages")
+        report(
+            "AWS: b3 run, one date, up to the lake (first)",
+            times[0],
+            "moto, B3_TRIGGER=lambda (the Lambda would refine), 3 pages",
+        )
         if len(times) > 1:
             report("AWS: b3 run, re-run (median)", statistics.median(times[1:]), f"{runs - 1} runs")
+        start = time.perf_counter()
+        subprocess.run(
+            [str(B3), "run", "--index", "IBXX"],
+            env=env | {"B3_TRIGGER": "dagster"},
+            check=True,
+            capture_output=True,
+        )
+        report(
+            "AWS: b3 run, one date, whole chain",
+            time.perf_counter() - start,
+            "B3_TRIGGER=dagster: capture, local Glue runner, Glue catalog (sample IBXX)",
+        )
 
         settings = Settings(
             env="aws", glue_runner="local", bucket=bucket, data_dir=Path(tmp) / "data"
         )
         resources = resources_for(settings)
+        assets = build_assets(["IBOV"])
         start = time.perf_counter()
         result = dg.materialize(
-            [ibov_refined_tables], resources=resources, partition_key="2025-07-14", run_config=QUIET
+            assets,
+            selection=stage_keys(["IBOV"], *TABLES),
+            resources=resources,
+            partition_key="2025-07-14",
+            run_config=QUIET,
         )
         step = time.perf_counter() - start
-        meta = result.asset_materializations_for_node("ibov_refined_tables")[0].metadata
-        phases = meta["glue_job_seconds"].value
-        calls = meta["glue_job_aws_calls"].value
+        stop_on_problem(result, "2025-07-14")
+        meta = materialized_metadata(result)["IBOV/carteira_ativos"]
+        phases = meta["glue_job_seconds"]
+        calls = meta["glue_job_aws_calls"]
         report("AWS: refine step, one date (in-process)", step, "materialize of the refined assets")
         for phase, seconds in phases.items():
             report(f"  of which job: {phase}", seconds, "")
@@ -303,21 +349,23 @@ def bench_aws(runs: int, backfill_dates: int) -> None:
         lake = S3Lake(aws.client("s3"), bucket)
         start = time.perf_counter()
         for day in days:
-            key = raw_object_key(day)
+            key = raw_object_key(Unit("IBOV", day))
             lake.put_file(key, LocalLake(local / "lake").path(key))
         report(f"AWS: upload {len(days)} raw objects", time.perf_counter() - start, "")
         start = time.perf_counter()
         result = dg.materialize(
-            [ibov_refined_tables, ibov_catalog],
+            assets,
+            selection=stage_keys(["IBOV"], *REFINE_STAGES),
             resources=resources,
             tags=range_tags(days[0], days[-1]),
             run_config=QUIET,
         )
-        meta = result.asset_materializations_for_node("ibov_refined_tables")[0].metadata
+        stop_on_problem(result, f"{days[0]}..{days[-1]}")
+        meta = materialized_metadata(result)["IBOV/carteira_ativos"]
         report(
             f"AWS: refine {len(days)} dates in one Glue run",
             time.perf_counter() - start,
-            f"job phases {meta['glue_job_seconds'].value}",
+            f"job phases {meta['glue_job_seconds']}",
         )
     server.stop()
 
@@ -348,10 +396,12 @@ def bench_automation() -> None:
     from dagster_aws.s3 import S3Resource
 
     from b3_assets.aws import clients as aws
+    from b3_assets.defs.jobs import build_jobs
     from b3_assets.defs.resources import LocalLakeResource
     from b3_assets.defs.resources.aws import S3LakeResource
     from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
     from b3_assets.defs.sensors import build_glue_job_runs_sensor, build_raw_objects_sensor
+    from b3_contract.glue_runs import UNITS_ARGUMENT, units_argument
     from lambda_fn import handler
 
     bucket = "b3-lake-bench-automation"
@@ -365,6 +415,7 @@ def bench_automation() -> None:
         Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/glue/refine_job.py"},
         ExecutionProperty={"MaxConcurrentRuns": 1000},
     )
+    event_indices = ("IBOV", "IBXX")
     records = [
         {
             "eventSource": "aws:s3",
@@ -374,15 +425,19 @@ def bench_automation() -> None:
         }
         for i in range(1000)
         for key in [
-            f"raw/{days[i % 5]}/dados_originais.parquet" if i % 2 else f"junk/{i}%3Dx.parquet"
+            raw_object_key(Unit(event_indices[i // 2 % 2], days[i % 5]))
+            if i % 2
+            else f"junk/{i}%3Dx.parquet"
         ]
     ]
     start = time.perf_counter()
     plan = handler.plan_runs({"Records": records}, bucket)
+    units = sum(len(run.units) for run in plan.runs)
     report(
         "Lambda: plan of a 1,000-record S3 event",
         time.perf_counter() - start,
-        f"({len(plan.runs)} dates, {len(plan.skipped)} skipped)",
+        f"({len(plan.runs)} run(s) for {units} units: 2 indices x 5 dates, "
+        f"{len(plan.skipped)} skipped)",
     )
     os.environ["B3_GLUE_JOB"] = "b3-refine"
     start = time.perf_counter()
@@ -390,21 +445,23 @@ def bench_automation() -> None:
     report(
         "Lambda: the whole invocation on moto Glue",
         time.perf_counter() - start,
-        f"({len(result['started'])} runs started, client creation included)",
+        f"({len(result['started'])} run(s) started, client creation included)",
     )
 
     with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
         root = Path(tmp) / "lake"
         for day in days:
-            path = root / f"raw/{day}/dados_originais.parquet"
+            key = raw_object_key(Unit("IBOV", day))
+            path = root / key
             path.parent.mkdir(parents=True)
             path.write_bytes(b"PAR1")
-            s3.put_object(Bucket=bucket, Key=f"raw/{day}/dados_originais.parquet", Body=b"PAR1")
+            s3.put_object(Bucket=bucket, Key=key, Body=b"PAR1")
         lakes = {
             "local folder": LocalLakeResource(root=str(root)),
             "moto S3": S3LakeResource(s3=S3Resource(region_name="us-east-1"), bucket=bucket),
         }
-        sensor = build_raw_objects_sensor(Settings())
+        settings = Settings(trigger="dagster")
+        sensor = build_raw_objects_sensor(settings, build_jobs(settings, ["IBOV"]), ["IBOV"])
         for name, lake in lakes.items():
             with dg.build_sensor_context(instance=instance, resources={"lake": lake}) as context:
                 start = time.perf_counter()
@@ -422,10 +479,14 @@ def bench_automation() -> None:
             report(f"raw/ sensor, steady tick ({name})", time.perf_counter() - start)
 
         for day in days[5:]:
-            glue.start_job_run(JobName="b3-refine", Arguments={"--dates": str(day)})
+            glue.start_job_run(
+                JobName="b3-refine",
+                Arguments={UNITS_ARGUMENT: units_argument([Unit("IBOV", day)])},
+            )
         for _ in range(3):
             glue.get_job_runs(JobName="b3-refine")
-        sensor = build_glue_job_runs_sensor(Settings(env="aws", bucket=bucket))
+        settings = Settings(env="aws", bucket=bucket)
+        sensor = build_glue_job_runs_sensor(settings, build_jobs(settings, ["IBOV"]), ["IBOV"])
         resources = {"glue_job_runs": GlueJobRunsResource()}
         start = time.perf_counter()
         tick = sensor(dg.build_sensor_context(instance=instance, resources=resources))
@@ -443,16 +504,187 @@ def bench_automation() -> None:
     server.stop()
 
 
+# --- Every index (issue 12) ---------------------------------------------------------------------
+
+RUN_INDICES = ("IBOV", "IBXX", "SMLL", "IDIV", "IFIX")
+IMPORT_INDICES = ("IBOV", "IBXX", "SMLL", "IFIX")
+
+
+def portfolio_csv(day: date, index: str) -> bytes:
+    """B3's "Carteira do Dia" download of the sample portfolio, byte-shaped as B3 writes it
+    (tests/fixtures/b3/IBOVDia_20-02-25.csv): ISO-8859-1, `;`, a trailing `;` on each row."""
+    response = sample_portfolio(day, 1, index)
+    header = response["header"]
+    lines = [
+        f"{index} - Carteira do Dia {day:%d/%m/%y}",
+        "Código;Ação;Tipo;Qtde. Teórica;Part. (%)",
+        *(
+            f"{row['cod']};{row['asset']};{row['type']};{row['theoricalQty']};{row['part']};"
+            for row in response["results"]
+        ),
+        f"Quantidade Teórica Total;;;{header['theoricalQty']};{header['part']}",
+        f"Redutor;;;{header['reductor']}",
+    ]
+    return ("\n".join(lines) + "\n").encode("iso-8859-1")
+
+
+def file_states(root: Path) -> dict[str, tuple[int, int]]:
+    """{file: (mtime_ns, size)} of every file under root."""
+    found = {}
+    for path in root.rglob("*"):
+        if path.is_file():
+            stat = path.stat()
+            found[str(path.relative_to(root))] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+def b3_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = os.environ | {"B3_DATA_DIR": str(data_dir), **extra}
+    for name in ("DAGSTER_HOME", "B3_INDICES", "B3_ENV", "B3_TRIGGER", "B3_BUCKET"):
+        if name not in extra:
+            env.pop(name, None)
+    return env
+
+
+def timed_b3(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run([str(B3), *args], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"bench: b3 {' '.join(args[:4])} ... failed:\n{done.stderr[-3000:]}")
+    return seconds, done.stdout
+
+
+def bench_indices(runs: int) -> None:
+    # 1. `b3 run` of 5 indices against 1, each cold (empty data dir), alternating
+    day = date(2025, 7, 14)
+    fake = FakeB3(max_page_size=40, sample_day=day)  # every index's sample of that day
+    one, five = [], []
+    with RunningFakeB3(fake) as server, tempfile.TemporaryDirectory() as tmp:
+        for n in range(runs):
+            for label, bucket, indices in (("one", one, ("IBOV",)), ("five", five, RUN_INDICES)):
+                env = b3_env(Path(tmp) / f"{label}{n}", B3_API_URL=server.api_url)
+                args = ["run", *(arg for index in indices for arg in ("--index", index))]
+                bucket.append(timed_b3(args, env)[0])
+    ratio = statistics.median(five) / statistics.median(one)
+    report(
+        "b3 run, 1 index (IBOV), empty data dir (median)",
+        statistics.median(one),
+        f"{runs} runs: {', '.join(f'{t:.2f}' for t in one)}",
+    )
+    report(
+        f"b3 run, {len(RUN_INDICES)} indices, empty data dir (median)",
+        statistics.median(five),
+        f"{runs} runs: {', '.join(f'{t:.2f}' for t in five)}; {'+'.join(RUN_INDICES)}",
+    )
+    ROWS.append(
+        (
+            f"  {len(RUN_INDICES)} indices / 1 index (target <= 2.0)",
+            f"{ratio:8.2f} x",
+            "met" if ratio <= 2 else "NOT MET",
+        )
+    )
+
+    # 2. one `b3 import` of 1,000 CSVs, then the same 1,000 again
+    days = trading_days(date(2025, 1, 1), date(2025, 12, 31))
+    work = Path(tempfile.mkdtemp(prefix="b3-bench-indices-"))
+    csv_dir, data_dir = work / "csv", work / "data"
+    csv_dir.mkdir()
+    start = time.perf_counter()
+    files = []
+    for index in IMPORT_INDICES:
+        for session in days:
+            path = csv_dir / f"{index}Dia_{session:%d-%m-%y}.csv"
+            path.write_bytes(portfolio_csv(session, index))
+            files.append(str(path))
+    report(
+        f"generate {len(files)} CSVs ({len(IMPORT_INDICES)} indices x {len(days)} sessions)",
+        time.perf_counter() - start,
+        "+".join(IMPORT_INDICES),
+    )
+    env = b3_env(data_dir)
+    seconds, out = timed_b3(["import", *files], env)
+    imported = sum(line.startswith("imported ") for line in out.splitlines())
+    ativos = sum(1 for _ in (data_dir / "lake/refined/ativos").glob("indice=*/data=*/acao=*/*"))
+    report(
+        f"b3 import of {len(files)} CSVs (target <= 90 s)",
+        seconds,
+        f"{'met' if seconds <= 90 else 'NOT MET'}; {imported} units imported, "
+        f"{ativos} ativos partition files",
+    )
+    before = file_states(data_dir)
+    seconds, out = timed_b3(["import", *files], env)
+    after = file_states(data_dir)
+    changed = sum(before[name] != state for name, state in after.items() if name in before)
+    added, removed = len(after.keys() - before.keys()), len(before.keys() - after.keys())
+    rewritten = changed + added + removed
+    imported = sum(line.startswith("imported ") for line in out.splitlines())
+    report(
+        f"b3 import of the same {len(files)} CSVs again (target <= 10 s)",
+        seconds,
+        f"{'met' if seconds <= 10 else 'NOT MET'}; {imported} units reported",
+    )
+    ROWS.append(
+        (
+            "  files of the data dir changed by it (target 0)",
+            f"{rewritten:>10}",
+            f"{'met' if rewritten == 0 else 'NOT MET'}: {changed} changed, {added} added, "
+            f"{removed} removed, of {len(before)} files (mtime_ns and size)",
+        )
+    )
+    if rewritten:
+        names = sorted(
+            {n for n in after if before.get(n) != after[n]} | (before.keys() - after.keys())
+        )
+        print(f"  changed files (first 20): {names[:20]}", file=sys.stderr)
+
+    # 3. a year of one index: carteira_ativos (every index) against ibov_ativos (IBOV's folder)
+    catalog = data_dir / "catalog.duckdb"
+    queries = {
+        "carteira_ativos": "SELECT data, setor, sum(participacao_pct) FROM carteira_ativos "
+        "WHERE indice = 'IBOV' GROUP BY 1, 2",
+        "ibov_ativos": "SELECT data, setor, sum(participacao_pct) FROM ibov_ativos GROUP BY 1, 2",
+    }
+    times: dict[str, list[float]] = {name: [] for name in queries}
+    answers = {}
+    for _ in range(5):
+        for name, sql in queries.items():
+            start = time.perf_counter()
+            result = run_query(catalog, sql)
+            times[name].append(time.perf_counter() - start)
+            answers[name] = sorted(map(tuple, result.rows))
+    if answers["carteira_ativos"] != answers["ibov_ativos"]:
+        raise SystemExit("bench: carteira_ativos and ibov_ativos answer IBOV's year differently")
+    for name in queries:
+        report(
+            f"query: IBOV's year by date and sector on {name} (median of 5)",
+            statistics.median(times[name]),
+            f"{len(answers[name])} rows; {', '.join(f'{t:.2f}' for t in times[name])}",
+        )
+    ratio = statistics.median(times["carteira_ativos"]) / statistics.median(times["ibov_ativos"])
+    ROWS.append(
+        (
+            "  carteira / ibov (target <= 1.0)",
+            f"{ratio:8.2f} x",
+            f"{'met' if ratio <= 1 else 'NOT MET'}; lake of "
+            f"{len(IMPORT_INDICES)} indices x {len(days)} dates",
+        )
+    )
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
-        "--only", choices=("aws", "automation", "quality"), help="run one part only"
+        "--only",
+        choices=("aws", "automation", "quality", "indices"),
+        help="run one part only",
     )
     args = parser.parse_args()
     print(
         f"b3-lake bench: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"dagster {dg.__version__}",
+        f"dagster {dg.__version__}, load average {os.getloadavg()[0]:.1f} at start",
         file=sys.stderr,
     )
     if args.only is None:
@@ -466,6 +698,9 @@ def main() -> None:
         bench_aws(2 if args.quick else 4, 20 if args.quick else 60)
     if args.only in (None, "automation"):
         bench_automation()
+    if args.only == "indices" or (args.only is None and not args.quick):
+        bench_indices(3)
+    ROWS.append(("load average at the end (1 min)", f"{os.getloadavg()[0]:8.1f}  ", ""))
     width = max(len(r[0]) for r in ROWS)
     print(f"\n{'measure'.ljust(width)} | {'wall time':>10} | note")
     print(f"{'-' * width}-+-{'-' * 10}-+-----")

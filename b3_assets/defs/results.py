@@ -59,9 +59,9 @@ def step_failures(result: RunResult) -> list[str]:
         message = error.message.strip() if error else "unknown error"
         if error and error.cause and error.cls_name == "DagsterExecutionStepExecutionError":
             message = error.cause.message.strip()  # the wrapper adds only noise
-            message = re.sub(r"^dagster\.[\w.]+\.Failure: ", "", message)
         elif error and error.cause and "Failure" not in error.cls_name:
             message += f" (caused by {error.cause.message.strip()})"
+        message = re.sub(r"^dagster\.[\w.]+\.Failure: ", "", message)  # our own dg.Failure
         found.append(f"{event.step_key}: {message}")
     return found
 

@@ -8,12 +8,14 @@ import dagster as dg
 from conftest import free_port, import_csvs
 
 from b3_assets.definitions import build_definitions
-from b3_assets.defs.assets import ALL_ASSETS, ibov_portfolio_raw
+from b3_assets.defs.assets import build_assets
 from b3_assets.defs.resources import resources_for
 from b3_assets.defs.results import materialized_metadata, step_failures
 from b3_assets.settings import Settings
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
+ALL_ASSETS = build_assets(["IBOV"])
+PORTFOLIO_RAW = ALL_ASSETS[0]  # IBOV/portfolio_raw
 
 
 def settings_for(data_dir, server) -> Settings:
@@ -35,19 +37,45 @@ def range_run(settings: Settings, first: str, last: str) -> dg.ExecuteInProcessR
     )
 
 
-def test_definitions_load_with_the_expected_assets_and_job() -> None:
-    defs = build_definitions(Settings())
+STAGE_NAMES = [
+    "portfolio_raw",
+    "portfolio_bronze",
+    "lake_raw_object",
+    "carteira_ativos",
+    "carteira_header",
+    "carteira_setores",
+    "catalog",
+]
+
+
+def test_definitions_load_with_the_expected_assets_and_job(data_dir) -> None:
+    defs = build_definitions(Settings(data_dir=data_dir))
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {
-        "ibov_portfolio_raw",
-        "ibov_portfolio_bronze",
-        "ibov_lake_raw_object",
-        "ibov_ativos",
-        "ibov_header",
-        "ibov_setores",
-        "ibov_catalog",
+    assert keys == {f"IBOV/{name}" for name in STAGE_NAMES}
+    assert defs.resolve_job_def("pipeline").partitions_def is not None
+
+
+def test_definitions_hold_the_configured_held_and_extra_indices(data_dir, all_daily_csvs) -> None:
+    """B3_INDICES, every index already in the data dir, and those asked for: each its own
+    chain of assets, grouped by index."""
+    import_csvs(data_dir, [p for p in all_daily_csvs if p.name.startswith("SMLL")])
+    settings = Settings(data_dir=data_dir, indices="IBOV,IBXX")
+    defs = build_definitions(settings, extra_indices=["IDIV"])
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    indices = ["IBOV", "IBXX", "IDIV", "SMLL"]
+    assert keys == {f"{index}/{name}" for index in indices for name in STAGE_NAMES}
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    assert all(group == key.split("/")[0] for key, group in groups.items())
+    # each stage is one multi-asset over all the indices (one step per stage in a run)
+    nodes = {graph.get(key).assets_def.node_def.name for key in graph.get_all_asset_keys()}
+    assert nodes == {
+        "portfolio_raw",
+        "portfolio_bronze",
+        "lake_raw_object",
+        "refined_tables",
+        "catalog",
     }
-    assert defs.resolve_job_def("ibov_pipeline").partitions_def is not None
 
 
 def test_whole_chain_for_the_served_date(data_dir, b3_server) -> None:
@@ -55,27 +83,29 @@ def test_whole_chain_for_the_served_date(data_dir, b3_server) -> None:
     result = dg.materialize(ALL_ASSETS, resources=resources, partition_key="2025-07-14")
     assert result.success
     meta = metadata(result)
-    assert meta["ibov_portfolio_raw"]["pages"] == 3
-    assert meta["ibov_portfolio_raw"]["dates_fetched_now"] == ["2025-07-14"]
-    assert meta["ibov_portfolio_bronze"]["dagster/row_count"] == 84
-    assert "| 1 | VALE3 | VALE | 11.375 |" in meta["ibov_portfolio_bronze"]["top_10_weights"]
-    assert meta["ibov_lake_raw_object"]["uri"].endswith(
-        "lake/raw/2025-07-14/dados_originais.parquet"
+    assert meta["IBOV/portfolio_raw"]["pages"] == 3
+    assert meta["IBOV/portfolio_raw"]["dates_fetched_now"] == ["2025-07-14"]
+    assert meta["IBOV/portfolio_bronze"]["dagster/row_count"] == 84
+    assert "| 1 | VALE3 | VALE | 11.375 |" in meta["IBOV/portfolio_bronze"]["top_10_weights"]
+    assert meta["IBOV/lake_raw_object"]["uri"].endswith(
+        "lake/raw/IBOV/2025-07-14/dados_originais.parquet"
     )
-    assert meta["ibov_ativos"]["dagster/row_count"] == 84
-    assert meta["ibov_ativos"]["files_written"] == 84
-    assert meta["ibov_header"]["rows_by_date"] == {"2025-07-14": 1}
-    assert "VALE3" in meta["ibov_ativos"]["top_10_weights"]
-    schema = meta["ibov_ativos"]["dagster/column_schema"]
+    assert meta["IBOV/carteira_ativos"]["dagster/row_count"] == 84
+    assert meta["IBOV/carteira_ativos"]["files_written_in_run"] == 84
+    assert meta["IBOV/carteira_header"]["rows_by_date"] == {"2025-07-14": 1}
+    assert "VALE3" in meta["IBOV/carteira_ativos"]["top_10_weights"]
+    schema = meta["IBOV/carteira_ativos"]["dagster/column_schema"]
     assert [c.name for c in schema.columns][-2:] == ["data", "acao"]
-    assert meta["ibov_catalog"]["dagster/row_count"] == 84 + 1 + 29
-    assert (data_dir / "lake/refined/ativos/data=2025-07-14/acao=PETR4/part-00000.parquet").exists()
+    assert meta["IBOV/catalog"]["dagster/row_count"] == 84 + 1 + 29
+    assert (
+        data_dir / "lake/refined/ativos/indice=IBOV/data=2025-07-14/acao=PETR4/part-00000.parquet"
+    ).exists()
 
 
 def test_a_date_b3_is_not_serving_fails_and_writes_nothing(data_dir, b3_server) -> None:
     resources = resources_for(settings_for(data_dir, b3_server))
     result = dg.materialize(
-        [ibov_portfolio_raw], resources=resources, partition_key="2025-07-11", raise_on_error=False
+        [PORTFOLIO_RAW], resources=resources, partition_key="2025-07-11", raise_on_error=False
     )
     assert not result.success
     [message] = step_failures(result)
@@ -91,7 +121,7 @@ def test_single_run_backfill_over_a_range_refines_captured_dates(
     result = range_run(settings_for(data_dir, b3_server), "2025-02-20", "2025-03-12")
     assert result.success
     meta = metadata(result)
-    assert meta["ibov_ativos"]["rows_by_date"] == {
+    assert meta["IBOV/carteira_ativos"]["rows_by_date"] == {
         d: 87
         for d in [
             "2025-02-20",
@@ -102,10 +132,10 @@ def test_single_run_backfill_over_a_range_refines_captured_dates(
             "2025-03-12",
         ]
     }
-    skipped = meta["ibov_ativos"]["dates_skipped"]
+    skipped = meta["IBOV/carteira_ativos"]["dates_skipped"]
     assert "2025-02-21" in skipped and "2025-03-03" not in skipped  # Carnival is no partition
-    assert len(meta["ibov_portfolio_raw"]["dates_not_served"]) == len(skipped)
-    assert len(list((data_dir / "lake/refined/header").iterdir())) == 6
+    assert len(meta["IBOV/portfolio_raw"]["dates_not_served"]) == len(skipped)
+    assert len(list((data_dir / "lake/refined/header/indice=IBOV").iterdir())) == 6
     # B3 serves one portfolio whatever the date: one fetch (3 pages) for the whole range.
     assert len(b3_server.fake.requests) == 3
 
@@ -114,9 +144,9 @@ def test_offline_sample_runs_the_chain(data_dir) -> None:
     resources = resources_for(Settings(data_dir=data_dir), offline=True)
     result = dg.materialize(ALL_ASSETS, resources=resources, partition_key="2025-07-14")
     assert result.success
-    rows = metadata(result)["ibov_ativos"]["rows_by_date"]["2025-07-14"]
+    rows = metadata(result)["IBOV/carteira_ativos"]["rows_by_date"]["2025-07-14"]
     assert 80 <= rows <= 90
-    capture = (data_dir / "raw" / date(2025, 7, 14).isoformat() / "capture.json").read_text()
+    capture = (data_dir / "raw/IBOV" / date(2025, 7, 14).isoformat() / "capture.json").read_text()
     assert "offline-sample" in capture
 
 
@@ -131,11 +161,11 @@ def test_range_backfill_of_the_whole_chain_refines_captured_dates_when_b3_is_dow
     result = range_run(settings, "2025-02-20", "2025-03-12")
     assert result.success
     meta = metadata(result)
-    assert sorted(meta["ibov_ativos"]["rows_by_date"]) == [
+    assert sorted(meta["IBOV/carteira_ativos"]["rows_by_date"]) == [
         "2025-02-20", "2025-02-24", "2025-03-05", "2025-03-06", "2025-03-11", "2025-03-12"
     ]  # fmt: skip
-    raw = meta["ibov_portfolio_raw"]
-    assert raw["dates_b3_unreachable"] == meta["ibov_ativos"]["dates_skipped"]
+    raw = meta["IBOV/portfolio_raw"]
+    assert raw["dates_b3_unreachable"] == meta["IBOV/carteira_ativos"]["dates_skipped"]
     assert "2025-02-21" in raw["dates_b3_unreachable"] and raw["dates_not_served"] == []
     assert "could not connect to B3" in raw["b3_error"]
 
@@ -145,7 +175,7 @@ def test_one_date_b3_cannot_be_asked_for_fails_with_b3s_error(data_dir) -> None:
     down = f"http://127.0.0.1:{free_port()}/indexProxy/indexCall"
     settings = Settings(data_dir=data_dir, api_url=down, http_retries=0, http_timeout=2)
     result = dg.materialize(
-        [ibov_portfolio_raw],
+        [PORTFOLIO_RAW],
         resources=resources_for(settings),
         partition_key="2025-07-14",
         raise_on_error=False,
@@ -164,7 +194,7 @@ def test_a_failing_b3_is_asked_once_per_range_run(data_dir, csv_files) -> None:
         settings = Settings(data_dir=data_dir, api_url=server.api_url, http_retries=0)
         result = range_run(settings, "2025-03-05", "2025-03-11")
     assert result.success
-    assert metadata(result)["ibov_portfolio_raw"]["dates_b3_unreachable"] == [
+    assert metadata(result)["IBOV/portfolio_raw"]["dates_b3_unreachable"] == [
         "2025-03-07",
         "2025-03-10",
         "2025-03-11",

@@ -13,6 +13,8 @@ import pytest
 from conftest import import_csvs
 
 from b3_assets.definitions import build_definitions
+from b3_assets.defs.assets import CAPTURE_STAGES, REFINE_STAGES, asset_key, stage_keys
+from b3_assets.defs.jobs import build_jobs
 from b3_assets.defs.resources import B3ApiResource, LocalLakeResource
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.defs.schedules import DAILY_CRON, build_daily_schedule, daily_request
@@ -24,6 +26,7 @@ from b3_assets.defs.sensors import (
 from b3_assets.refine.watermark import Watermark
 from b3_assets.settings import Settings
 from b3_assets.source.trading_calendar import B3_TIMEZONE, trading_days
+from b3_contract.lake_keys import Unit
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -31,6 +34,23 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 LOCAL = Settings()
 LAMBDA = Settings(env="aws", bucket="b3-lake-test", trigger="lambda")
 DAGSTER_ON_AWS = Settings(env="aws", bucket="b3-lake-test", trigger="dagster")
+INDICES = ("IBOV",)
+
+
+def raw_sensor(settings: Settings = LOCAL, indices=INDICES):
+    return build_raw_objects_sensor(settings, build_jobs(settings, indices), indices)
+
+
+def glue_sensor(settings: Settings = LAMBDA, indices=INDICES):
+    return build_glue_job_runs_sensor(settings, build_jobs(settings, indices), indices)
+
+
+def selected(request: dg.RunRequest) -> list[str]:
+    return sorted(key.to_user_string() for key in request.asset_selection or [])
+
+
+def refine_keys(*indices: str) -> list[str]:
+    return sorted(key.to_user_string() for key in stage_keys(indices, *REFINE_STAGES))
 
 
 @pytest.fixture
@@ -58,34 +78,37 @@ def evaluate(sensor, instance, cursor, **resources):
 @pytest.mark.parametrize(
     ("settings", "active", "scheduled_job"),
     [
-        (LOCAL, "ibov_raw_objects_sensor", "ibov_pipeline"),
-        (DAGSTER_ON_AWS, "ibov_raw_objects_sensor", "ibov_pipeline"),
-        (LAMBDA, "ibov_glue_job_runs_sensor", "ibov_capture"),
+        (LOCAL, "raw_objects_sensor", "pipeline"),
+        (DAGSTER_ON_AWS, "raw_objects_sensor", "pipeline"),
+        (LAMBDA, "glue_job_runs_sensor", "capture"),
     ],
 )
-def test_definitions_have_the_schedule_both_sensors_and_one_active(settings, active, scheduled_job):
+def test_definitions_have_the_schedule_both_sensors_and_one_active(
+    settings, active, scheduled_job, tmp_path
+):
+    settings = settings.model_copy(update={"data_dir": tmp_path, "indices": "IBOV,SMLL"})
     defs = build_definitions(settings)
     repo = defs.get_repository_def()
-    jobs = {"ibov_capture", "ibov_refine", "ibov_catalog_check", "ibov_freshness_check"}
+    jobs = {"capture", "refine", "catalog_check", "freshness_check"}
     assert set(repo.job_names) - {"__ASSET_JOB"} == jobs | (
-        set() if settings.lambda_refines else {"ibov_pipeline"}
+        set() if settings.lambda_refines else {"pipeline"}
     )
-    schedule, freshness = sorted(repo.schedule_defs, key=lambda s: s.name != "ibov_daily_schedule")
-    assert freshness.name == "ibov_freshness_schedule"
-    assert freshness.job_name == "ibov_freshness_check"
-    assert schedule.name == "ibov_daily_schedule" and schedule.job_name == scheduled_job
+    schedule, freshness = sorted(repo.schedule_defs, key=lambda s: s.name != "daily_schedule")
+    assert freshness.name == "freshness_schedule"
+    assert freshness.job_name == "freshness_check"
+    assert schedule.name == "daily_schedule" and schedule.job_name == scheduled_job
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.execution_timezone == "America/Sao_Paulo"
     statuses = {sensor.name: sensor.default_status for sensor in repo.sensor_defs}
     assert statuses == {
-        "ibov_raw_objects_sensor": dg.DefaultSensorStatus.STOPPED,
-        "ibov_glue_job_runs_sensor": dg.DefaultSensorStatus.STOPPED,
+        "raw_objects_sensor": dg.DefaultSensorStatus.STOPPED,
+        "glue_job_runs_sensor": dg.DefaultSensorStatus.STOPPED,
     } | {active: dg.DefaultSensorStatus.RUNNING}
-    capture = repo.get_job("ibov_capture")
+    capture = repo.get_job("capture")
     assert {k.to_user_string() for k in capture.asset_layer.executable_asset_keys} == {
-        "ibov_portfolio_raw",
-        "ibov_portfolio_bronze",
-        "ibov_lake_raw_object",
+        f"{index}/{name}"
+        for index in ("IBOV", "SMLL")
+        for name in ("portfolio_raw", "portfolio_bronze", "lake_raw_object")
     }
 
 
@@ -97,7 +120,7 @@ class ServesTheDay(B3ApiResource):
 
     day: str = ""
 
-    def served_date(self) -> date:
+    def served_date(self, index: str = "IBOV") -> date:
         return date.fromisoformat(self.day)
 
 
@@ -108,7 +131,7 @@ class Tick:
 
 
 def run_schedule(day: date, b3_api: B3ApiResource, settings: Settings = LOCAL):
-    schedule = build_daily_schedule(settings)
+    schedule = build_daily_schedule(settings, build_jobs(settings, settings.index_codes))
     moment = datetime(day.year, day.month, day.day, 9, tzinfo=B3_TIMEZONE)
     context = dg.build_schedule_context(
         scheduled_execution_time=moment, resources={"b3_api": b3_api}
@@ -151,6 +174,19 @@ def test_the_schedule_asks_b3_which_date_it_serves(b3_server):
     (request,) = tick.run_requests
     assert request.partition_key == "2025-07-14"
     assert request.tags["b3/scheduled_for"] == "2025-07-11"
+    assert selected(request) == sorted(
+        k.to_user_string() for k in stage_keys(["IBOV"], *CAPTURE_STAGES, *REFINE_STAGES)
+    )
+
+
+def test_the_schedule_captures_every_configured_index_in_one_run():
+    """B3_INDICES, and only those (not every index the definitions hold), in one run."""
+    settings = Settings(indices="IBOV,SMLL,IDIV")
+    tick = run_schedule(date(2025, 7, 14), ServesTheDay(day="2025-07-14"), settings)
+    (request,) = tick.run_requests
+    assert request.partition_key == "2025-07-14"
+    wanted = stage_keys(["IBOV", "SMLL", "IDIV"], *CAPTURE_STAGES, *REFINE_STAGES)
+    assert selected(request) == sorted(k.to_user_string() for k in wanted)
 
 
 def test_the_schedule_still_requests_the_session_when_b3_is_down():
@@ -163,39 +199,46 @@ def test_the_schedule_still_requests_the_session_when_b3_is_down():
 def test_in_lambda_mode_the_schedule_runs_only_the_capture():
     tick = run_schedule(date(2025, 7, 14), ServesTheDay(day="2025-07-14"), LAMBDA)
     (request,) = tick.run_requests
-    assert build_daily_schedule(LAMBDA).job_name == "ibov_capture"
+    assert build_daily_schedule(LAMBDA, build_jobs(LAMBDA, INDICES)).job_name == "capture"
     assert request.partition_key == "2025-07-14"
+    assert selected(request) == sorted(
+        k.to_user_string() for k in stage_keys(["IBOV"], *CAPTURE_STAGES)
+    )  # the Lambda refines: nothing past the lake object
 
 
 # ---- the raw/ sensor -------------------------------------------------------------------------
 
 
 def test_raw_sensor_starts_no_refine_for_an_object_the_refine_does_not_read(tmp_path, instance):
-    """The refine reads raw/DATE/dados_originais.parquet only: another file beside it (a copy,
-    a stray upload) would start a run that fails, so it starts none (as in the Lambda)."""
+    """The refine reads raw/INDEX/DATE/dados_originais.parquet only: another file beside it (a
+    copy, a stray upload, the old layout's key) would start a run that fails, so it starts none
+    (as in the Lambda)."""
     lake_root = tmp_path / "lake"
     start = datetime(2025, 7, 14, 12, tzinfo=UTC)
-    put_raw(lake_root, "raw/2025-07-15/dados originais (cópia).parquet", at=start)
-    put_raw(lake_root, "raw/2025-07-16/part-0.parquet", at=start)
+    put_raw(lake_root, "raw/IBOV/2025-07-15/dados originais (cópia).parquet", at=start)
+    put_raw(lake_root, "raw/IBOV/2025-07-16/part-0.parquet", at=start)
+    put_raw(lake_root, "raw/2025-07-17/dados_originais.parquet", at=start)  # no index
     lake = LocalLakeResource(root=str(lake_root))
-    result = evaluate(build_raw_objects_sensor(LOCAL), instance, None, lake=lake)
+    result = evaluate(raw_sensor(), instance, None, lake=lake)
     assert result.run_requests == [] and "no new raw objects" in result.skip_reason.skip_message
-    put_raw(lake_root, "raw/2025-07-15/dados_originais.parquet", at=start + timedelta(1))
-    result = evaluate(build_raw_objects_sensor(LOCAL), instance, result.cursor, lake=lake)
+    put_raw(lake_root, "raw/IBOV/2025-07-15/dados_originais.parquet", at=start + timedelta(1))
+    result = evaluate(raw_sensor(), instance, result.cursor, lake=lake)
     assert [r.partition_key for r in result.run_requests] == ["2025-07-15"]
 
 
 def test_raw_sensor_requests_each_new_object_once_and_survives_a_restart(tmp_path, instance):
     lake_root = tmp_path / "lake"
     lake = LocalLakeResource(root=str(lake_root))
-    sensor = build_raw_objects_sensor(LOCAL)
+    sensor = raw_sensor()
     start = datetime(2025, 7, 14, 12, tzinfo=UTC)
     for offset, day in enumerate(["2025-07-10", "2025-07-11", "2025-07-14", "2025-07-16"]):
         put_raw(
-            lake_root, f"raw/{day}/dados_originais.parquet", at=start + timedelta(seconds=offset)
+            lake_root,
+            f"raw/IBOV/{day}/dados_originais.parquet",
+            at=start + timedelta(seconds=offset),
         )
-    put_raw(lake_root, "raw/2025-07-13/dados_originais.parquet", at=start)  # a Sunday
-    put_raw(lake_root, "raw/2025-07-14/.dados_originais.parquet.x.tmp", at=start)  # mid-write
+    put_raw(lake_root, "raw/IBOV/2025-07-13/dados_originais.parquet", at=start)  # a Sunday
+    put_raw(lake_root, "raw/IBOV/2025-07-14/.dados_originais.parquet.x.tmp", at=start)  # mid-write
     put_raw(lake_root, "raw/notes.txt", at=start)
 
     first = evaluate(sensor, instance, None, lake=lake)
@@ -213,7 +256,9 @@ def test_raw_sensor_requests_each_new_object_once_and_survives_a_restart(tmp_pat
     restarted = evaluate(sensor, instance, None, lake=lake)  # the cursor was lost
     assert [r.run_key for r in restarted.run_requests] == [r.run_key for r in first.run_requests]
 
-    put_raw(lake_root, "raw/2025-07-11/dados_originais.parquet", b"PAR1 new", start + timedelta(1))
+    put_raw(
+        lake_root, "raw/IBOV/2025-07-11/dados_originais.parquet", b"PAR1 new", start + timedelta(1)
+    )
     replaced = evaluate(sensor, instance, again.cursor, lake=lake)
     (request,) = replaced.run_requests
     assert request.partition_key == "2025-07-11"
@@ -223,21 +268,58 @@ def test_raw_sensor_requests_each_new_object_once_and_survives_a_restart(tmp_pat
 def test_raw_sensor_skips_a_date_refined_after_its_object_was_written(tmp_path, instance):
     lake_root = tmp_path / "lake"
     written = datetime.now(UTC) - timedelta(minutes=5)
-    put_raw(lake_root, "raw/2025-07-14/dados_originais.parquet", at=written)
-    put_raw(lake_root, "raw/2025-07-11/dados_originais.parquet", at=written)
-    # the full pipeline run refined 07-14 right after uploading it
+    put_raw(lake_root, "raw/IBOV/2025-07-14/dados_originais.parquet", at=written)
+    put_raw(lake_root, "raw/IBOV/2025-07-11/dados_originais.parquet", at=written)
+    put_raw(lake_root, "raw/IBXX/2025-07-14/dados_originais.parquet", at=written)
+    # the full pipeline run refined IBOV's 07-14 right after uploading it (not IBXX's)
     instance.report_runless_asset_event(
-        dg.AssetMaterialization(asset_key="ibov_ativos", partition="2025-07-14")
+        dg.AssetMaterialization(
+            asset_key=asset_key("IBOV", "carteira_ativos"), partition="2025-07-14"
+        )
     )
     result = evaluate(
-        build_raw_objects_sensor(LOCAL), instance, None, lake=LocalLakeResource(root=str(lake_root))
+        raw_sensor(indices=("IBOV", "IBXX")),
+        instance,
+        None,
+        lake=LocalLakeResource(root=str(lake_root)),
     )
-    assert [r.partition_key for r in result.run_requests] == ["2025-07-11"]
+    assert [(r.partition_key, selected(r)) for r in result.run_requests] == [
+        ("2025-07-11", refine_keys("IBOV")),
+        ("2025-07-14", refine_keys("IBXX")),
+    ]
+
+
+def test_raw_sensor_refines_several_indices_of_a_range_in_one_run(tmp_path, instance):
+    """Units of dates that want the same indices make one run over those indices (one engine
+    run); an index the definitions do not hold is ignored until the code location reloads."""
+    lake_root = tmp_path / "lake"
+    start = datetime(2025, 7, 14, 12, tzinfo=UTC)
+    for index, days in {
+        "IBOV": ["2025-07-10", "2025-07-11", "2025-07-14"],
+        "IBXX": ["2025-07-10", "2025-07-11"],
+        "SMLL": ["2025-07-10"],
+    }.items():
+        for day in days:
+            put_raw(lake_root, f"raw/{index}/{day}/dados_originais.parquet", at=start)
+    result = evaluate(
+        raw_sensor(indices=("IBOV", "IBXX")),
+        instance,
+        None,
+        lake=LocalLakeResource(root=str(lake_root)),
+    )
+    runs = [
+        (selected(r), r.partition_key, r.tags.get(RANGE_START), r.tags.get(RANGE_END))
+        for r in result.run_requests
+    ]
+    assert runs == [
+        (refine_keys("IBOV"), "2025-07-14", None, None),
+        (refine_keys("IBOV", "IBXX"), None, "2025-07-10", "2025-07-11"),
+    ]
 
 
 def test_raw_sensor_is_idle_when_the_lambda_refines(tmp_path, instance):
     result = evaluate(
-        build_raw_objects_sensor(LAMBDA), instance, None, lake=LocalLakeResource(root=str(tmp_path))
+        raw_sensor(LAMBDA), instance, None, lake=LocalLakeResource(root=str(tmp_path))
     )
     assert isinstance(result, dg.SkipReason) and "B3_TRIGGER=lambda" in result.skip_message
 
@@ -248,22 +330,24 @@ def test_a_raw_sensor_request_runs_the_refine_of_that_range(tmp_path, instance, 
     data_dir = tmp_path / "data"
     import_csvs(data_dir, csv_files[:2])  # 2025-03-05 and 2025-03-06
     defs = build_definitions(Settings(data_dir=data_dir))
-    capture = defs.resolve_job_def("ibov_capture")
+    capture = defs.resolve_job_def("capture")
     tags = {RANGE_START: "2025-03-05", RANGE_END: "2025-03-06"}
     assert capture.execute_in_process(instance=instance, tags=tags).success
     lake = LocalLakeResource(root=str(data_dir / "lake"))
-    result = evaluate(build_raw_objects_sensor(LOCAL), instance, None, lake=lake)
+    result = evaluate(raw_sensor(), instance, None, lake=lake)
     (request,) = result.run_requests
     assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2025-03-05", "2025-03-06")
-    refine = defs.resolve_job_def("ibov_refine")
-    assert refine.execute_in_process(instance=instance, tags=request.tags).success
-    refined = instance.fetch_materializations(dg.AssetKey("ibov_ativos"), limit=10).records
-    assert sorted(r.partition_key for r in refined) == ["2025-03-05", "2025-03-06"]
-    assert sorted(p.name for p in (data_dir / "lake/refined/header").iterdir()) == [
+    refine = defs.resolve_job_def("refine")
+    assert refine.execute_in_process(
+        instance=instance, tags=request.tags, asset_selection=request.asset_selection
+    ).success
+    refined = instance.fetch_materializations(asset_key("IBOV", "carteira_ativos"), limit=10)
+    assert sorted(r.partition_key for r in refined.records) == ["2025-03-05", "2025-03-06"]
+    assert sorted(p.name for p in (data_dir / "lake/refined/header/indice=IBOV").iterdir()) == [
         "data=2025-03-05",
         "data=2025-03-06",
     ]
-    after = evaluate(build_raw_objects_sensor(LOCAL), instance, None, lake=lake)
+    after = evaluate(raw_sensor(), instance, None, lake=lake)
     assert after.run_requests == []  # refined after the objects were written: nothing to redo
 
 
@@ -278,39 +362,43 @@ def finish(glue) -> list[dict]:
 
 def test_glue_sensor_records_the_lambdas_runs_once(glue_job, instance):
     glue = glue_job
-    sensor = build_glue_job_runs_sensor(LAMBDA)
+    sensor = glue_sensor(indices=("IBOV", "IBXX"))
     runs = GlueJobRunsResource(job_name="b3-refine")
     lambda_run = glue.start_job_run(
-        JobName="b3-refine", Arguments={"--dates": "2025-07-14", "--bucket": "b3-lake-test"}
+        JobName="b3-refine",
+        Arguments={"--units": "IBOV/2025-07-14,IBXX/2025-07-14", "--bucket": "b3-lake-test"},
     )["JobRunId"]
     glue.start_job_run(  # launched by Dagster through Pipes: it recorded its own result
         JobName="b3-refine",
-        Arguments={"--dates": "2025-07-11", "--dagster-pipes-context": "e30="},
+        Arguments={"--units": "IBOV/2025-07-11", "--dagster-pipes-context": "e30="},
     )
-    glue.start_job_run(JobName="b3-refine", Arguments={"--dates": "../../x"})
+    glue.start_job_run(JobName="b3-refine", Arguments={"--units": "../../x"})
+    glue.start_job_run(JobName="b3-refine", Arguments={"--dates": "2025-07-10"})  # old argument
     finish(glue)
 
     first = evaluate(sensor, instance, None, glue_job_runs=runs)
     keys = sorted((e.asset_key.to_user_string(), e.partition) for e in first.asset_events)
     assert keys == [
-        ("ibov_ativos", "2025-07-14"),
-        ("ibov_header", "2025-07-14"),
-        ("ibov_setores", "2025-07-14"),
+        (f"{index}/{table}", "2025-07-14")
+        for index in ("IBOV", "IBXX")
+        for table in ("carteira_ativos", "carteira_header", "carteira_setores")
     ]
     assert all(isinstance(e, dg.AssetMaterialization) for e in first.asset_events)
     meta = first.asset_events[0].metadata
     assert meta["glue_job_run_id"].value == lambda_run
     assert meta["glue_job_run_state"].value == "SUCCEEDED"
-    (catalog,) = first.run_requests
+    (catalog,) = first.run_requests  # one catalog run for both indices of the Glue run
     assert (
         catalog.partition_key == "2025-07-14" and catalog.tags["b3/glue_job_run_id"] == lambda_run
     )
+    assert selected(catalog) == ["IBOV/catalog", "IBXX/catalog"]
+    assert {key.asset_key.path[0] for key in catalog.asset_check_keys} == {"IBOV", "IBXX"}
 
     again = evaluate(sensor, instance, first.cursor, glue_job_runs=runs)
     assert again.asset_events == [] and again.run_requests == []
 
     later = glue.start_job_run(
-        JobName="b3-refine", Arguments={"--dates": "2025-07-15", "--bucket": "b3-lake-test"}
+        JobName="b3-refine", Arguments={"--units": "IBOV/2025-07-15", "--bucket": "b3-lake-test"}
     )["JobRunId"]
     finish(glue)
     third = evaluate(sensor, instance, again.cursor, glue_job_runs=runs)
@@ -330,15 +418,16 @@ def test_a_failed_lambda_run_is_observed_with_its_error_not_materialized():
             "JobRunState": "FAILED",
             "ErrorMessage": "AnalysisException: nothing",
         },
-        [date(2025, 7, 14)],
+        [Unit("IBOV", date(2025, 7, 14)), Unit("SMLL", date(2025, 7, 14))],
     )
-    assert len(events) == 3 and all(isinstance(e, dg.AssetObservation) for e in events)
+    assert len(events) == 6 and all(isinstance(e, dg.AssetObservation) for e in events)
+    assert {e.asset_key.path[0] for e in events} == {"IBOV", "SMLL"}
     assert events[0].metadata["error"].value == "AnalysisException: nothing"
 
 
 def test_glue_sensor_is_idle_unless_the_lambda_refines(instance):
     result = evaluate(
-        build_glue_job_runs_sensor(LOCAL),
+        glue_sensor(LOCAL),
         instance,
         None,
         glue_job_runs=GlueJobRunsResource(job_name="b3-refine"),

@@ -12,8 +12,8 @@ from conftest import tree_state
 
 from b3_assets.capture.bronze import build_bronze
 from b3_assets.capture.raw import write_raw
-from b3_assets.defs.assets import ALL_ASSETS, ibov_catalog
-from b3_assets.defs.checks import ALL_CHECKS, ibov_refined_checks
+from b3_assets.defs.assets import asset_key, build_assets
+from b3_assets.defs.checks import build_checks
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
 from b3_assets.defs.results import step_failures
@@ -22,7 +22,10 @@ from b3_assets.source.b3_client import canonical_json
 from b3_assets.source.csv_download import parse_portfolio_csv
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
-DEFINITIONS = [*ALL_ASSETS, *ALL_CHECKS]
+ASSETS, CHECKS = build_assets(["IBOV"]), build_checks(["IBOV"])
+DEFINITIONS = [*ASSETS, *CHECKS]
+BRONZE_CHECKS, REFINED_CHECKS, DRIFT_CHECKS, FRESHNESS_CHECKS = CHECKS
+CATALOG = asset_key("IBOV", "catalog")
 
 
 def evaluations(result: dg.ExecuteInProcessResult) -> list[dg.AssetCheckEvaluation]:
@@ -57,10 +60,18 @@ def test_a_good_day_passes_every_check_per_partition(data_dir, resources) -> Non
     partitioned = {key: ok for key, ok in found.items() if key[2] == "2025-07-14"}
     assert len(partitioned) == 6 + 4 + 2 + 1  # bronze, ativos, header, drift
     assert all(partitioned.values()), partitioned
-    [catalog] = result.asset_materializations_for_node("ibov_catalog")
-    assert catalog.metadata["refined_rules_checked_by"].value.startswith("ibov_refined_checks")
+    [catalog] = result.asset_materializations_for_node("catalog")
+    assert catalog.metadata["index"].value == "IBOV"
+    assert catalog.metadata["tables"].value == [
+        "carteira_ativos",
+        "carteira_header",
+        "carteira_setores",
+        "ibov_ativos",
+        "ibov_header",
+        "ibov_setores",
+    ]
     # The lake's newest date is months old today: the freshness check warns, the run goes on.
-    assert found[("ibov_lake_raw_object", "fresh", None)] is False
+    assert found[("IBOV/lake_raw_object", "fresh", None)] is False
     [fresh] = [e for e in evaluations(result) if e.check_name == "fresh"]
     assert fresh.severity == dg.AssetCheckSeverity.WARN
     [weights] = [e for e in evaluations(result) if e.check_name == "weights_sum_to_100"]
@@ -79,19 +90,24 @@ def test_a_bad_bronze_day_never_reaches_the_lake(data_dir, resources, seg2) -> N
     )
     assert not result.success
     failed = {k for k, ok in verdicts(result).items() if not ok}
-    assert ("ibov_portfolio_bronze", "weights_sum_to_100", "2025-07-11") in failed
-    assert ("ibov_portfolio_bronze", "sector_weights_match_part_acum", "2025-07-11") in failed
+    assert ("IBOV/portfolio_bronze", "weights_sum_to_100", "2025-07-11") in failed
+    assert ("IBOV/portfolio_bronze", "sector_weights_match_part_acum", "2025-07-11") in failed
+    # the lake stage refuses the unit itself (the checks only report): it names the index
+    [message] = step_failures(result)
+    assert message.startswith("lake_raw_object: ")
+    assert "1 of 1 indices failed: IBOV: bronze fails its blocking checks, not uploaded" in message
+    assert "weights_sum_to_100" in message
     [weights] = [e for e in evaluations(result) if e.check_name == "weights_sum_to_100"]
     assert "98.198" in weights.description
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"ibov_portfolio_raw", "ibov_portfolio_bronze"}
+    assert materialized == {"IBOV/portfolio_raw", "IBOV/portfolio_bronze"}
     assert tree_state(data_dir / "lake") == before  # 2025-07-14 untouched, 07-11 never uploaded
 
 
 def test_a_range_reports_each_date_and_one_bad_date_blocks_the_range(
     data_dir, resources, csv_files
 ) -> None:
-    responses = [parse_portfolio_csv(p.read_bytes(), p.name) for p in csv_files]
+    responses = [parse_portfolio_csv(p.read_bytes(), p.name).response for p in csv_files]
     for response in responses:
         if response["header"]["date"] == "05/03/25":
             response["results"][3]["theoricalQty"] = "1"
@@ -120,10 +136,11 @@ def test_a_range_reports_each_date_and_one_bad_date_blocks_the_range(
 
 
 def test_refined_checks_block_the_catalog(data_dir, resources) -> None:
-    """What ibov_catalog_check runs after a refine Dagster did not launch (the Lambda's)."""
+    """What catalog_check runs after a refine Dagster did not launch (the Lambda's): the checks
+    show the verdicts, the catalog refuses the unit."""
     assert dg.materialize(DEFINITIONS, resources=resources, partition_key="2025-07-14").success
     (data_dir / "catalog.duckdb").unlink()
-    lost = data_dir / "lake/refined/ativos/data=2025-07-14/acao=VALE3"
+    lost = data_dir / "lake/refined/ativos/indice=IBOV/data=2025-07-14/acao=VALE3"
     for path in lost.iterdir():
         path.unlink()
     lost.rmdir()
@@ -131,17 +148,18 @@ def test_refined_checks_block_the_catalog(data_dir, resources) -> None:
         DEFINITIONS,
         resources=resources,
         partition_key="2025-07-14",
-        selection=dg.AssetSelection.assets(ibov_catalog)
-        | dg.AssetSelection.checks(ibov_refined_checks),
+        selection=dg.AssetSelection.assets(CATALOG) | dg.AssetSelection.checks(REFINED_CHECKS),
         raise_on_error=False,
     )
     assert not result.success
     failures = [e.step_key for e in result.all_events if e.is_step_failure]
-    assert failures == ["ibov_refined_checks"]  # the blocking checks hold the catalog back
+    assert failures == ["catalog"]  # the catalog refuses what the checks found
+    [message] = step_failures(result)
+    assert "IBOV: refined data fails its checks, not registered" in message
     failed = {k[1] for k, ok in verdicts(result).items() if not ok}
     assert failed == {"rows_match_bronze", "ranking_is_1_to_n"}
     [rows] = [e for e in evaluations(result) if e.check_name == "rows_match_bronze"]
-    assert rows.description == "ibov_ativos has 83 rows, the bronze file 84"
+    assert rows.description == "carteira_ativos has 83 rows, the bronze file 84"
     assert not result.get_asset_materialization_events()
     assert not (data_dir / "catalog.duckdb").exists()
 
@@ -161,14 +179,13 @@ def test_drift_warns_without_blocking(data_dir, resources, seg2) -> None:
 
 
 def test_the_freshness_job_checks_alone_and_warns_only_when_stale(data_dir, resources) -> None:
-    from b3_assets.defs.checks import ibov_freshness_check
     from b3_assets.source.trading_calendar import previous_session
 
     def fresh() -> dg.AssetCheckEvaluation:
         result = dg.materialize(
             DEFINITIONS,
             resources=resources,
-            selection=dg.AssetSelection.checks(ibov_freshness_check),
+            selection=dg.AssetSelection.checks(FRESHNESS_CHECKS),
         )
         assert result.success and not result.get_asset_materialization_events()
         [evaluation] = evaluations(result)
@@ -176,7 +193,7 @@ def test_the_freshness_job_checks_alone_and_warns_only_when_stale(data_dir, reso
 
     assert not fresh().passed  # an empty lake
     day = previous_session()
-    key = data_dir / f"lake/raw/{day.isoformat()}/dados_originais.parquet"
+    key = data_dir / f"lake/raw/IBOV/{day.isoformat()}/dados_originais.parquet"
     key.parent.mkdir(parents=True)
     key.write_bytes(b"PAR1")
     evaluation = fresh()
@@ -187,16 +204,16 @@ def test_the_freshness_job_checks_alone_and_warns_only_when_stale(data_dir, reso
 def test_the_catalog_alone_refuses_refined_data_that_fails_the_rules(data_dir, resources) -> None:
     """Materialized without its checks (one asset picked in the UI), the catalog checks itself."""
     assert dg.materialize(DEFINITIONS, resources=resources, partition_key="2025-07-14").success
-    header = data_dir / "lake/refined/header/data=2025-07-14"
+    header = data_dir / "lake/refined/header/indice=IBOV/data=2025-07-14"
     shutil.copy(next(header.iterdir()), header / "part-copy.parquet")  # two header rows
     result = dg.materialize(
         DEFINITIONS,
         resources=resources,
         partition_key="2025-07-14",
-        selection=[ibov_catalog],
+        selection=[CATALOG],
         raise_on_error=False,
     )
     [message] = step_failures(result)
-    assert "refined data fails its checks, not registered in the catalog" in message
-    assert "ibov_header.header_has_one_row: ibov_header has 2 row(s)" in message
+    assert "IBOV: refined data fails its checks, not registered" in message
+    assert "carteira_header.header_has_one_row: carteira_header has 2 row(s)" in message
     assert not evaluations(result)

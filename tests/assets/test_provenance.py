@@ -72,7 +72,7 @@ def test_an_import_recorded_by_an_older_version_loses_its_false_capture_time(
     monkeypatch.setenv("B3_DATA_DIR", str(data_dir))
     assert cli.main(["import", str(csv_files[0])]) == 0
     day = date(2025, 3, 5)  # IBOVDia_05-03-25.csv
-    record_path = data_dir / "raw" / day.isoformat() / CAPTURE_FILE
+    record_path = data_dir / "raw" / "IBOV" / day.isoformat() / CAPTURE_FILE
     body = json.loads(record_path.read_bytes())
     old = {key: body[key] for key in ("trading_date", "index", "raw_file", "sha256", "source_url")}
     old |= {"fetched_at": "2026-11-01T10:00:00+00:00", "pages": 1}  # the seed's format
@@ -81,7 +81,7 @@ def test_an_import_recorded_by_an_older_version_loses_its_false_capture_time(
     assert capture is not None
     assert (capture.origin, capture.fetched_at) == ("csv", None)
     assert capture.imported_at is not None and capture.imported_at.year == 2026
-    bronze_file = data_dir / "bronze" / day.isoformat() / "dados_originais.parquet"
+    bronze_file = data_dir / "bronze" / "IBOV" / day.isoformat() / "dados_originais.parquet"
     seed = pq.read_table(bronze_file).drop_columns(["_origin", "_fetched_at"])
     moment = pa.array([datetime(2026, 11, 1, 10, tzinfo=UTC)] * seed.num_rows)
     pq.write_table(seed.append_column("_fetched_at", moment), bronze_file)  # the seed's bronze

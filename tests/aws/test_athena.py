@@ -85,10 +85,23 @@ def test_the_query_is_sent_to_the_workgroup_and_database(aws) -> None:
     assert execution["Query"] == "SELECT count(*) FROM ibov_header"
 
 
+def test_every_index_table_is_queried_on_athena(aws) -> None:
+    """carteira_* (every index) and ibov_* (IBOV alone) both go to Athena as written."""
+    client = aws_mod.client("athena")
+    sql = (
+        "SELECT c.indice, count(*) FROM carteira_ativos c JOIN ibov_header h ON c.data = h.data "
+        "WHERE c.indice IN ('IBOV', 'IBXX') GROUP BY c.indice"
+    )
+    execution_id = AthenaQueries(client, "primary", "b3_refined", None).start(sql)
+    execution = client.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+    assert execution["Query"] == sql
+    assert execution["QueryExecutionContext"]["Database"] == "b3_refined"
+
+
 def test_writes_and_unknown_tables_are_refused_before_athena(aws) -> None:
     with pytest.raises(QueryError, match="only read-only"):
         queries().run("DROP TABLE ibov_ativos")
-    with pytest.raises(QueryError, match="unknown table"):
+    with pytest.raises(QueryError, match="unknown table.*carteira_ativos.*ibov_ativos"):
         queries().run("SELECT * FROM secrets")
 
 

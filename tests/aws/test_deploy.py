@@ -5,6 +5,7 @@ import json
 import zipfile
 
 import pytest
+import refine_job
 from botocore.stub import Stubber
 
 from b3_assets.aws import clients as aws_mod
@@ -15,9 +16,12 @@ from b3_assets.aws.deploy import (
     deploy,
     deploy_code,
     ensure_job,
+    ensure_tables,
     glue_files,
     job_definition,
 )
+from b3_contract.glue_tables import all_table_inputs
+from b3_contract.tables import ALL_TABLE_NAMES, INDEX_TABLES, TABLES
 
 
 def clients() -> dict:
@@ -35,6 +39,8 @@ def test_deploy_twice(target) -> None:
     assert first["glue job b3-refine"] == "created"
     assert first["glue database b3_refined"] == "created"
     assert first["s3://b3-lake-test/glue/refine_job.py"] == "uploaded"
+    tables = {what: state for what, state in first.items() if what.startswith("glue table ")}
+    assert tables == {f"glue table b3_refined.{name}": "created" for name in ALL_TABLE_NAMES}
     second = deploy(clients(), target)
     assert {step.state for step in second} == {"unchanged"}, second
 
@@ -62,6 +68,59 @@ def test_deploy_twice(target) -> None:
     assert shipped == contract_sources() and "b3_contract/tables.py" in shipped
     job = aws_mod.client("glue").get_job(JobName=target.job_name)["Job"]
     assert job["DefaultArguments"]["--extra-py-files"] == f"s3://{target.bucket}/{CONTRACT_ZIP}"
+
+
+def catalog_tables(glue) -> dict[str, dict]:
+    return {t["Name"]: t for t in glue.get_tables(DatabaseName="b3_refined")["TableList"]}
+
+
+def test_deploy_creates_the_six_tables_the_glue_job_keeps(target) -> None:
+    """Before any run: the catalog holds every table as b3_contract defines it, and the Glue
+    job's own upsert (the same definition) finds nothing to change."""
+    deploy(clients(), target)
+    glue = aws_mod.client("glue")
+    found = catalog_tables(glue)
+    assert set(found) == set(ALL_TABLE_NAMES)
+    for wanted in all_table_inputs(target.bucket):
+        table = found[wanted["Name"]]
+        assert table["PartitionKeys"] == wanted["PartitionKeys"]
+        assert table["StorageDescriptor"]["Columns"] == wanted["StorageDescriptor"]["Columns"]
+        assert table["StorageDescriptor"]["Location"] == wanted["StorageDescriptor"]["Location"]
+        assert table["TableType"] == "EXTERNAL_TABLE"
+    assert found["ibov_header"]["StorageDescriptor"]["Location"] == (
+        "s3://b3-lake-test/refined/header/indice=IBOV/"
+    )
+    for spec in [*TABLES.values(), *INDEX_TABLES.values()]:
+        location = f"s3://{target.bucket}/{spec.prefix}/"
+        assert refine_job.upsert_table(glue, "b3_refined", spec, location) == "unchanged"
+
+
+def test_a_table_of_the_earlier_layout_is_updated_and_the_rest_left_alone(target) -> None:
+    """ibov_ativos as the IBOV-only layout had it (at refined/ativos/, partitioned by data and
+    acao, without `indice`) becomes the IBOV table over refined/ativos/indice=IBOV/."""
+    deploy(clients(), target)
+    glue = aws_mod.client("glue")
+    [wanted] = [t for t in all_table_inputs(target.bucket) if t["Name"] == "ibov_ativos"]
+    earlier = json.loads(json.dumps(wanted))
+    earlier["StorageDescriptor"]["Location"] = f"s3://{target.bucket}/refined/ativos/"
+    earlier["StorageDescriptor"]["Columns"] = earlier["StorageDescriptor"]["Columns"][1:]
+    glue.update_table(DatabaseName="b3_refined", TableInput=earlier)
+    states = {step.what: step.state for step in ensure_tables(glue, target)}
+    assert states.pop("glue table b3_refined.ibov_ativos") == "updated"
+    assert set(states.values()) == {"unchanged"} and len(states) == 5
+    table = catalog_tables(glue)["ibov_ativos"]
+    assert table["StorageDescriptor"]["Location"] == wanted["StorageDescriptor"]["Location"]
+    assert table["StorageDescriptor"]["Columns"][0] == {"Name": "indice", "Type": "string"}
+    assert {step.state for step in ensure_tables(glue, target)} == {"unchanged"}
+
+
+def test_a_parameter_glue_adds_to_a_table_is_no_change(target) -> None:
+    deploy(clients(), target)
+    glue = aws_mod.client("glue")
+    [wanted] = [t for t in all_table_inputs(target.bucket) if t["Name"] == "carteira_header"]
+    extra = {**wanted, "Parameters": {**wanted["Parameters"], "transient_lastDdlTime": "1"}}
+    glue.update_table(DatabaseName="b3_refined", TableInput=extra)
+    assert {step.state for step in ensure_tables(glue, target)} == {"unchanged"}
 
 
 def test_role_policy_is_scoped_to_this_bucket_and_database(target) -> None:

@@ -10,7 +10,7 @@ from b3_assets.testing.glue_local import LocalGlueJobRuns
 def test_a_job_that_is_not_deployed_says_to_deploy(aws) -> None:
     runs = LocalGlueJobRuns(aws_mod.client("glue"), aws_mod.client("s3"))
     with pytest.raises(AwsError, match="Glue job 'b3-refine' does not exist; run `b3 deploy`"):
-        runs.start_job_run(JobName="b3-refine", Arguments={"--dates": "2025-07-14"})
+        runs.start_job_run(JobName="b3-refine", Arguments={"--units": "IBOV/2025-07-14"})
     assert runs.runs == {}
 
 
@@ -39,7 +39,7 @@ def test_the_job_imports_b3_contract_from_its_extra_py_files(aws, tmp_path) -> N
     probe = b"import b3_contract.tables as t\nprint('CONTRACT', t.__file__, len(t.TABLES))\n"
     clients["s3"].put_object(Bucket=aws.bucket, Key="glue/refine_job.py", Body=probe)
     runs = LocalGlueJobRuns(clients["glue"], clients["s3"], keep_logs=tmp_path)
-    run_id = runs.start_job_run(JobName="b3-refine", Arguments={"--dates": "2025-07-14"})[
+    run_id = runs.start_job_run(JobName="b3-refine", Arguments={"--units": "IBOV/2025-07-14"})[
         "JobRunId"
     ]
     deadline = time.monotonic() + 60

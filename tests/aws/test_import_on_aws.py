@@ -13,7 +13,7 @@ from lambda_fn import handler
 
 
 def test_import_with_the_lambda_trigger_uploads_and_leaves_the_refine_to_it(
-    aws, glue_job, csv_files, data_dir, monkeypatch, capsys
+    aws, glue_job, csv_files, fixtures_dir, data_dir, monkeypatch, capsys
 ):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     for name, value in {
@@ -26,19 +26,24 @@ def test_import_with_the_lambda_trigger_uploads_and_leaves_the_refine_to_it(
     s3.create_bucket(Bucket=aws.bucket)
     queue_url = notify_queue(s3, sqs, aws.bucket)
 
-    assert cli.main(["import", *map(str, csv_files[:2])]) == 0
+    ibxx = fixtures_dir / "IBXXDia_20-06-25.csv"
+    assert cli.main(["import", *map(str, csv_files[:2]), str(ibxx)]) == 0
 
     out = capsys.readouterr().out
-    assert "2 raw object(s) uploaded" in out and "the Lambda refines" in out
+    assert "imported IBOV 2025-03-05..2025-03-06: 2 raw object(s) uploaded" in out
+    assert "imported IBXX 2025-06-20: 1 raw object(s) uploaded" in out
+    assert "the Lambda refines" in out
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=aws.bucket)["Contents"])
     assert keys == [
-        "raw/2025-03-05/dados_originais.parquet",
-        "raw/2025-03-06/dados_originais.parquet",
+        "raw/IBOV/2025-03-05/dados_originais.parquet",
+        "raw/IBOV/2025-03-06/dados_originais.parquet",
+        "raw/IBXX/2025-06-20/dados_originais.parquet",
     ]  # nothing under refined/: Dagster refined nothing
     assert glue_job.get_job_runs(JobName="b3-refine")["JobRuns"] == []
     events = drain_events(sqs, queue_url)
     plans = [handler.plan_runs(event, aws.bucket) for event in events]
-    assert sorted(str(run.day) for plan in plans for run in plan.runs) == [
-        "2025-03-05",
-        "2025-03-06",
-    ]  # what the Lambda is handed: one refine per imported date
+    assert sorted(str(unit) for plan in plans for run in plan.runs for unit in run.units) == [
+        "IBOV/2025-03-05",
+        "IBOV/2025-03-06",
+        "IBXX/2025-06-20",
+    ]  # what the Lambda is handed: a refine of every imported unit

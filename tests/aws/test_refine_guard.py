@@ -1,4 +1,5 @@
-"""One refine per date at a time: the guard sees every active run of the job.
+"""One refine per (index, date) unit at a time: the guard sees every active run of the job, and
+looks at units, so a run of another index or date never blocks one.
 
 Before, Dagster's guard and the Lambda read one page of job runs (50), so an active run behind
 50 others went unseen, and under B3_GLUE_RUNNER=local the guard saw no run at all.
@@ -13,25 +14,31 @@ from datetime import date
 import dagster as dg
 
 from b3_assets.aws import clients as aws_mod
-from b3_assets.defs.assets import ibov_refined_tables
+from b3_assets.defs.assets import build_assets, stage_keys
 from b3_assets.defs.resources import resources_for
 from b3_assets.defs.results import step_failures
 from b3_assets.settings import Settings
 from b3_assets.testing.glue_local import LocalGlueJobRuns
 from b3_contract.glue_runs import job_runs, runs_refining
+from b3_contract.lake_keys import Unit, raw_object_key
+from b3_contract.tables import TABLES
 from lambda_fn import handler
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 JOB = "b3-refine"
 DAY = date(2025, 7, 14)
+UNIT = Unit("IBOV", DAY)
 
 
-def refine_failure(aws, data_dir, **settings) -> str:
+def refine_failure(aws, data_dir, indices=("IBOV",), **settings) -> str:
+    """The refine of these indices on DAY (their raw objects in the bucket), which must fail."""
     s3 = aws.client("s3")
-    s3.put_object(Bucket=aws.bucket, Key="raw/2025-07-14/dados_originais.parquet", Body=b"x")
+    for index in indices:
+        s3.put_object(Bucket=aws.bucket, Key=raw_object_key(Unit(index, DAY)), Body=b"x")
     config = Settings(env="aws", data_dir=data_dir, bucket=aws.bucket, **settings)
     result = dg.materialize(
-        [ibov_refined_tables],
+        build_assets(indices),
+        selection=stage_keys(indices, *TABLES),
         resources=resources_for(config),
         partition_key=DAY.isoformat(),
         raise_on_error=False,
@@ -52,22 +59,37 @@ def test_an_active_run_behind_more_than_one_page_of_runs_is_seen(
         Command={"Name": "glueetl", "ScriptLocation": f"s3://{aws.bucket}/glue/refine_job.py"},
         ExecutionProperty={"MaxConcurrentRuns": 100},
     )
-    for day in range(1, 61):  # 60 runs of other dates fill the first page
-        glue_job.start_job_run(
-            JobName=JOB,
-            Arguments={"--dates": f"2024-03-{day % 28 + 1:02d}", "--bucket": aws.bucket},
-        )
+    for day in range(1, 61):  # 60 runs of other units (IBOV's other dates, IBXX's day)
+        units = f"IBOV/2024-03-{day % 28 + 1:02d}" + (",IBXX/2025-07-14" if day % 2 else "")
+        glue_job.start_job_run(JobName=JOB, Arguments={"--units": units, "--bucket": aws.bucket})
     running = glue_job.start_job_run(
-        JobName=JOB, Arguments={"--dates": DAY.isoformat(), "--bucket": aws.bucket}
+        JobName=JOB, Arguments={"--units": str(UNIT), "--bucket": aws.bucket}
     )["JobRunId"]
     assert running not in {
         r["Id"] for r in glue_job.get_job_runs(JobName=JOB, MaxResults=50)["JobRuns"]
     }
 
     message = refine_failure(aws, data_dir)
-    assert f"already refining these dates: {running} (2025-07-14)" in message
-    assert handler.active_run_for(glue_job, JOB, handler.DateRun(DAY, aws.bucket)) == running
+    assert f"already refining these units: {running} (IBOV/2025-07-14)" in message
+    lambda_run = handler.BucketRun(aws.bucket, [UNIT])
+    assert handler.active_runs_for(glue_job, JOB, lambda_run) == {running: [UNIT]}
     assert len(list(job_runs(glue_job, JOB, page_size=25))) == 61  # three pages, all read
+
+
+def test_a_refine_of_two_indices_names_the_unit_being_refined(
+    aws, data_dir, glue_job, glue_runs_stay_running
+) -> None:
+    """Dagster refines its units in one run, so it waits for the whole run to end; the
+    refusal names only the unit that is taken, and starts nothing."""
+    aws.client("s3").create_bucket(Bucket=aws.bucket)
+    running = glue_job.start_job_run(
+        JobName=JOB,
+        Arguments={"--units": "IBOV/2025-07-11,IBOV/2025-07-14", "--bucket": aws.bucket},
+    )["JobRunId"]
+    message = refine_failure(aws, data_dir, indices=("IBOV", "IBXX"))
+    assert f"already refining these units: {running} (IBOV/2025-07-14)." in message
+    assert "IBXX" not in message.split("Two runs")[0]
+    assert [run["Id"] for run in glue_job.get_job_runs(JobName=JOB)["JobRuns"]] == [running]
 
 
 def test_a_local_run_started_by_another_process_is_seen(aws, data_dir, tmp_path) -> None:
@@ -82,13 +104,13 @@ def test_a_local_run_started_by_another_process_is_seen(aws, data_dir, tmp_path)
     )
     other_process = LocalGlueJobRuns(glue, s3, poll_wait=0)  # as another `b3` would have it
     running = other_process.start_job_run(
-        JobName=JOB, Arguments={"--dates": DAY.isoformat(), "--bucket": aws.bucket}
+        JobName=JOB, Arguments={"--units": str(UNIT), "--bucket": aws.bucket}
     )["JobRunId"]
     try:
         here = LocalGlueJobRuns(glue, s3)
-        assert runs_refining(job_runs(here, JOB), [DAY], aws.bucket) == {running: [DAY]}
+        assert runs_refining(job_runs(here, JOB), [UNIT], aws.bucket) == {running: [UNIT]}
         message = refine_failure(aws, data_dir, glue_runner="local")
-        assert f"already refining these dates: {running} (2025-07-14)" in message
+        assert f"already refining these units: {running} (IBOV/2025-07-14)" in message
     finally:
         other_process.batch_stop_job_run(JobName=JOB, JobRunIds=[running])
         deadline = time.monotonic() + 30
@@ -97,4 +119,4 @@ def test_a_local_run_started_by_another_process_is_seen(aws, data_dir, tmp_path)
             time.sleep(0.1)
     ended = {run["Id"]: run for run in job_runs(LocalGlueJobRuns(glue, s3), JOB)}[running]
     assert ended["JobRunState"] == "STOPPED" and ended["CompletedOn"] >= ended["StartedOn"]
-    assert runs_refining(job_runs(LocalGlueJobRuns(glue, s3), JOB), [DAY], aws.bucket) == {}
+    assert runs_refining(job_runs(LocalGlueJobRuns(glue, s3), JOB), [UNIT], aws.bucket) == {}

@@ -12,9 +12,8 @@ import pytest
 
 from b3_assets.aws import clients as aws_mod
 from b3_assets.aws.deploy import Target, deploy
-from b3_assets.defs.assets import ALL_ASSETS
-from b3_assets.defs.checks import ALL_CHECKS
-from b3_assets.defs.jobs import CAPTURE_ASSETS
+from b3_assets.defs.assets import CAPTURE_STAGES, build_assets, stage_keys
+from b3_assets.defs.checks import build_checks
 from b3_assets.defs.resources import resources_for
 from b3_assets.settings import Settings
 
@@ -23,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY = "AKIAB3LAKETESTKEY123"
 SECRET_KEY = "b3lake/Secret+Key/NeverLogged0123456789ab"
 SESSION_TOKEN = "b3lakeSessionTokenNeverLogged"
+INDICES = ["IBOV"]
+ALL_DEFINITIONS = [*build_assets(INDICES), *build_checks(INDICES)]
+CAPTURE_KEYS = stage_keys(INDICES, *CAPTURE_STAGES)
 
 CREDENTIAL_PATTERNS = [
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
@@ -69,8 +71,8 @@ def test_no_credentials_in_run_events_metadata_or_resource_config(
     resources = resources_for(settings)
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        selection=CAPTURE_ASSETS,
+        ALL_DEFINITIONS,
+        selection=CAPTURE_KEYS,
         resources=resources,
         partition_key="2025-07-14",
         instance=instance,
@@ -84,8 +86,8 @@ def test_no_credentials_in_run_events_metadata_or_resource_config(
     assert_no_secret("\n".join([*texts, out, err]))
     # and a failing call: the error names the problem, not the keys
     failed = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        selection=CAPTURE_ASSETS,
+        ALL_DEFINITIONS,
+        selection=CAPTURE_KEYS,
         resources=resources_for(settings.model_copy(update={"bucket": "no-such-bucket"})),
         partition_key="2025-07-14",
         raise_on_error=False,
@@ -120,11 +122,14 @@ def test_every_object_written_to_s3_is_encrypted(secret_aws, data_dir, b3_server
         env="aws", data_dir=data_dir, api_url=b3_server.api_url, bucket=secret_aws.bucket
     )
     result = dg.materialize(
-        CAPTURE_ASSETS, resources=resources_for(settings), partition_key="2025-07-14"
+        ALL_DEFINITIONS,
+        selection=CAPTURE_KEYS,
+        resources=resources_for(settings),
+        partition_key="2025-07-14",
     )
     assert result.success
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=secret_aws.bucket)["Contents"]]
-    assert "raw/2025-07-14/dados_originais.parquet" in keys and len(keys) >= 5
+    assert "raw/IBOV/2025-07-14/dados_originais.parquet" in keys and len(keys) >= 5
     for key in keys:
         head = s3.head_object(Bucket=secret_aws.bucket, Key=key)
         assert head.get("ServerSideEncryption") == "AES256", key

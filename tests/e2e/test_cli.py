@@ -85,16 +85,18 @@ def imported(tmp_path_factory, lake, csv_files) -> Lake:
 
 def test_run_creates_every_layer(lake) -> None:
     data_dir, done = lake.data_dir, lake.built
-    assert "trading date 2025-07-14" in done.stdout and "3 page(s)" in done.stdout
-    assert (data_dir / "raw/2025-07-14/portfolio_IBOV.json").exists()
-    assert (data_dir / "bronze/2025-07-14/dados_originais.parquet").exists()
-    assert (data_dir / "lake/raw/2025-07-14/dados_originais.parquet").exists()
-    tickers = list((data_dir / "lake/refined/ativos/data=2025-07-14").glob("acao=*"))
+    assert "IBOV 2025-07-14  (" in done.stdout and "3 page(s)" in done.stdout
+    assert (data_dir / "raw/IBOV/2025-07-14/portfolio_IBOV.json").exists()
+    assert (data_dir / "bronze/IBOV/2025-07-14/dados_originais.parquet").exists()
+    assert (data_dir / "lake/raw/IBOV/2025-07-14/dados_originais.parquet").exists()
+    refined = data_dir / "lake/refined"
+    tickers = list((refined / "ativos/indice=IBOV/data=2025-07-14").glob("acao=*"))
     assert len(tickers) == 84
-    assert (data_dir / "lake/refined/header/data=2025-07-14/part-00000.parquet").exists()
-    assert (data_dir / "lake/refined/setores/data=2025-07-14/part-00000.parquet").exists()
+    for table in ("header", "setores"):
+        assert (refined / table / "indice=IBOV/data=2025-07-14/part-00000.parquet").exists()
     assert (data_dir / "catalog.duckdb").exists()
-    assert "VALE3" in done.stdout
+    assert "  carteira_ativos  file://" in done.stdout and "[84 rows]" in done.stdout
+    assert "IBOV top weights:" in done.stdout and "VALE3" in done.stdout
 
 
 def test_rerun_changes_nothing(lake) -> None:
@@ -120,7 +122,8 @@ def test_a_date_b3_is_not_serving_fails_clearly(lake) -> None:
         ("2025-07-12", "not a B3 trading day (a weekend)"),
         ("2025-11-20", "not a B3 trading day (a B3 holiday)"),
         ("2025-13-01", "not a date in YYYY-MM-DD form"),
-        ("2024-12-31", "outside B3's known calendar"),
+        ("2024-12-31", "not a B3 trading day (a B3 holiday)"),
+        ("1999-12-30", "outside B3's calendar (2000-01-03 to"),
     ],
 )
 def test_bad_dates_are_refused(lake, argument, message) -> None:
@@ -151,10 +154,12 @@ def test_import_adds_six_dates_of_87_rows(imported, csv_files) -> None:
         "2025-07-14,84",
     ]
     [original] = [p for p in csv_files if p.name == "IBOVDia_05-03-25.csv"]
-    assert (data_dir / "raw/2025-03-05" / original.name).read_bytes() == original.read_bytes()
+    assert (data_dir / "raw/IBOV/2025-03-05" / original.name).read_bytes() == original.read_bytes()
 
 
 def test_backfill_refines_the_imported_dates_in_one_run(imported, tmp_path) -> None:
+    """One run per range of consecutive sessions (a run's range tags express a range, and no run
+    marks a partition with nothing in it): the six imported dates are four such ranges."""
     import dagster as dg
 
     data_dir = tmp_path / "data"  # the backfill rewrites refined files: on a copy
@@ -172,40 +177,62 @@ def test_backfill_refines_the_imported_dates_in_one_run(imported, tmp_path) -> N
         "2025-02-20",
         "--to",
         "2025-03-12",
+        "--index",
+        "IBOV",
         dagster_home=dagster_home,
     )
     lines = done.stdout.splitlines()
-    assert lines[0].startswith(
-        "refined 6 captured date(s) from 2025-02-20 to 2025-03-12 in one run"
-    )
-    assert "  2025-03-05  ibov_ativos 87, ibov_header 1, ibov_setores 0" in lines
+    ranges = [
+        ("2025-02-20", "2025-02-20"),
+        ("2025-02-24", "2025-02-24"),
+        ("2025-03-05", "2025-03-06"),
+        ("2025-03-11", "2025-03-12"),
+    ]
+    assert [line for line in lines if line.startswith("refined ")] == [
+        f"refined IBOV: {1 + (first != last)} captured date(s) from {first} to {last} in one run"
+        for first, last in ranges
+    ]
+    assert "  2025-03-05  carteira_ativos 87, carteira_header 1, carteira_setores 0" in lines
     assert lines[-1] == (
-        "no raw data in the lake for 7 trading date(s): 2025-02-21, 2025-02-25, 2025-02-26, "
-        "2025-02-27, 2025-02-28, 2025-03-07, 2025-03-10"
+        "IBOV: no raw data in the lake for 7 trading date(s): 2025-02-21, 2025-02-25, "
+        "2025-02-26, 2025-02-27, 2025-02-28, 2025-03-07, 2025-03-10"
     )
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        (run,) = instance.get_runs()
-        assert run.is_success
-        assert run.tags["dagster/asset_partition_range_start"] == "2025-02-20"
-        assert run.tags["dagster/asset_partition_range_end"] == "2025-03-12"
+        runs = instance.get_runs()
+        assert all(run.is_success for run in runs)
+        assert (
+            sorted(
+                (
+                    run.tags.get(
+                        "dagster/asset_partition_range_start", run.tags.get("dagster/partition")
+                    ),
+                    run.tags.get(
+                        "dagster/asset_partition_range_end", run.tags.get("dagster/partition")
+                    ),
+                )
+                for run in runs
+            )
+            == ranges
+        )
         materialized = {
             name: {
-                r.run_id for r in instance.fetch_materializations(dg.AssetKey(name), 100).records
+                r.run_id
+                for r in instance.fetch_materializations(dg.AssetKey(["IBOV", name]), 100).records
             }
-            for name in (
-                "ibov_portfolio_raw",
-                "ibov_lake_raw_object",
-                "ibov_ativos",
-                "ibov_catalog",
-            )
+            for name in ("portfolio_raw", "lake_raw_object", "carteira_ativos", "catalog")
         }
+        run_ids = {run.run_id for run in runs}
         assert materialized == {
-            "ibov_portfolio_raw": set(),
-            "ibov_lake_raw_object": set(),
-            "ibov_ativos": {run.run_id},
-            "ibov_catalog": {run.run_id},
+            "portfolio_raw": set(),
+            "lake_raw_object": set(),
+            "carteira_ativos": run_ids,
+            "catalog": run_ids,
         }
     assert tree_state(data_dir / "raw") | tree_state(data_dir / "lake/raw") == captured
+    one = b3(data_dir, api_url, "backfill", "--from", "2025-03-05", "--to", "2025-03-06")
+    assert one.stdout.splitlines()[0] == (
+        "refined IBOV: 2 captured date(s) from 2025-03-05 to 2025-03-06 in one run"
+    )
     refused = b3(
         data_dir,
         api_url,
@@ -229,7 +256,8 @@ def test_backfill_refines_the_imported_dates_in_one_run(imported, tmp_path) -> N
         "2025-04-30",
         check=False,
     )
-    assert empty.returncode == 1 and "no raw data in the lake for any of the 20" in empty.stderr
+    assert empty.returncode == 1
+    assert "no raw data in the lake for any index on any of the 20 trading dates" in empty.stderr
 
 
 def test_query_counts_the_served_date(lake) -> None:
@@ -264,8 +292,8 @@ def test_workspace_loads_in_dagster_with_its_schedule_and_sensors(tmp_path) -> N
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     for command, expected in (
         (["definitions", "validate"], ["Validation successful for code location b3_assets"]),
-        (["schedule", "list"], ["ibov_daily_schedule", "ibov_freshness_schedule"]),
-        (["sensor", "list"], ["ibov_raw_objects_sensor", "ibov_glue_job_runs_sensor"]),
+        (["schedule", "list"], ["daily_schedule", "freshness_schedule"]),
+        (["sensor", "list"], ["raw_objects_sensor", "glue_job_runs_sensor"]),
     ):
         done = subprocess.run(
             [str(Path(sys.executable).parent / "dagster"), *command, "-w", "workspace.yaml"],

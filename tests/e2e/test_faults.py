@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 def history(tmp_path_factory, csv_files) -> Path:
     data_dir = tmp_path_factory.mktemp("history")
     b3(data_dir, "http://127.0.0.1:9/unused", "import", *map(str, csv_files))
-    assert len(list((data_dir / "lake/refined/header").iterdir())) == 6
+    assert len(list((data_dir / "lake/refined/header/indice=IBOV").iterdir())) == 6
     return data_dir
 
 
@@ -141,7 +141,7 @@ def test_503_then_recovery_is_retried_and_captures(data_dir, seg2) -> None:
     assert "trading date 2025-07-14" in done.stdout
     after = tree_state(data_dir)
     assert captured(after, before) == captured(before)
-    assert "raw/2025-07-14/portfolio_IBOV.json" in after
+    assert "raw/IBOV/2025-07-14/portfolio_IBOV.json" in after
 
 
 def test_an_unknown_field_is_kept_in_raw_and_ignored_downstream(data_dir, seg2) -> None:
@@ -155,7 +155,7 @@ def test_an_unknown_field_is_kept_in_raw_and_ignored_downstream(data_dir, seg2) 
     fake.serve(response, segment=2, raw=raw)
     with RunningFakeB3(fake) as server:
         b3(data_dir, server.api_url, "run")
-    assert (data_dir / "raw/2025-07-14/portfolio_IBOV.json").read_bytes() == raw
+    assert (data_dir / "raw/IBOV/2025-07-14/portfolio_IBOV.json").read_bytes() == raw
     assert captured(tree_state(data_dir), before) == captured(before)
     done = b3(data_dir, "http://127.0.0.1:9/unused", "query", "SELECT * FROM ibov_ativos LIMIT 1",
               "--format", "json")  # fmt: skip
@@ -185,7 +185,7 @@ def test_two_runs_of_one_partition_at_once_do_not_interleave(data_dir, seg2) -> 
     assert any("already captured, kept as is" in out for out, _ in outputs)
     after = tree_state(data_dir)
     assert captured(after, before) == captured(before)
-    partitions = list((data_dir / "lake/refined/ativos/data=2025-07-14").iterdir())
+    partitions = list((data_dir / "lake/refined/ativos/indice=IBOV/data=2025-07-14").iterdir())
     assert len(partitions) == 84
     assert all(len(list(p.iterdir())) == 1 for p in partitions)
     done = b3(data_dir, server.api_url, "query",

@@ -1,5 +1,5 @@
-"""infra/template.yaml: valid for cfn-lint, least privilege, and the same Glue job and role as
-`b3 deploy` creates (so the two ways to deploy cannot drift apart)."""
+"""infra/template.yaml: valid for cfn-lint, least privilege, and the same Glue job, role and
+tables as `b3 deploy` creates (so the two ways to deploy cannot drift apart)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_file
 from cfnlint.decode import decode
+from conftest import RAW_FILTER
 
 from b3_assets.aws import deploy
+from b3_contract.glue_tables import all_table_inputs
+from b3_contract.lake_keys import RAW_FILE, Unit, raw_key_unit, raw_object_key
+from b3_contract.tables import ALL_TABLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -113,9 +117,36 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_the_lambda(template):
     assert notification["Function"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
     rules = {r["Name"]: r["Value"] for r in notification["Filter"]["S3Key"]["Rules"]}
     assert rules == {"prefix": "raw/", "suffix": ".parquet"}
+    # the moto notification tests (conftest.RAW_FILTER) deliver what this filter delivers
+    assert rules == {r["Name"]: r["Value"] for r in RAW_FILTER["Key"]["FilterRules"]}
     permission = template["Resources"]["TriggerPermission"]["Properties"]
     assert permission["Principal"] == "s3.amazonaws.com"
     assert resolve(permission["SourceArn"], template) == "arn:aws:s3:::my-b3-lake"
+
+
+def s3_filter_passes(rules: dict[str, str], key: str) -> bool:
+    return key.startswith(rules["prefix"]) and key.endswith(rules["suffix"])
+
+
+def test_the_trigger_filter_lets_every_indexs_raw_object_through(template):
+    """Every raw object key (raw/INDEX/DATE/dados_originais.parquet) reaches the Lambda, which
+    then applies the key rule itself: what the filter also lets through starts nothing."""
+    bucket = template["Resources"]["LakeBucket"]["Properties"]
+    (notification,) = bucket["NotificationConfiguration"]["LambdaConfigurations"]
+    rules = {r["Name"]: r["Value"] for r in notification["Filter"]["S3Key"]["Rules"]}
+    units = [Unit.parse(u) for u in ("IBOV/2025-07-14", "IBXX/2000-01-03", "SMLL/2024-10-22")]
+    for unit in units:
+        key = raw_object_key(unit)
+        assert key.endswith("/" + RAW_FILE) and s3_filter_passes(rules, key), key
+        assert raw_key_unit(key) == unit
+    for key in (
+        "raw/2025-07-14/dados_originais.parquet",  # the earlier layout, moved by `b3 upgrade`
+        "raw/IBOV/2025-07-14/copia.parquet",
+        "raw/ibov/2025-07-14/dados_originais.parquet",
+    ):
+        assert s3_filter_passes(rules, key) and raw_key_unit(key) is None, key
+    for key in ("refined/ativos/indice=IBOV/data=2025-07-14/p.parquet", "glue/refine_job.py"):
+        assert not s3_filter_passes(rules, key), key
 
 
 def test_glue_job_is_the_one_b3_deploy_creates(template):
@@ -135,6 +166,37 @@ def test_glue_role_policy_is_the_one_b3_deploy_creates(template):
     (policy,) = role["Policies"]
     assert resolve(policy["PolicyDocument"], template) == deploy.role_policy(target, ACCOUNT)
     assert role["AssumeRolePolicyDocument"] == deploy.GLUE_TRUST
+
+
+def test_glue_tables_are_the_ones_b3_deploy_and_the_glue_job_create(template):
+    """Names, columns and their types, partition keys, locations and SerDe: the template's six
+    tables are b3_contract's, in the stack's database (created before them)."""
+    declared = resources(template, "AWS::Glue::Table")
+    tables = {}
+    for name, resource in declared.items():
+        props = resolve(resource["Properties"], template)
+        assert props["DatabaseName"] == {"Ref": "GlueDatabase"}, name
+        assert props["CatalogId"] == ACCOUNT, name
+        tables[props["TableInput"]["Name"]] = props["TableInput"]
+    assert len(tables) == len(declared) == len(ALL_TABLE_NAMES) == 6
+    wanted = {table["Name"]: table for table in all_table_inputs(PARAMS["BucketName"])}
+    assert set(tables) == set(wanted) == set(ALL_TABLE_NAMES)
+    for name, table in tables.items():
+        expected = wanted[name]
+        assert table["PartitionKeys"] == expected["PartitionKeys"], name
+        columns = table["StorageDescriptor"]["Columns"]
+        assert columns == expected["StorageDescriptor"]["Columns"], name
+        location = table["StorageDescriptor"]["Location"]
+        assert location == expected["StorageDescriptor"]["Location"], name
+        assert table == expected, name  # and the rest: type, parameters, description, SerDe
+    assert tables["ibov_ativos"]["StorageDescriptor"]["Location"] == (
+        "s3://my-b3-lake/refined/ativos/indice=IBOV/"
+    )
+    assert [k["Name"] for k in tables["carteira_ativos"]["PartitionKeys"]] == [
+        "indice",
+        "data",
+        "acao",
+    ]
 
 
 def test_lambda_may_only_start_this_job_and_write_its_logs(template):
@@ -179,6 +241,7 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
     assert sorted(p.relative_to(tmp_path / "lambda").as_posix() for p in written) == [
         "b3_contract/__init__.py",
         "b3_contract/glue_runs.py",
+        "b3_contract/glue_tables.py",
         "b3_contract/lake_keys.py",
         "b3_contract/tables.py",
         "handler.py",
@@ -187,9 +250,11 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
         "import sys; sys.path.insert(0, sys.argv[1]); import handler; "
         "event = {'Records': [{'eventSource': 'aws:s3', 'eventName': 'ObjectCreated:Put', "
         "'s3': {'bucket': {'name': 'b'}, 'object': {'key': key}}} for key in "
-        "('raw/2025-07-14/dados_originais.parquet', 'raw/2025-07-14/other.parquet')]}; "
+        "('raw/IBOV/2025-07-14/dados_originais.parquet', 'raw/IBOV/2025-07-14/other.parquet',"
+        " 'raw/IBXX/2025-07-14/dados_originais.parquet')]}; "
         "plan = handler.plan_runs(event); "
-        "print([str(r.day) for r in plan.runs], len(plan.skipped), handler.__file__)"
+        "print(','.join(str(u) for r in plan.runs for u in r.units), len(plan.skipped),"
+        " handler.__file__)"
     )
     out = subprocess.run(
         [sys.executable, "-S", "-c", probe, str(tmp_path / "lambda")],
@@ -198,4 +263,8 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
         check=True,
         cwd=tmp_path,
     ).stdout.split()
-    assert out[:3] == ["['2025-07-14']", "1", str(tmp_path / "lambda" / "handler.py")]
+    assert out[:3] == [
+        "IBOV/2025-07-14,IBXX/2025-07-14",
+        "1",
+        str(tmp_path / "lambda" / "handler.py"),
+    ]

@@ -10,37 +10,50 @@ from lambda_fn import handler
 JOB = "b3-refine"
 
 
-def test_s3_notifications_start_one_run_per_date(
+def test_s3_notifications_start_one_run_per_event(
     aws, glue_job, glue_runs_stay_running, lambda_context
 ):
+    """S3 sends one record per object: each index's new raw object gets its own run, a second
+    upload of an object being refined starts nothing, and every other key is skipped."""
     s3, sqs = aws.client("s3"), aws.client("sqs")
     glue = glue_job
     s3.create_bucket(Bucket=aws.bucket)
     queue_url = notify_queue(s3, sqs, aws.bucket)
     for key in (
-        "raw/2025-07-14/dados_originais.parquet",
-        "raw/2025-07-14/dados originais (cópia)+1.parquet",  # S3 sends it URL-encoded
-        "raw/2025-02-30/dados_originais.parquet",
+        "raw/IBOV/2025-07-14/dados_originais.parquet",
+        "raw/IBXX/2025-07-14/dados_originais.parquet",
+        "raw/IBOV/2025-07-14/dados_originais.parquet",  # uploaded again while it is refined
+        "raw/IBOV/2025-07-14/dados originais (cópia)+1.parquet",  # S3 sends it URL-encoded
+        "raw/IBOV/2025-02-30/dados_originais.parquet",
+        "raw/2025-07-14/dados_originais.parquet",  # the earlier IBOV-only layout
         "raw/notes/readme.parquet",
-        "refined/ativos/data=2025-07-14/acao=PETR4/part-0.parquet",
-        "raw/2025-07-15/dados_originais.txt",
+        "refined/ativos/indice=IBOV/data=2025-07-14/acao=PETR4/part-0.parquet",
+        "raw/IBOV/2025-07-15/dados_originais.txt",
     ):
         s3.put_object(Bucket=aws.bucket, Key=key, Body=b"PAR1")
 
     events = drain_events(sqs, queue_url)
     sent_keys = [record["s3"]["object"]["key"] for event in events for record in event["Records"]]
-    assert len(sent_keys) == 4  # the filter kept raw/ + .parquet only
+    assert len(sent_keys) == 7  # the filter kept raw/ + .parquet only
     assert any("dados+originais+%28c%C3%B3pia%29%2B1.parquet" in key for key in sent_keys)
 
     results = [handler.lambda_handler(event, lambda_context) for event in events]
     runs = glue.get_job_runs(JobName=JOB)["JobRuns"]
-    assert [run["Arguments"]["--dates"] for run in runs] == ["2025-07-14"]
+    assert sorted(run["Arguments"]["--units"] for run in runs) == [
+        "IBOV/2025-07-14",
+        "IBXX/2025-07-14",
+    ]
     started_keys = [key for r in results for item in r["started"] for key in item["keys"]]
     running_keys = [key for r in results for item in r["already_running"] for key in item["keys"]]
-    assert started_keys + running_keys == ["raw/2025-07-14/dados_originais.parquet"]
+    assert sorted(started_keys) == [
+        "raw/IBOV/2025-07-14/dados_originais.parquet",
+        "raw/IBXX/2025-07-14/dados_originais.parquet",
+    ]
+    assert running_keys == ["raw/IBOV/2025-07-14/dados_originais.parquet"]
     skipped = [skip["key"] for r in results for skip in r["skipped"]]
     assert sorted(skipped) == [
-        "raw/2025-02-30/dados_originais.parquet",
-        "raw/2025-07-14/dados originais (cópia)+1.parquet",  # the refine never reads it
+        "raw/2025-07-14/dados_originais.parquet",
+        "raw/IBOV/2025-02-30/dados_originais.parquet",
+        "raw/IBOV/2025-07-14/dados originais (cópia)+1.parquet",  # the refine never reads it
         "raw/notes/readme.parquet",
     ]
