@@ -357,12 +357,13 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         plan = upgrade.plan_data_dir(settings.data_path)
         where = str(settings.data_path)
     local_plan = upgrade.plan_data_dir(settings.data_path) if settings.env == "aws" else None
-    lines = plan.describe() + (local_plan.describe() if local_plan else [])
-    if not lines:
+    plans = [plan, *([local_plan] if local_plan else [])]
+    if all(p.empty and not p.conflicts and not p.strays for p in plans):
         print(f"{where}: already in the multi-index layout, nothing to move")
         return 0
-    for line in lines:
-        print(("would " if args.dry_run else "") + line)
+    for line in (line for p in plans for line in p.describe()):
+        moving = line.startswith(("move ", "drop "))
+        print(("would " if args.dry_run and moving else "") + line)
     if args.dry_run:
         return 0
     if settings.env == "aws":
@@ -395,6 +396,9 @@ def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.defs.resources import resources_for
     from b3_assets.refine.catalog import QueryError, format_table
+
+    if settings.env == "local":
+        _check_layout(settings)
 
     try:
         result = resources_for(settings)["queries"].query(args.sql)

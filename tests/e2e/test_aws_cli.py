@@ -96,37 +96,50 @@ def test_deploy_twice(stack) -> None:
     first = stack.deployed
     assert "created    glue job b3-refine" in first
     assert f"created    bucket s3://{BUCKET}" in first
+    for table in ("carteira_ativos", "carteira_header", "carteira_setores", "ibov_ativos"):
+        assert f"created    glue table b3_refined.{table}" in first
     second = b3(stack.env, "deploy").stdout.splitlines()
-    assert len(second) == 9 and all(line.startswith("unchanged") for line in second), second
+    assert len(second) == len(first.splitlines()), second
+    assert all(line.startswith("unchanged") for line in second), second
 
 
 def test_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
     env, done = stack.env, stack.ran
-    assert "trading date 2025-07-14" in done and "3 page(s)" in done
-    assert f"s3://{BUCKET}/raw/2025-07-14/dados_originais.parquet" in done
+    assert "IBOV 2025-07-14  (" in done and "3 page(s)" in done
+    assert f"s3://{BUCKET}/raw/IBOV/2025-07-14/dados_originais.parquet" in done
     assert "catalog  glue://b3_refined" in done
-    assert keys(env, "raw/") == ["raw/2025-07-14/dados_originais.parquet"]
-    ativos = keys(env, "refined/ativos/data=2025-07-14/")
-    per_ticker = Counter(key.split("/")[3] for key in ativos)
+    assert keys(env, "raw/") == ["raw/IBOV/2025-07-14/dados_originais.parquet"]
+    ativos = keys(env, "refined/ativos/indice=IBOV/data=2025-07-14/")
+    per_ticker = Counter(key.split("/")[4] for key in ativos)
     assert len(per_ticker) == 84 and set(per_ticker.values()) == {1}
     assert all(t.startswith("acao=") for t in per_ticker)
-    assert len(keys(env, "refined/header/data=2025-07-14/")) == 1
-    assert len(keys(env, "refined/setores/data=2025-07-14/")) == 1
+    assert len(keys(env, "refined/header/indice=IBOV/data=2025-07-14/")) == 1
+    assert len(keys(env, "refined/setores/indice=IBOV/data=2025-07-14/")) == 1
 
     glue = moto_client(env, "glue")
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="b3_refined")["TableList"]}
-    assert set(tables) == {"ibov_ativos", "ibov_header", "ibov_setores"}
+    names = ("ativos", "header", "setores")
+    assert set(tables) == {f"{kind}_{name}" for kind in ("carteira", "ibov") for name in names}
+    assert [k["Name"] for k in tables["carteira_ativos"]["PartitionKeys"]] == [
+        "indice",
+        "data",
+        "acao",
+    ]
     assert [k["Name"] for k in tables["ibov_ativos"]["PartitionKeys"]] == ["data", "acao"]
-    for name, prefix in (("ibov_ativos", "ativos"), ("ibov_header", "header")):
-        location = tables[name]["StorageDescriptor"]["Location"]
-        assert location == f"s3://{BUCKET}/refined/{prefix}/"
-    assert tables["ibov_setores"]["StorageDescriptor"]["Location"].startswith(
-        f"s3://{BUCKET}/refined/"
-    )
-    ativos_partitions = partitions(env, "ibov_ativos")
+    for name in names:  # the IBOV tables read IBOV's folder of the same files
+        location = tables[f"carteira_{name}"]["StorageDescriptor"]["Location"]
+        assert location == f"s3://{BUCKET}/refined/{name}/"
+        index_location = tables[f"ibov_{name}"]["StorageDescriptor"]["Location"]
+        assert index_location == f"s3://{BUCKET}/refined/{name}/indice=IBOV/"
+    ativos_partitions = partitions(env, "carteira_ativos")
     assert len(ativos_partitions) == 84
-    assert {p["Values"][0] for p in ativos_partitions} == {"2025-07-14"}
-    assert len(partitions(env, "ibov_header")) == 1
+    assert {tuple(p["Values"][:2]) for p in ativos_partitions} == {("IBOV", "2025-07-14")}
+    ibov_partitions = partitions(env, "ibov_ativos")
+    assert len(ibov_partitions) == 84
+    assert {p["Values"][0] for p in ibov_partitions} == {"2025-07-14"}
+    assert {p["Values"][1] for p in ibov_partitions} == {p["Values"][2] for p in ativos_partitions}
+    for table in ("carteira_header", "ibov_header"):
+        assert len(partitions(env, table)) == 1
 
 
 def test_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
@@ -134,6 +147,7 @@ def test_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
     b3(stack.env, "run")
     after = keys(stack.env, "refined/")
     assert len(after) == len(before) == 84 + 1 + 1
+    assert len(partitions(stack.env, "carteira_ativos")) == 84
     assert len(partitions(stack.env, "ibov_ativos")) == 84
 
 
@@ -145,12 +159,12 @@ def test_failed_glue_run_shows_its_error_and_keeps_the_refined_data(stack) -> No
         before = keys(env, "refined/")
         done = b3(env, "run", check=False)
         assert done.returncode == 1
-        assert "ibov_refined_tables failed for 2025-07-14" in done.stderr
+        assert "failed for 2025-07-14: " in done.stderr  # the one Glue run of every index
         assert "completed with status FAILED" in done.stderr
         assert "AnalysisException" in done.stderr and "`nothing` cannot be resolved" in done.stderr
         assert "Traceback" not in done.stderr
         assert keys(env, "refined/") == before
-        assert len(partitions(env, "ibov_ativos")) == 84
+        assert len(partitions(env, "carteira_ativos")) == len(partitions(env, "ibov_ativos")) == 84
     finally:  # the deployed SQL back, for the other tests, even if an assertion failed
         redeployed = b3(env, "deploy", check=False)
     assert redeployed.returncode == 0, redeployed.stderr[-3000:]
@@ -200,16 +214,15 @@ def test_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
     env = stack.env
     script = Path(__file__).resolve().parents[2] / "glue" / "refine_job.py"
     args = ["--bucket", BUCKET, "--database", "b3_refined"]
-    done = run_refine_job(script, env, *args, "--dates", "2025-07-14")
+    done = run_refine_job(script, env, *args, "--units", "IBOV/2025-07-14")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])["b3_refine_summary"]
-    assert summary["tables"]["ibov_ativos"]["rows_by_date"] == {"2025-07-14": 84}
-    assert summary["tables"]["ibov_ativos"]["catalog_partitions"] == {
-        "added": 0,
-        "removed": 0,
-        "kept": 84,
-    }
-    assert len(partitions(env, "ibov_ativos")) == 84
-    bad = run_refine_job(script, env, *args, "--dates", "2025-07-14,../../x", timeout=60)
+    ativos = summary["tables"]["carteira_ativos"]
+    assert ativos["rows_by_unit"] == {"IBOV/2025-07-14": 84}
+    kept = {"added": 0, "removed": 0, "kept": 84}
+    assert ativos["catalog_partitions"] == ativos["index_table_partitions"] == kept
+    assert ativos["index_table"].startswith("b3_refined.ibov_ativos")
+    assert len(partitions(env, "carteira_ativos")) == len(partitions(env, "ibov_ativos")) == 84
+    bad = run_refine_job(script, env, *args, "--units", "IBOV/2025-07-14,../../x", timeout=60)
     assert bad.returncode == 2
-    assert "B3 REFINE JOB FAILED: --dates: '../../x' is not a YYYY-MM-DD date" in bad.stderr
+    assert "B3 REFINE JOB FAILED: --units: '../../x' is not INDEX/YYYY-MM-DD" in bad.stderr

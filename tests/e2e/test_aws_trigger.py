@@ -15,6 +15,7 @@ import pytest
 from conftest import drain_events, fresh_moto_account, moto_client, notify_queue, run_refine_job
 
 from b3_assets.definitions import build_definitions
+from b3_assets.defs.jobs import build_jobs
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.defs.sensors import build_glue_job_runs_sensor
 from b3_assets.settings import Settings
@@ -75,7 +76,7 @@ def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path
     events = drain_events(sqs, queue_url)
     assert len(events) == 1
     result = handler.lambda_handler(events[0], lambda_context)
-    assert [item["date"] for item in result["started"]] == ["2025-07-14"]
+    assert [item["units"] for item in result["started"]] == [["IBOV/2025-07-14"]]
     (job_run,) = glue.get_job_runs(JobName="b3-refine")["JobRuns"]
 
     # Glue runs it: the deployed script with the run's arguments
@@ -84,13 +85,15 @@ def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path
     args = [item for pair in job_run["Arguments"].items() for item in pair]
     done = run_refine_job(script, stack, *args)
     assert done.returncode == 0, done.stderr[-3000:]
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="refined/ativos/")
+    prefix = "refined/ativos/indice=IBOV/data=2025-07-14/"
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     assert sum(page["KeyCount"] for page in pages) == 84
 
     # Dagster records what the Lambda's run wrote, then checks the catalog for that date
     settings = Settings(env="aws", bucket=BUCKET, data_dir=tmp_path / "data")
     with dg.instance_for_test() as instance:
-        sensor = build_glue_job_runs_sensor(settings)
+        defs = build_definitions(settings)
+        sensor = build_glue_job_runs_sensor(settings, build_jobs(settings, ["IBOV"]), ["IBOV"])
         context = dg.build_sensor_context(
             instance=instance, resources={"glue_job_runs": GlueJobRunsResource()}
         )
@@ -98,20 +101,27 @@ def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path
             glue.get_job_runs(JobName="b3-refine")
         tick = sensor(context)
         assert {(e.asset_key.to_user_string(), e.partition) for e in tick.asset_events} == {
-            ("ibov_ativos", "2025-07-14"),
-            ("ibov_header", "2025-07-14"),
-            ("ibov_setores", "2025-07-14"),
+            ("IBOV/carteira_ativos", "2025-07-14"),
+            ("IBOV/carteira_header", "2025-07-14"),
+            ("IBOV/carteira_setores", "2025-07-14"),
         }
         assert {e.metadata["glue_job_run_id"].value for e in tick.asset_events} == {job_run["Id"]}
         (request,) = tick.run_requests
-        job = build_definitions(settings).resolve_job_def("ibov_catalog_check")
+        assert request.asset_selection == [dg.AssetKey(["IBOV", "catalog"])]
+        job = defs.resolve_job_def(request.job_name or "catalog_check")
         checked = job.execute_in_process(
             instance=instance, partition_key=request.partition_key, tags=request.tags
         )
         assert checked.success
         (catalog,) = checked.get_asset_materialization_events()
         counts = catalog.materialization.metadata["partitions_by_table_and_date"].value
+        assert "| carteira_ativos | 2025-07-14 | 84 |" in counts
         assert "| ibov_ativos | 2025-07-14 | 84 |" in counts
+        assert {
+            (e.asset_key.to_user_string(), e.check_name, e.passed)
+            for e in checked.get_asset_check_evaluations()
+            if not e.passed
+        } == set()
 
     again = b3(stack, "run")  # same bytes: nothing uploaded, so S3 sends nothing
     assert "the object was unchanged, so S3 sent no event" in again

@@ -138,7 +138,7 @@ def test_503_then_recovery_is_retried_and_captures(data_dir, seg2) -> None:
         done = b3(data_dir, server.api_url, "run", "--date", "2025-07-14", retries=3)
         # Two refusals, three pages to learn the served date, three more in the run itself.
         assert len(server.fake.requests) == 2 + 3 + 3
-    assert "trading date 2025-07-14" in done.stdout
+    assert "IBOV 2025-07-14  (" in done.stdout and "[fetched now]" in done.stdout
     after = tree_state(data_dir)
     assert captured(after, before) == captured(before)
     assert "raw/IBOV/2025-07-14/portfolio_IBOV.json" in after
