@@ -8,14 +8,14 @@ import dagster as dg
 from conftest import free_port, import_csvs
 
 from b3_assets.definitions import build_definitions
-from b3_assets.defs.assets import build_assets
+from b3_assets.defs.assets import asset_key, build_assets
 from b3_assets.defs.resources import resources_for
 from b3_assets.defs.results import materialized_metadata, step_failures
 from b3_assets.settings import Settings
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 ALL_ASSETS = build_assets(["IBOV"])
-PORTFOLIO_RAW = ALL_ASSETS[0]  # IBOV/portfolio_raw
+PORTFOLIO_RAW = [asset_key("IBOV", "portfolio_raw")]
 
 
 def settings_for(data_dir, server) -> Settings:
@@ -67,15 +67,9 @@ def test_definitions_hold_the_configured_held_and_extra_indices(data_dir, all_da
     assert keys == {f"{index}/{name}" for index in indices for name in STAGE_NAMES}
     groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
     assert all(group == key.split("/")[0] for key, group in groups.items())
-    # each stage is one multi-asset over all the indices (one step per stage in a run)
+    # the chain of every index is one multi-asset (one step, so one engine run, per run)
     nodes = {graph.get(key).assets_def.node_def.name for key in graph.get_all_asset_keys()}
-    assert nodes == {
-        "portfolio_raw",
-        "portfolio_bronze",
-        "lake_raw_object",
-        "refined_tables",
-        "catalog",
-    }
+    assert nodes == {"index_portfolios"}
 
 
 def test_whole_chain_for_the_served_date(data_dir, b3_server) -> None:
@@ -105,7 +99,11 @@ def test_whole_chain_for_the_served_date(data_dir, b3_server) -> None:
 def test_a_date_b3_is_not_serving_fails_and_writes_nothing(data_dir, b3_server) -> None:
     resources = resources_for(settings_for(data_dir, b3_server))
     result = dg.materialize(
-        [PORTFOLIO_RAW], resources=resources, partition_key="2025-07-11", raise_on_error=False
+        ALL_ASSETS,
+        selection=PORTFOLIO_RAW,
+        resources=resources,
+        partition_key="2025-07-11",
+        raise_on_error=False,
     )
     assert not result.success
     [message] = step_failures(result)
@@ -175,7 +173,8 @@ def test_one_date_b3_cannot_be_asked_for_fails_with_b3s_error(data_dir) -> None:
     down = f"http://127.0.0.1:{free_port()}/indexProxy/indexCall"
     settings = Settings(data_dir=data_dir, api_url=down, http_retries=0, http_timeout=2)
     result = dg.materialize(
-        [PORTFOLIO_RAW],
+        ALL_ASSETS,
+        selection=PORTFOLIO_RAW,
         resources=resources_for(settings),
         partition_key="2025-07-14",
         raise_on_error=False,

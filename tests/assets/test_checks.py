@@ -14,6 +14,7 @@ from b3_assets.capture.bronze import build_bronze
 from b3_assets.capture.raw import write_raw
 from b3_assets.defs.assets import asset_key, build_assets
 from b3_assets.defs.checks import build_checks
+from b3_assets.defs.lake_quality import REFINED_RULES
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
 from b3_assets.defs.results import step_failures
@@ -24,7 +25,12 @@ from b3_assets.source.csv_download import parse_portfolio_csv
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 ASSETS, CHECKS = build_assets(["IBOV"]), build_checks(["IBOV"])
 DEFINITIONS = [*ASSETS, *CHECKS]
-BRONZE_CHECKS, REFINED_CHECKS, DRIFT_CHECKS, FRESHNESS_CHECKS = CHECKS
+[FRESHNESS_CHECKS] = CHECKS
+REFINED_CHECKS = [
+    dg.AssetCheckKey(asset_key("IBOV", table), rule)
+    for table, rules in REFINED_RULES.items()
+    for rule in rules
+]
 CATALOG = asset_key("IBOV", "catalog")
 
 
@@ -60,7 +66,11 @@ def test_a_good_day_passes_every_check_per_partition(data_dir, resources) -> Non
     partitioned = {key: ok for key, ok in found.items() if key[2] == "2025-07-14"}
     assert len(partitioned) == 6 + 4 + 2 + 1  # bronze, ativos, header, drift
     assert all(partitioned.values()), partitioned
-    [catalog] = result.asset_materializations_for_node("catalog")
+    [catalog] = [
+        m
+        for m in result.asset_materializations_for_node("index_portfolios")
+        if m.asset_key == CATALOG
+    ]
     assert catalog.metadata["index"].value == "IBOV"
     assert catalog.metadata["tables"].value == [
         "carteira_ativos",
@@ -94,7 +104,7 @@ def test_a_bad_bronze_day_never_reaches_the_lake(data_dir, resources, seg2) -> N
     assert ("IBOV/portfolio_bronze", "sector_weights_match_part_acum", "2025-07-11") in failed
     # the lake stage refuses the unit itself (the checks only report): it names the index
     [message] = step_failures(result)
-    assert message.startswith("lake_raw_object: ")
+    assert message.startswith("index_portfolios: ")
     assert "1 of 1 indices failed: IBOV: bronze fails its blocking checks, not uploaded" in message
     assert "weights_sum_to_100" in message
     [weights] = [e for e in evaluations(result) if e.check_name == "weights_sum_to_100"]
@@ -148,12 +158,12 @@ def test_refined_checks_block_the_catalog(data_dir, resources) -> None:
         DEFINITIONS,
         resources=resources,
         partition_key="2025-07-14",
-        selection=dg.AssetSelection.assets(CATALOG) | dg.AssetSelection.checks(REFINED_CHECKS),
+        selection=dg.AssetSelection.assets(CATALOG) | dg.AssetSelection.checks(*REFINED_CHECKS),
         raise_on_error=False,
     )
     assert not result.success
     failures = [e.step_key for e in result.all_events if e.is_step_failure]
-    assert failures == ["catalog"]  # the catalog refuses what the checks found
+    assert failures == ["index_portfolios"]  # the catalog stage refuses what the checks found
     [message] = step_failures(result)
     assert "IBOV: refined data fails its checks, not registered" in message
     failed = {k[1] for k, ok in verdicts(result).items() if not ok}

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from b3_assets.defs.checks import session_before
+from b3_assets.defs.lake_quality import session_before
 from b3_assets.refine import quality
 from b3_assets.source.csv_download import parse_portfolio_csv
 from b3_assets.source.models import parse_b3_date, parse_ticker
