@@ -256,7 +256,6 @@ def test_drift_compares_only_with_the_same_indexs_previous_session(data_dir, seg
     from b3_assets.capture.bronze import build_bronze
     from b3_assets.capture.raw import write_raw
     from b3_assets.defs.assets import asset_key, build_assets
-    from b3_assets.defs.checks import build_checks
     from b3_assets.defs.resources import resources_for
     from b3_assets.settings import Settings
     from b3_assets.source.b3_client import canonical_json
@@ -276,11 +275,11 @@ def test_drift_compares_only_with_the_same_indexs_previous_session(data_dir, seg
     store("IBXX", "10/07/25", without="PETR4")  # not the session before July 14
     store("IBXX", "14/07/25")
     indices = ["IBOV", "IBXX", "SMLL"]
-    checks = build_checks(indices)
     bronze = [asset_key(index, "portfolio_bronze") for index in indices]
+    drift_keys = [dg.AssetCheckKey(key, "day_over_day_drift") for key in bronze]
     result = dg.materialize(  # the bronze stage with its drift checks, B3 never asked
-        [*build_assets(indices), *checks],
-        selection=dg.AssetSelection.assets(*bronze) | dg.AssetSelection.checks(checks[2]),
+        build_assets(indices),
+        selection=dg.AssetSelection.assets(*bronze) | dg.AssetSelection.checks(*drift_keys),
         resources=resources_for(Settings(data_dir=data_dir, api_url="http://127.0.0.1:9")),
         partition_key="2025-07-14",
     )
