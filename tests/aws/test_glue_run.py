@@ -1,0 +1,200 @@
+"""The Glue job's whole run (`run_job`) on local pyspark against moto, staged as the local runner
+stages it: one run refines several indices of one date, writes each index's partitions under
+its own `indice=` folder, registers carteira_* and (for IBOV) ibov_*, and never touches a unit
+it was not given."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import refine_job
+
+from b3_assets.aws import clients as aws_mod
+from b3_assets.aws.deploy import Target, ensure_database, upload_glue_files
+from b3_assets.capture.bronze import write_bronze
+from b3_assets.capture.raw import write_raw
+from b3_assets.source.b3_client import canonical_json
+from b3_assets.testing.sample import sample_portfolio
+from b3_contract.glue_tables import partition_input, table_input
+from b3_contract.lake_keys import Unit, raw_object_key
+from b3_contract.tables import INDEX_TABLES, TABLES
+
+pytestmark = pytest.mark.spark
+
+DAY = date(2025, 7, 14)
+IBOV, IBXX = Unit("IBOV", DAY), Unit("IBXX", DAY)
+DATABASE = "b3_refined"
+FETCHED_AT = datetime(2025, 7, 14, 21, 5, 7, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    pytest.importorskip("pyspark", reason="pyspark is in the dev extra (pip install -e .[dev])")
+    session = refine_job.spark_session("b3-glue-run", local=True)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def bronze(fixtures_dir: Path, tmp_path_factory) -> dict[Unit, Path]:
+    """IBOV's real 2025-07-14 and IBXX's sample of the same date, as bronze files."""
+    data_dir = tmp_path_factory.mktemp("glue-run")
+    ibov = (fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json").read_bytes()
+    ibxx = canonical_json(sample_portfolio(DAY, 2, "IBXX"))
+    files = {}
+    for unit, raw in ((IBOV, ibov), (IBXX, ibxx)):
+        capture, _ = write_raw(data_dir, raw, "http://b3/x", FETCHED_AT, unit.index)
+        assert capture.trading_date == DAY
+        files[unit] = write_bronze(data_dir, json.loads(raw), capture)
+    return files
+
+
+class Bucket:
+    def __init__(self, aws, tmp_path: Path):
+        self.name = aws.bucket
+        self.s3, self.glue = aws_mod.client("s3"), aws_mod.client("glue")
+        self.staging = tmp_path
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def partitions(self, table: str) -> dict[tuple[str, ...], str]:
+        pages = self.glue.get_paginator("get_partitions").paginate(
+            DatabaseName=DATABASE, TableName=table
+        )
+        return {
+            tuple(p["Values"]): p["StorageDescriptor"]["Location"]
+            for page in pages
+            for p in page["Partitions"]
+        }
+
+    def run(self, spark, units: list[Unit]) -> dict:
+        args = refine_job.JobArgs(
+            job_name="b3-refine",
+            bucket=self.name,
+            database=DATABASE,
+            units=tuple(sorted(units)),
+            staging_dir=str(self.staging / f"run-{len(list(self.staging.iterdir()))}"),
+        )
+        return refine_job.run_job(args, spark, self.s3, self.glue, log=lambda message: None)
+
+
+@pytest.fixture
+def bucket(aws, tmp_path, bronze) -> Iterator[Bucket]:
+    """The bucket as `b3 deploy` leaves it (SQL under glue/, the database), with both raw
+    objects uploaded."""
+    target = Target(aws.bucket, DATABASE, "b3-refine", "b3-lake-glue", "us-east-1")
+    here = Bucket(aws, tmp_path / "staging")
+    here.staging.mkdir()
+    here.s3.create_bucket(Bucket=aws.bucket)
+    upload_glue_files(here.s3, target)
+    ensure_database(here.glue, target)
+    for unit, path in bronze.items():
+        here.s3.upload_file(str(path), aws.bucket, raw_object_key(unit))
+    yield here
+
+
+def test_one_run_refines_two_indices_of_one_date(spark, bucket) -> None:
+    summary = bucket.run(spark, [IBXX, IBOV])["tables"]
+    ativos = summary["carteira_ativos"]
+    ibov_rows = ativos["rows_by_unit"]["IBOV/2025-07-14"]
+    ibxx_rows = ativos["rows_by_unit"]["IBXX/2025-07-14"]
+    assert ibov_rows == 84 and ibxx_rows > 0 and ativos["rows"] == ibov_rows + ibxx_rows
+    headers = summary["carteira_header"]["rows_by_unit"]
+    assert headers == {"IBOV/2025-07-14": 1, "IBXX/2025-07-14": 1}
+    assert ativos["catalog_table"] == "b3_refined.carteira_ativos (created)"
+    assert ativos["index_table"] == "b3_refined.ibov_ativos (created)"
+    assert ativos["index_table_partitions"] == {"added": 84, "removed": 0, "kept": 0}
+
+    for index, rows in (("IBOV", ibov_rows), ("IBXX", ibxx_rows)):
+        files = bucket.keys(f"refined/ativos/indice={index}/data=2025-07-14/")
+        assert len(files) == rows  # one file per ticker
+        assert len(bucket.keys(f"refined/header/indice={index}/data=2025-07-14/")) == 1
+        assert len(bucket.keys(f"refined/setores/indice={index}/data=2025-07-14/")) >= 1
+    tables = ("ativos", "header", "setores")
+    inside = [key for t in tables for key in bucket.keys(f"refined/{t}/indice=")]
+    assert bucket.keys("refined/") == sorted(inside)  # nothing outside the indices' folders
+
+    carteira = bucket.partitions("carteira_ativos")
+    assert len(carteira) == ibov_rows + ibxx_rows
+    assert {values[:2] for values in carteira} == {("IBOV", "2025-07-14"), ("IBXX", "2025-07-14")}
+    ticker = next(values for values in carteira if values[0] == "IBXX")
+    assert carteira[ticker] == (
+        f"s3://{bucket.name}/refined/ativos/indice=IBXX/data=2025-07-14/acao={ticker[2]}/"
+    )
+    ibov_ativos = bucket.partitions("ibov_ativos")
+    assert len(ibov_ativos) == 84 and {values[0] for values in ibov_ativos} == {"2025-07-14"}
+    where = "/refined/ativos/indice=IBOV/data=2025-07-14/acao="
+    assert all(where in location for location in ibov_ativos.values())
+    assert set(bucket.partitions("carteira_header")) == {
+        ("IBOV", "2025-07-14"),
+        ("IBXX", "2025-07-14"),
+    }
+    assert set(bucket.partitions("ibov_header")) == {("2025-07-14",)}
+    names = {t["Name"] for t in bucket.glue.get_tables(DatabaseName=DATABASE)["TableList"]}
+    assert names == {*TABLES, *INDEX_TABLES}
+
+
+def test_refining_one_index_never_touches_another_indexs_partitions(spark, bucket) -> None:
+    """IBXX's refined files and catalog partitions of the same date, seeded, stay exactly as
+    they were while IBOV is refined; IBOV's partition of the earlier layout is moved."""
+    seeded = {
+        "refined/ativos/indice=IBXX/data=2025-07-14/acao=SEED3/part-seed.parquet": b"ibxx",
+        "refined/header/indice=IBXX/data=2025-07-14/part-seed.parquet": b"ibxx",
+        "refined/setores/indice=IBXX/data=2025-07-14/part-seed.parquet": b"ibxx",
+    }
+    for key, body in seeded.items():
+        bucket.s3.put_object(Bucket=bucket.name, Key=key, Body=body)
+    carteira = TABLES["carteira_ativos"]
+    location = f"s3://{bucket.name}/refined/ativos/"
+    bucket.glue.create_table(DatabaseName=DATABASE, TableInput=table_input(carteira, location))
+    seed_values = ["IBXX", "2025-07-14", "SEED3"]
+    bucket.glue.create_partition(
+        DatabaseName=DATABASE,
+        TableName="carteira_ativos",
+        PartitionInput=partition_input(carteira, location, seed_values),
+    )
+    # ibov_ativos as the IBOV-only layout registered it: at refined/ativos/data=D/acao=T/
+    ibov_ativos, earlier = INDEX_TABLES["ibov_ativos"], location
+    bucket.glue.create_table(DatabaseName=DATABASE, TableInput=table_input(ibov_ativos, earlier))
+    bucket.glue.create_partition(
+        DatabaseName=DATABASE,
+        TableName="ibov_ativos",
+        PartitionInput=partition_input(ibov_ativos, earlier, ["2025-07-14", "PETR4"]),
+    )
+    before = {key: bucket.s3.head_object(Bucket=bucket.name, Key=key)["ETag"] for key in seeded}
+
+    summary = bucket.run(spark, [IBOV])["tables"]
+
+    assert set(summary["carteira_ativos"]["rows_by_unit"]) == {"IBOV/2025-07-14"}
+    assert {key: bucket.s3.head_object(Bucket=bucket.name, Key=key)["ETag"] for key in seeded} == (
+        before
+    )
+    for prefix in ("ativos", "header", "setores"):
+        ibxx = bucket.keys(f"refined/{prefix}/indice=IBXX/")
+        assert ibxx == sorted(k for k in seeded if k.startswith(f"refined/{prefix}/")), prefix
+    partitions = bucket.partitions("carteira_ativos")
+    assert partitions[tuple(seed_values)] == (f"{location}indice=IBXX/data=2025-07-14/acao=SEED3/")
+    assert {values[0] for values in partitions} == {"IBOV", "IBXX"}
+    assert len([v for v in partitions if v[0] == "IBOV"]) == 84
+    assert summary["carteira_ativos"]["catalog_partitions"] == {
+        "added": 84,
+        "removed": 0,
+        "kept": 0,
+    }
+    moved = bucket.partitions("ibov_ativos")
+    assert moved[("2025-07-14", "PETR4")] == (
+        f"s3://{bucket.name}/refined/ativos/indice=IBOV/data=2025-07-14/acao=PETR4/"
+    )
+    assert summary["carteira_ativos"]["index_table"] == "b3_refined.ibov_ativos (updated)"
+    # PETR4 re-registered (removed from the old place, added at the new), 83 others added
+    assert summary["carteira_ativos"]["index_table_partitions"] == {
+        "added": 84,
+        "removed": 1,
+        "kept": 0,
+    }
