@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import filecmp
 import hashlib
 import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from b3_assets.settings import Settings
+
+if TYPE_CHECKING:
+    from b3_contract.lake_keys import Unit
 
 
 class CliError(Exception):
@@ -178,7 +183,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         except B3ApiError as exc:
             raise CliError(str(exc)) from None
         if args.date is not None and args.date != served:
-            raise CliError(not_served_message(args.date, served))
+            raise CliError(not_served_message(args.date, served, indices[0]))
         day = served
     out, problem = _materialize(
         settings, indices, day, args.offline, stages=_daily_stages(settings)
@@ -190,20 +195,63 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _already_refined(settings: Settings, units: set[Unit]) -> dict[Unit, int]:
+    """{unit: constituents} of the units with nothing left to do in the local lake: the bronze
+    file is the one the unit's capture makes, the lake's raw object is that very file, and every
+    refined partition the unit has (carteira_setores only when the capture has sectors) was
+    written after that object. A re-import of years of unchanged files then starts no run (a
+    run re-reads and re-checks every partition: minutes for a year of indices). A unit that a
+    stopped run left half-done (no raw object, a missing refined partition, or one older than
+    its raw object) is not in the answer, so it is run again. The catalog's views are
+    (re)created if they are missing; views that are right are left untouched."""
+    from b3_assets.capture.bronze import current_bronze
+    from b3_assets.lake.local import LocalLake
+    from b3_assets.refine.catalog import catalog_lock, register_tables
+    from b3_contract.lake_keys import partition_prefix, raw_object_key
+    from b3_contract.tables import TABLES
+
+    lake = LocalLake(settings.data_path / "lake")
+    done = {}
+    for unit in sorted(units):
+        bronze = current_bronze(settings.data_path, unit.day, unit.index)
+        if bronze is None:
+            continue
+        raw = lake.path(raw_object_key(unit))
+        if not raw.is_file() or not filecmp.cmp(raw, bronze.path, shallow=False):
+            continue
+        uploaded = raw.stat().st_mtime_ns
+        partitions = [
+            lake.path(partition_prefix(table.prefix, unit))
+            for name, table in TABLES.items()
+            if bronze.has_sectors or name != "carteira_setores"
+        ]
+        if all(p.is_dir() and p.stat().st_mtime_ns >= uploaded for p in partitions):
+            done[unit] = bronze.rows
+    if done:
+        catalog = settings.data_path / "catalog.duckdb"
+        with catalog_lock(catalog):
+            register_tables(catalog, lake.root)
+    return done
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.capture.raw import read_capture, write_import
     from b3_assets.defs.partitions import unit_runs
+    from b3_assets.lake.local import LocalLake
     from b3_assets.source.b3_client import canonical_json
     from b3_assets.source.csv_download import NotAPortfolioCsv, parse_portfolio_csv
     from b3_contract.lake_keys import Unit
+    from b3_contract.tables import TABLES
 
     _check_layout(settings)
     failures = 0
     imported: set[Unit] = set()
+    written: set[Unit] = set()  # units whose capture this import wrote or replaced
     for name in args.files:
         path = Path(name)
         try:
-            parsed = parse_portfolio_csv(path.read_bytes(), path.name)
+            data = path.read_bytes()
+            parsed = parse_portfolio_csv(data, path.name)
         except (OSError, NotAPortfolioCsv) as exc:
             print(f"refused {name}: {exc}", file=sys.stderr)
             failures += 1
@@ -225,11 +273,22 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             )
             imported.add(unit)
             continue
-        data = path.read_bytes()
-        write_import(settings.data_path, raw, path, data, unit.index, datetime.now(UTC))
+        _, changed = write_import(
+            settings.data_path, raw, path, data, unit.index, datetime.now(UTC)
+        )
+        if changed:
+            written.add(unit)
         imported.add(unit)
+    done = _already_refined(settings, imported - written) if settings.env == "local" else {}
+    if done:
+        location = LocalLake(settings.data_path / "lake").uri(TABLES["carteira_ativos"].prefix)
+        for unit, rows in sorted(done.items()):
+            print(
+                f"imported {unit.index} {unit.day}: {rows} constituents, unchanged (already "
+                f"refined) -> {location}/indice={unit.index}/data={unit.day}"
+            )
     problems = []
-    for indices, first, last in unit_runs(imported):
+    for indices, first, last in unit_runs(imported - done.keys()):
         # as `b3 run`: with B3_TRIGGER=lambda the upload makes the Lambda refine, so no refine here
         out, problem = _materialize(
             settings, indices, first, False, last=last, stages=_daily_stages(settings)

@@ -7,6 +7,7 @@ strings untouched plus ingestion columns, readable back into the original object
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -146,17 +147,44 @@ def response_from_bronze(table: pa.Table) -> dict[str, Any]:
     return response
 
 
-def _describes(table: pa.Table, capture: Capture) -> bool:
+_INGESTION_FACTS = ["_sha256", "_origin", "_fetched_at"]
+
+
+def _describes(table: pa.Table, capture: Capture, schema: pa.Schema | None = None) -> bool:
     """Whether a bronze file is the one this capture makes now: same bytes, same ingestion
-    facts, same schema (a file written by an older version is rebuilt, not kept)."""
-    if not table.num_rows or not table.schema.equals(BRONZE_SCHEMA):
+    facts, same schema (a file written by an older version is rebuilt, not kept). `table` may
+    hold only the ingestion columns when the file's `schema` is given."""
+    if not table.num_rows or not (schema or table.schema).equals(BRONZE_SCHEMA):
         return False
-    first = table.slice(0, 1).select(["_sha256", "_origin", "_fetched_at"]).to_pylist()[0]
+    first = table.slice(0, 1).select(_INGESTION_FACTS).to_pylist()[0]
     return first == {
         "_sha256": capture.sha256,
         "_origin": capture.origin,
         "_fetched_at": capture.fetched_at,
     }
+
+
+@dataclass(frozen=True)
+class CurrentBronze:
+    path: Path
+    rows: int
+    has_sectors: bool  # a segment-2 capture split by sector: its unit has carteira_setores rows
+
+
+def current_bronze(data_dir: Path, day: date, index: str) -> CurrentBronze | None:
+    """The unit's bronze file if it is the one its capture makes now (build_bronze would keep
+    it as is), else None. Reads only a few columns: cheap enough to ask for years of units."""
+    with date_lock(data_dir, day, index):
+        capture = read_capture(data_dir, day, index)
+        target = bronze_path(data_dir, day, index)
+        if capture is None or not target.exists():
+            return None
+        file = pq.ParquetFile(target)
+        table = file.read(columns=[*_INGESTION_FACTS, "segment"])
+        if not _describes(table, capture, file.schema_arrow):
+            return None
+        has_sectors = table["segment"].null_count < table.num_rows
+        return CurrentBronze(target, table.num_rows, has_sectors)
 
 
 def build_bronze(data_dir: Path, day: date, index: str) -> tuple[Path, pa.Table, bool]:

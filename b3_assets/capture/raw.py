@@ -189,7 +189,7 @@ def capture_portfolio(
         fetched = fetch()
         served = check_served_date(fetched.portfolio.trading_date)
         if served != day:
-            raise DateNotServedError(not_served_message(day, served))
+            raise DateNotServedError(not_served_message(day, served, index))
         wanted = Capture(day, index, "", "", fetched.source_url, fetched.fetched_at, fetched.pages)
         capture, _ = _write_raw(data_dir, fetched.raw, wanted)
         return capture, True

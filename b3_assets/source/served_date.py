@@ -14,8 +14,8 @@ class DateNotServedError(RuntimeError):
     """B3 serves another date than the one asked for; B3 has no date parameter."""
 
 
-def not_served_message(asked: date, served: date) -> str:
-    csv = f"IBOVDia_{asked.strftime('%d-%m-%y')}.csv"
+def not_served_message(asked: date, served: date, index: str = "IBOV") -> str:
+    csv = f"{index}Dia_{asked.strftime('%d-%m-%y')}.csv"
     return (
         f"B3 is serving the portfolio of {served}, not {asked}. B3 has no date parameter: it "
         f"serves only the current portfolio, so {asked} can only come from data already captured "

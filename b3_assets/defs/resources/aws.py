@@ -178,7 +178,8 @@ class GlueCatalogResource(CatalogResource):
                         raise
                     raise dg.Failure(
                         f"table {self.database}.{name} is not in the Glue Data Catalog: "
-                        "the Glue job registers it on its first successful run"
+                        "`b3 deploy` (or the CloudFormation stack) creates it, and the Glue job "
+                        "on its first successful run"
                     ) from None
                 location = table["StorageDescriptor"]["Location"]
                 expected = f"s3://{self.bucket}/{spec.prefix}/"
