@@ -265,12 +265,16 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             continue
         raw = canonical_json(parsed.response)
         existing = read_capture(settings.data_path, unit.day, unit.index)
-        if existing and existing.sha256 != hashlib.sha256(raw).hexdigest() and not args.replace:
+        same = existing is not None and existing.sha256 == hashlib.sha256(raw).hexdigest()
+        if existing and not same and not args.replace:
             print(
                 f"kept {unit}: already captured from {existing.source_url}; "
                 f"use --replace to overwrite it with {name}",
                 file=sys.stderr,
             )
+            imported.add(unit)
+            continue
+        if same:  # write_import would keep it as it is
             imported.add(unit)
             continue
         _, changed = write_import(
