@@ -446,3 +446,21 @@ def sample_portfolio(trading_date: datetime.date, segment: int = 2, index: str =
         },
         "results": items,
     }
+
+
+def sample_csv(trading_date: datetime.date, index: str = "IBOV") -> bytes:
+    """The sample portfolio as B3's "Carteira do Dia" download (IBOVDia_DD-MM-YY.csv): ISO-8859-1,
+    `;`, a title line, a header line, a trailing `;` on each row and two footer lines."""
+    response = sample_portfolio(trading_date, 1, index)
+    header = response["header"]
+    lines = [
+        f"{index} - Carteira do Dia {trading_date:%d/%m/%y}",
+        "Código;Ação;Tipo;Qtde. Teórica;Part. (%)",
+        *(
+            f"{row['cod']};{row['asset']};{row['type']};{row['theoricalQty']};{row['part']};"
+            for row in response["results"]
+        ),
+        f"Quantidade Teórica Total;;;{header['theoricalQty']};{header['part']}",
+        f"Redutor;;;{header['reductor']}",
+    ]
+    return ("\n".join(lines) + "\n").encode("iso-8859-1")

@@ -33,7 +33,7 @@ from b3_assets.settings import Settings
 from b3_assets.source.b3_client import canonical_json
 from b3_assets.source.csv_download import parse_portfolio_csv
 from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
-from b3_assets.testing.sample import sample_portfolio
+from b3_assets.testing.sample import sample_csv, sample_portfolio
 from b3_contract.lake_keys import Unit
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -198,23 +198,6 @@ def test_a_blocking_rule_broken_by_one_index_stops_only_that_index(data_dir) -> 
 
 
 # ---- (3) two indices on one date, in both orders and at once -----------------------------------
-
-
-def sample_csv(day: date, index: str) -> bytes:
-    """B3's "Carteira do Dia" download of the sample portfolio, shaped as B3 writes it."""
-    response = sample_portfolio(day, 1, index)
-    header = response["header"]
-    lines = [
-        f"{index} - Carteira do Dia {day:%d/%m/%y}",
-        "Código;Ação;Tipo;Qtde. Teórica;Part. (%)",
-        *(
-            f"{row['cod']};{row['asset']};{row['type']};{row['theoricalQty']};{row['part']};"
-            for row in response["results"]
-        ),
-        f"Quantidade Teórica Total;;;{header['theoricalQty']};{header['part']}",
-        f"Redutor;;;{header['reductor']}",
-    ]
-    return ("\n".join(lines) + "\n").encode("iso-8859-1")
 
 
 @pytest.fixture

@@ -321,3 +321,20 @@ def test_a_thousand_portfolios_are_quick():
         day = datetime.date(2022, 1, 3) + datetime.timedelta(days=i)
         sample_portfolio(day, 2, indices[i % len(indices)])
     assert time.perf_counter() - start < 10  # about 0.5 s on a laptop
+
+
+@pytest.mark.parametrize("index", ["IBOV", "IFIX", "IBRA", "SMLL"])
+def test_the_sample_as_a_csv_download_reads_back_as_the_sample(index: str) -> None:
+    from b3_assets.source.csv_download import parse_portfolio_csv
+    from b3_assets.testing.sample import sample_csv
+
+    day = datetime.date(2025, 3, 5)
+    parsed = parse_portfolio_csv(sample_csv(day, index), f"{index}Dia_05-03-25.csv")
+    expected = sample_portfolio(day, 1, index)
+    assert (parsed.index, parsed.trading_date) == (index, day)
+    fields = ("cod", "asset", "type", "part", "theoricalQty")
+    assert [[r[f] for f in fields] for r in parsed.response["results"]] == [
+        [r[f] for f in fields] for r in expected["results"]
+    ]
+    for key in ("theoricalQty", "part", "reductor"):
+        assert parsed.response["header"][key] == expected["header"][key]
