@@ -2,7 +2,6 @@
 
 import datetime
 import re
-import time
 from decimal import Decimal
 
 import pytest
@@ -313,14 +312,13 @@ def test_bundled_stock_index_is_the_fixture(fixtures_dir):
     assert stock_index_bytes() == (fixtures_dir / "stock_index_2025-04-07.json").read_bytes()
 
 
-def test_a_thousand_portfolios_are_quick():
-    """The benchmark generates 1,000 portfolios; keep that a fraction of its run."""
+def test_a_thousand_portfolios_of_five_indices_keep_their_invariants():
+    """What the benchmark generates: every one a valid B3 answer (its speed is bench/'s)."""
     indices = ["IBOV", "IBRA", "IFIX", "SMLL", "BDRX"]
-    start = time.perf_counter()
     for i in range(1000):
         day = datetime.date(2022, 1, 3) + datetime.timedelta(days=i)
-        sample_portfolio(day, 2, indices[i % len(indices)])
-    assert time.perf_counter() - start < 10  # about 0.5 s on a laptop
+        response = sample_portfolio(day, 2, indices[i % len(indices)])
+        assert response["page"]["totalRecords"] == len(response["results"])
 
 
 @pytest.mark.parametrize("index", ["IBOV", "IFIX", "IBRA", "SMLL"])
