@@ -1,8 +1,8 @@
 """b3-lake benchmark: prints a table of wall times on this machine (not a test).
 
-  python bench/bench.py            # everything (a few minutes on 2 cores)
-  python bench/bench.py --quick    # 3 `b3 run`s, 60 per-date runs extrapolated to 250
-  python bench/bench.py --only indices   # issue 12's targets (also part of the full run)
+  python bench/bench.py            # everything (about 25 minutes on 2 cores)
+  python bench/bench.py --quick    # 3 `b3 run`s, 60 per-date runs extrapolated to 250; no part 7
+  python bench/bench.py --only indices [--keep]   # part 7 alone (about 6 minutes)
 
 Measures:
 1. `b3 run` for one date, as a subprocess against the local B3 server (pages capped at 40):
@@ -22,9 +22,14 @@ Measures:
 6. Data quality (`--only quality`): the bronze, refined and drift asset checks over the 250
    refined dates in one range run (a verdict per date and rule), and for one date.
 7. Every index (`--only indices`, issue 12's targets): `b3 run` of 5 indices against 1 from the
-   local B3 server; one `b3 import` of 1,000 generated CSVs (4 indices x 250 sessions of 2025),
-   then the same 1,000 again (no file of the data dir may change); a year of one index queried
-   on carteira_ativos against the same on ibov_ativos, on that 4-index lake.
+   local B3 server (3 cold runs each, alternating); one `b3 import` of 1,000 CSVs (4 indices x
+   250 sessions of 2025, written by `sample_csv` as B3 writes its downloads), then the same
+   1,000 again 3 times (no file of the data dir may change: mtime_ns and size of every file);
+   a year of one index queried on carteira_ativos against the same on ibov_ativos, on that
+   4-index lake (5 times each), with DuckDB's listing of the files each view covers.
+   `--keep` keeps that data dir and its CSVs for a closer look.
+
+Timings on a shared machine are noisy: the table starts and ends with the load average.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ from b3_assets.settings import Settings
 from b3_assets.source.b3_client import canonical_json
 from b3_assets.source.trading_calendar import trading_days
 from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
-from b3_assets.testing.sample import sample_portfolio
+from b3_assets.testing.sample import sample_csv, sample_portfolio
 from b3_contract.lake_keys import Unit, raw_object_key
 from b3_contract.tables import TABLES
 
@@ -510,24 +515,6 @@ RUN_INDICES = ("IBOV", "IBXX", "SMLL", "IDIV", "IFIX")
 IMPORT_INDICES = ("IBOV", "IBXX", "SMLL", "IFIX")
 
 
-def portfolio_csv(day: date, index: str) -> bytes:
-    """B3's "Carteira do Dia" download of the sample portfolio, byte-shaped as B3 writes it
-    (tests/fixtures/b3/IBOVDia_20-02-25.csv): ISO-8859-1, `;`, a trailing `;` on each row."""
-    response = sample_portfolio(day, 1, index)
-    header = response["header"]
-    lines = [
-        f"{index} - Carteira do Dia {day:%d/%m/%y}",
-        "Código;Ação;Tipo;Qtde. Teórica;Part. (%)",
-        *(
-            f"{row['cod']};{row['asset']};{row['type']};{row['theoricalQty']};{row['part']};"
-            for row in response["results"]
-        ),
-        f"Quantidade Teórica Total;;;{header['theoricalQty']};{header['part']}",
-        f"Redutor;;;{header['reductor']}",
-    ]
-    return ("\n".join(lines) + "\n").encode("iso-8859-1")
-
-
 def file_states(root: Path) -> dict[str, tuple[int, int]]:
     """{file: (mtime_ns, size)} of every file under root."""
     found = {}
@@ -595,7 +582,7 @@ def bench_indices(runs: int, keep: bool = False) -> None:
     for index in IMPORT_INDICES:
         for session in days:
             path = csv_dir / f"{index}Dia_{session:%d-%m-%y}.csv"
-            path.write_bytes(portfolio_csv(session, index))
+            path.write_bytes(sample_csv(session, index))
             files.append(str(path))
     report(
         f"generate {len(files)} CSVs ({len(IMPORT_INDICES)} indices x {len(days)} sessions)",
@@ -714,13 +701,17 @@ def main() -> None:
         f"dagster {dg.__version__}, load average {os.getloadavg()[0]:.1f} at start",
         file=sys.stderr,
     )
+    ROWS.append(("load average at the start (1 min)", f"{os.getloadavg()[0]:8.1f}  ", ""))
     if args.only is None:
         bench_b3_run(3 if args.quick else 7)
         data_dir = bench_refine(60 if args.quick else 250)
         bench_queries(data_dir)
         bench_quality(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
     if args.only == "quality":
-        bench_quality(bench_refine(0))
+        data_dir = bench_refine(0)
+        bench_quality(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
     if args.only in (None, "aws"):
         bench_aws(2 if args.quick else 4, 20 if args.quick else 60)
     if args.only in (None, "automation"):
