@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
@@ -20,8 +20,8 @@ from b3_assets.defs.resources.interfaces import (
 from b3_assets.lake.local import LocalLake
 from b3_assets.refine import engine as refine
 from b3_assets.refine.catalog import QueryResult, catalog_lock, register_tables, run_query
-from b3_contract.lake_keys import Unit, raw_object_key
-from b3_contract.tables import ALL_TABLE_NAMES
+from b3_contract.lake_keys import Unit, partition_prefix, raw_object_key
+from b3_contract.tables import INDEX_TABLES
 
 
 class LocalLakeResource(LakeResource):
@@ -94,21 +94,26 @@ class DuckDBCatalogResource(CatalogResource):
         return self.path
 
     def register(self, lake: LakeResource, units: list[Unit]) -> dict[str, dict[Unit, int]]:
+        """(Re)creates the views, then counts each unit's rows from its own partition files'
+        footers: a count through the views would list every file of every index and date in
+        the lake on each run (seconds once it holds years of several indices)."""
         if not isinstance(lake, LocalLakeResource):
             raise TypeError("the DuckDB catalog works on the local lake only")
-        counts: dict[str, dict[Unit, int]] = {}
-        wanted = set(units)
         with catalog_lock(Path(self.path)):
             register_tables(Path(self.path), Path(lake.root))
-            with duckdb.connect(self.path, read_only=True) as con:
-                for name in ALL_TABLE_NAMES:
-                    rows = con.execute(
-                        f"SELECT indice, data, count(*) FROM {name} WHERE data IN "
-                        f"(SELECT unnest(?::DATE[])) GROUP BY indice, data",
-                        [sorted({unit.day for unit in units})],
-                    ).fetchall()
-                    found = {Unit(index, day): count for index, day, count in rows}
-                    counts[name] = {unit: n for unit, n in found.items() if unit in wanted}
+        local = lake.lake
+        counts: dict[str, dict[Unit, int]] = {}
+        for name, table in refine.TABLES.items():
+            counts[name] = {}
+            for unit in units:
+                files = local.path(partition_prefix(table.prefix, unit)).rglob("*.parquet")
+                rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+                if rows:
+                    counts[name][unit] = rows
+        for name, view in INDEX_TABLES.items():
+            counts[name] = {
+                u: n for u, n in counts[view.table.name].items() if u.index == view.index
+            }
         return counts
 
 
