@@ -18,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from b3_assets.capture.files import file_lock
+from b3_contract.lake_keys import INDEX_CODE
 from b3_contract.tables import ALL_TABLE_NAMES, INDEX_TABLES, TABLES, IndexTable, RefinedTable
 
 DUCKDB_TYPES = {
@@ -43,7 +44,43 @@ def _digest(sql: str) -> str:
     return "b3-lake:" + hashlib.sha256(sql.encode()).hexdigest()
 
 
-def view_sql(table: RefinedTable | IndexTable, lake_root: Path) -> str:
+@dataclass(frozen=True)
+class IndexSlice:
+    """One index's folder of a carteira_* table, in carteira's column order: what `b3 query`
+    reads for `carteira_* WHERE indice = 'X'`, instead of listing every index's files."""
+
+    table: RefinedTable
+    index: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.table.name}__{self.index}"
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        return self.table.columns
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.table.prefix}/indice={self.index}"
+
+    @property
+    def partition_by(self) -> tuple[str, ...]:
+        return tuple(name for name in self.table.partition_by if name != "indice")
+
+
+def index_slices(lake_root: Path) -> list[IndexSlice]:
+    """A slice per table and index folder in the lake."""
+    return [
+        IndexSlice(table, folder.name.removeprefix("indice="))
+        for table in TABLES.values()
+        if (lake_root / table.prefix).is_dir()
+        for folder in sorted((lake_root / table.prefix).glob("indice=*"))
+        if INDEX_CODE.fullmatch(folder.name.removeprefix("indice="))
+    ]
+
+
+def view_sql(table: RefinedTable | IndexTable | IndexSlice, lake_root: Path) -> str:
     """A view over the table's hive-partitioned files, or an empty typed view if none exist."""
     columns = ", ".join(name for name, _ in table.columns)
     base = lake_root / table.prefix
@@ -73,7 +110,11 @@ def catalog_lock(catalog_path: Path) -> AbstractContextManager[None]:
 def register_tables(catalog_path: Path, lake_root: Path) -> None:
     """(Re)creates the catalog's views (carteira_* over every index, ibov_* over IBOV's folder of
     the same files) so they see every partition now in the lake."""
-    tables: list[RefinedTable | IndexTable] = [*TABLES.values(), *INDEX_TABLES.values()]
+    tables: list[RefinedTable | IndexTable | IndexSlice] = [
+        *TABLES.values(),
+        *INDEX_TABLES.values(),
+        *index_slices(lake_root),
+    ]
     wanted = {table.name: view_sql(table, lake_root) for table in tables}
     if catalog_path.exists():
         with duckdb.connect(str(catalog_path), read_only=True) as con:
@@ -116,8 +157,54 @@ def check_query(sql: str) -> exp.Query:
     return statement
 
 
-def to_duckdb(sql: str) -> str:
-    return check_query(sql).sql(dialect="duckdb")
+def to_duckdb(sql: str, slices: frozenset[str] = frozenset()) -> str:
+    """The checked query in DuckDB's dialect; `carteira_*` read with `indice = 'X'` reads the
+    index's slice view when `slices` has it (same rows: the folder holds only that index)."""
+    return prune_to_index(check_query(sql), slices).sql(dialect="duckdb")
+
+
+def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    if isinstance(condition, exp.And):
+        return [*_conjuncts(condition.this), *_conjuncts(condition.expression)]
+    if isinstance(condition, exp.Paren):
+        return _conjuncts(condition.this)
+    return [condition]
+
+
+def prune_to_index(statement: exp.Query, slices: frozenset[str]) -> exp.Query:
+    """Rewrites each single-table SELECT over a carteira_* table whose WHERE requires
+    `indice = '<code>'` (a top-level AND term) to read that index's slice view."""
+    for select in statement.find_all(exp.Select):
+        source, where = select.args.get("from_"), select.args.get("where")
+        if source is None or where is None or select.args.get("joins"):
+            continue
+        table = source.this
+        if not isinstance(table, exp.Table) or table.name not in TABLES or table.db:
+            continue
+        codes = set()
+        for term in _conjuncts(where.this):
+            if not isinstance(term, exp.EQ):
+                continue
+            left, right = term.this, term.expression
+            if isinstance(right, exp.Column):
+                left, right = right, left
+            if (
+                isinstance(left, exp.Column)
+                and left.name == "indice"
+                and left.table in ("", table.alias_or_name)
+                and isinstance(right, exp.Literal)
+                and right.is_string
+            ):
+                codes.add(right.this)
+        if len(codes) != 1:
+            continue
+        view = f"{table.name}__{codes.pop()}"
+        if view not in slices:
+            continue
+        alias = table.alias_or_name
+        table.set("this", exp.to_identifier(view))
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    return statement
 
 
 @dataclass(frozen=True)
@@ -128,7 +215,7 @@ class QueryResult:
 
 
 def run_query(catalog_path: Path, sql: str) -> QueryResult:
-    duck_sql = to_duckdb(sql)
+    check_query(sql)
     if not catalog_path.exists():
         raise QueryError(
             f"no catalog at {catalog_path}: nothing has been refined yet "
@@ -136,6 +223,8 @@ def run_query(catalog_path: Path, sql: str) -> QueryResult:
         )
     with catalog_lock(catalog_path), duckdb.connect(str(catalog_path), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
+        views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        duck_sql = to_duckdb(sql, frozenset(name for (name,) in views if "__" in name))
         try:
             relation = con.sql(duck_sql)
         except duckdb.Error as exc:

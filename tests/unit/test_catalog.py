@@ -226,3 +226,27 @@ def test_format_table_is_readable(catalog) -> None:
 def test_query_without_catalog_says_what_to_do(tmp_path) -> None:
     with pytest.raises(QueryError, match="run `b3 run` or `b3 import`"):
         run_query(tmp_path / "catalog.duckdb", "SELECT 1 FROM ibov_header")
+
+
+def test_a_query_of_one_index_reads_only_that_indexs_folder_with_the_same_answer(
+    tmp_path,
+) -> None:
+    """`carteira_* WHERE indice = 'X'` is rewritten to X's slice view (DuckDB would otherwise
+    list every index's files first); anything that is not a plain top-level equality is not."""
+    from b3_assets.refine.catalog import to_duckdb
+
+    slices = frozenset({"carteira_ativos__IBOV"})
+    pruned = to_duckdb(
+        "SELECT count(*) FROM carteira_ativos c WHERE c.indice = 'IBOV' AND data > DATE "
+        "'2024-01-01'",
+        slices,
+    )
+    assert "FROM carteira_ativos__IBOV AS c" in pruned
+    for kept in (
+        "SELECT count(*) FROM carteira_ativos WHERE indice = 'IBOV' OR acao = 'VALE3'",
+        "SELECT count(*) FROM carteira_ativos WHERE indice = 'SMLL'",  # no such slice
+        "SELECT count(*) FROM carteira_ativos WHERE indice IN ('IBOV', 'SMLL')",
+        "SELECT a.acao FROM carteira_ativos a JOIN carteira_header h ON a.data = h.data "
+        "WHERE a.indice = 'IBOV'",
+    ):
+        assert "__" not in to_duckdb(kept, slices), kept
