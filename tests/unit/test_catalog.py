@@ -229,7 +229,7 @@ def test_query_without_catalog_says_what_to_do(tmp_path) -> None:
 
 
 def test_a_query_of_one_index_reads_only_that_indexs_folder_with_the_same_answer(
-    tmp_path,
+    catalog,
 ) -> None:
     """`carteira_* WHERE indice = 'X'` is rewritten to X's slice view (DuckDB would otherwise
     list every index's files first); anything that is not a plain top-level equality is not."""
@@ -250,3 +250,14 @@ def test_a_query_of_one_index_reads_only_that_indexs_folder_with_the_same_answer
         "WHERE a.indice = 'IBOV'",
     ):
         assert "__" not in to_duckdb(kept, slices), kept
+    for index in ("IBOV", "IBXX"):
+        pruned_rows = run_query(
+            catalog, f"SELECT * FROM carteira_ativos WHERE indice = '{index}' ORDER BY acao"
+        )
+        unpruned = run_query(  # an OR keeps the whole view
+            catalog,
+            f"SELECT * FROM carteira_ativos WHERE indice = '{index}' OR indice IS NULL "
+            "ORDER BY acao",
+        )
+        assert pruned_rows.columns == unpruned.columns
+        assert pruned_rows.rows == unpruned.rows and len(pruned_rows.rows) > 80
