@@ -26,6 +26,15 @@ class RefinedTable:
     def data_columns(self) -> list[tuple[str, str]]:
         return [column for column in self.columns if column[0] not in self.partition_by]
 
+    def index_prefix(self, index: str) -> str:
+        """One index's folder of the table: every file under it holds that index only."""
+        return f"{self.prefix}/indice={index}"
+
+    @property
+    def index_partition_by(self) -> tuple[str, ...]:
+        """The partition levels inside one index's `indice=` folder."""
+        return tuple(name for name in self.partition_by if name != "indice")
+
     @property
     def file_columns(self) -> list[str]:
         """What a partition's files hold: the data columns plus `indice`, which the IBOV tables
@@ -118,11 +127,11 @@ class IndexTable:
 
     @property
     def prefix(self) -> str:
-        return f"{self.table.prefix}/indice={self.index}"
+        return self.table.index_prefix(self.index)
 
     @property
     def partition_by(self) -> tuple[str, ...]:
-        return tuple(name for name in self.table.partition_by if name != "indice")
+        return self.table.index_partition_by
 
     @property
     def columns(self) -> tuple[tuple[str, str], ...]:

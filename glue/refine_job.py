@@ -378,7 +378,7 @@ def write_table(frame, table: RefinedTable, lake: Lake, indices: Sequence[str]) 
     inner = [name for name in table.partition_by if name != "indice"]
     for index in indices:
         frame.where(F.col("indice") == index).write.mode("overwrite").partitionBy(*inner).parquet(
-            lake.output(f"{table.prefix}/indice={index}")
+            lake.output(table.index_prefix(index))
         )
 
 

@@ -49,6 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from b3_assets.capture.files import sha256_file
 from b3_contract.lake_keys import (
     INDEX_CODE,
     LEGACY_RAW_KEY,
@@ -314,14 +315,6 @@ def _ordered(plan: UpgradePlan) -> UpgradePlan:
 # ------------------------------------------------------------------ a local data dir
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _same_file(a: Path, b: Path) -> bool:
     """Same bytes (the same file, after a hard link); False if either is not a file."""
     try:
@@ -329,7 +322,7 @@ def _same_file(a: Path, b: Path) -> bool:
             return False
         if os.path.samefile(a, b):
             return True
-        return a.stat().st_size == b.stat().st_size and _sha256(a) == _sha256(b)
+        return a.stat().st_size == b.stat().st_size and sha256_file(a) == sha256_file(b)
     except FileNotFoundError:
         return False
 

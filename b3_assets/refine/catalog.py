@@ -62,11 +62,11 @@ class IndexSlice:
 
     @property
     def prefix(self) -> str:
-        return f"{self.table.prefix}/indice={self.index}"
+        return self.table.index_prefix(self.index)
 
     @property
     def partition_by(self) -> tuple[str, ...]:
-        return tuple(name for name in self.table.partition_by if name != "indice")
+        return self.table.index_partition_by
 
 
 def index_slices(lake_root: Path) -> list[IndexSlice]:

@@ -91,11 +91,6 @@ def claim_of_file_name(name: str) -> FileNameClaim | None:
     return FileNameClaim(match["index"].upper(), day)
 
 
-def date_from_file_name(name: str) -> date | None:
-    claim = claim_of_file_name(name)
-    return claim.trading_date if claim else None
-
-
 def _title_line(line: str) -> str:
     # A spreadsheet re-save pads every line with `;` up to the widest row.
     return line.strip().rstrip(";").strip()
