@@ -15,11 +15,13 @@ because history has gaps B3 will never fill.
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import date
+from functools import cache
 
 import dagster as dg
+import pyarrow as pa
 import pyarrow.compute as pc
 
-from b3_assets.capture.bronze import BRONZE_SCHEMA
+from b3_assets.capture.bronze import BRONZE_SCHEMA, response_from_bronze
 from b3_assets.defs.lake_quality import (
     BRONZE_RULES,
     DRIFT,
@@ -88,6 +90,19 @@ class ChainRun:
             - set(self.failed)
         )
 
+    def available(
+        self, index: str, has: Callable[[date], bool], what: str
+    ) -> tuple[list[date], list[date]] | None:
+        """The run's dates of `index` with `what` and those without; None, with the index
+        failed, when none has it (or the one date asked has not): in a range, history has gaps
+        B3 will never fill, so dates without it are only skipped."""
+        present = [day for day in self.dates if has(day)]
+        missing = [day for day in self.dates if day not in present]
+        if missing and (len(self.dates) == 1 or not present):
+            self.fail(index, f"no {what} for {', '.join(map(str, missing))}")
+            return None
+        return present, missing
+
     def fail(self, index: str, reason: str) -> None:
         self.failed[index] = reason
         self.context.log.error(f"{index}: {reason}")
@@ -100,18 +115,6 @@ class ChainRun:
                 f"{len(self.failed)} of {len(every)} indices failed: {lines}",
                 metadata={"indices_failed": sorted(self.failed)},
             )
-
-
-def _available(
-    dates: list[date], has: Callable[[date], bool], what: str
-) -> tuple[list[date], list[date], str | None]:
-    """Splits dates into those with `what` and those without; the reason when none is usable
-    (or the one date asked has none)."""
-    present = [day for day in dates if has(day)]
-    missing = [day for day in dates if day not in present]
-    if missing and (len(dates) == 1 or not present):
-        return present, missing, f"no {what} for {', '.join(map(str, missing))}"
-    return present, missing, None
 
 
 DESCRIPTIONS = {
@@ -272,17 +275,27 @@ def _bronze(
 ) -> Generator[dg.MaterializeResult | dg.AssetCheckResult, None, dict[Unit, list]]:
     """Builds the bronze files, then B3's invariants and the drift on them (the lake stage
     refuses a unit that breaks an invariant). Returns the invariants' findings per unit."""
+    built: dict[Unit, pa.Table] = {}  # the bronze tables this run built, read back from none
+
+    @cache
+    def response_of(unit: Unit) -> dict:
+        table = built.get(unit)
+        if table is None:
+            return capture_store.bronze_response(unit)
+        return response_from_bronze(table)
+
     findings: dict[Unit, list[quality.Finding]] = {}
     for index in run.indices(BRONZE):
-        present, missing, reason = _available(
-            run.dates, lambda day, i=index: capture_store.has_capture(Unit(i, day)), "raw capture"
+        found = run.available(
+            index, lambda day, i=index: capture_store.has_capture(Unit(i, day)), "raw capture"
         )
-        if reason:
-            run.fail(index, reason)
+        if found is None:
             continue
+        present, missing = found
         rows, written, path, table = 0, [], None, None
         for day in present:
             path, table, changed = capture_store.bronze(Unit(index, day))
+            built[Unit(index, day)] = table
             rows += table.num_rows
             if changed:
                 written.append(str(day))
@@ -302,9 +315,8 @@ def _bronze(
     for index in sorted(set(run.indices(LAKE)) | set(run.checked(BRONZE, BRONZE_RULES))):
         for day in run.dates:
             unit = Unit(index, day)
-            if capture_store.has_bronze(unit):
-                response = capture_store.bronze_response(unit)
-                findings[unit] = quality.bronze_findings(response, day)
+            if unit in built or capture_store.has_bronze(unit):
+                findings[unit] = quality.bronze_findings(response_of(unit), day)
     for index in run.checked(BRONZE, BRONZE_RULES):
         mine = {u.day: f for u, f in findings.items() if u.index == index}
         yield from report(run, asset_key(index, BRONZE), BRONZE_RULES, mine)
@@ -313,7 +325,7 @@ def _bronze(
             run,
             asset_key(index, BRONZE),
             {DRIFT: ""},
-            drift_findings(capture_store, index, run.dates),
+            drift_findings(set(capture_store.bronze_dates(index)), response_of, index, run.dates),
             dg.AssetCheckSeverity.WARN,
         )
     return findings
@@ -326,12 +338,12 @@ def _lake(
     findings: dict[Unit, list[quality.Finding]],
 ) -> Iterator[dg.MaterializeResult]:
     for index in run.indices(LAKE):
-        present, missing, reason = _available(
-            run.dates, lambda day, i=index: capture_store.has_bronze(Unit(i, day)), "bronze file"
+        found = run.available(
+            index, lambda day, i=index: capture_store.has_bronze(Unit(i, day)), "bronze file"
         )
-        if reason:
-            run.fail(index, reason)
+        if found is None:
             continue
+        present, missing = found
         bad = {}
         for day in present:
             broken = quality.failed(findings.get(Unit(index, day), []))
@@ -374,14 +386,14 @@ def _refine(
     indices = sorted({i for name in TABLES for i in run.indices(name)})
     units, skipped = [], {}
     for index in indices:
-        present, missing, reason = _available(
-            run.dates,
+        found = run.available(
+            index,
             lambda day, i=index: lake.exists(raw_object_key(Unit(i, day))),
-            "raw object",
+            "raw object in the lake",
         )
-        if reason:
-            run.fail(index, reason + " in the lake")
+        if found is None:
             continue
+        present, missing = found
         units += [Unit(index, day) for day in present]
         skipped[index] = [str(d) for d in missing]
     outputs = refiner.refine(run.context, lake, units) if units else {}

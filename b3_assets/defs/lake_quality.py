@@ -9,7 +9,7 @@ blocking checks, which would stop the whole rest of the step, and with it every 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from b3_assets.defs.partitions import trading_date_partitions
-from b3_assets.defs.resources.interfaces import CaptureStoreResource, LakeResource
+from b3_assets.defs.resources.interfaces import LakeResource
 from b3_assets.refine import quality
 from b3_assets.source.trading_calendar import trading_days
 from b3_contract.lake_keys import Unit, partition_prefix, raw_object_key
@@ -120,11 +120,14 @@ def session_before(day: date) -> date | None:
 
 
 def drift_findings(
-    capture_store: CaptureStoreResource, index: str, dates: Sequence[date]
+    captured: set[date],
+    response_of: Callable[[Unit], dict],
+    index: str,
+    dates: Sequence[date],
 ) -> dict[date, list[quality.Finding]]:
-    """Each captured date against the same index's previous session, when that is captured."""
-    captured = set(capture_store.bronze_dates(index))
-    weights = cache(lambda day: quality.weights(capture_store.bronze_response(Unit(index, day))))
+    """Each captured date (`captured`: the index's dates with a bronze file) against the same
+    index's previous session, when that is captured."""
+    weights = cache(lambda day: quality.weights(response_of(Unit(index, day))))
     findings = {}
     for day in dates:
         if day not in captured:
