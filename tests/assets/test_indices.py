@@ -302,6 +302,7 @@ def test_two_indices_on_one_date_in_either_order_never_touch_each_other(
             assert (second / f"lake/refined/header/indice={index}/data={day}").is_dir()
 
 
+@pytest.mark.e2e  # two `b3 import` processes
 def test_two_indices_on_one_date_imported_at_once_keep_their_rows(
     tmp_path, same_date_files, cli_env
 ) -> None:
