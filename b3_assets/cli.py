@@ -479,6 +479,46 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.analytics.report import (
+        ReportError,
+        held_range,
+        load_report_data,
+        render_report,
+        summary,
+    )
+    from b3_assets.capture.files import atomic_write_bytes
+    from b3_assets.defs.resources import resources_for
+    from b3_assets.refine.catalog import QueryError
+
+    if settings.env == "local":
+        _check_layout(settings)
+    query = resources_for(settings)["queries"].query
+    try:
+        first, last = args.first, args.last
+        if first is None or last is None:
+            held = held_range(query, args.index)
+            if held is None:
+                raise CliError(
+                    f"no {args.index} portfolio is held (carteira_historico has no row of it): "
+                    f"capture or import it first (`b3 run --index {args.index}`, `b3 import`)"
+                )
+            first, last = first or held[0], last or held[1]
+        if first > last:
+            raise CliError(f"--from {first} is after --to {last}")
+        data = load_report_data(query, args.index, first, last)
+        document = render_report(data)
+    except (QueryError, ReportError) as exc:
+        raise CliError(str(exc)) from None
+    try:
+        atomic_write_bytes(args.out, document.encode("utf-8"))
+    except OSError as exc:
+        raise CliError(f"cannot write the report to {args.out}: {exc}") from None
+    print(f"wrote {args.out}")
+    print(summary(data))
+    return 0
+
+
 def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.aws import clients as aws
     from b3_assets.aws.deploy import Target, deploy, deploy_code
@@ -581,6 +621,32 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=cmd_query)
+    report = commands.add_parser(
+        "report",
+        help="write one self-contained HTML report of an index over a period (charts, "
+        "rebalances, concentration, provenance)",
+    )
+    report.add_argument(
+        "--index", type=index_code, default="IBOV", metavar="CODE", help="default: IBOV"
+    )
+    report.add_argument(
+        "--from",
+        dest="first",
+        type=parse_date,
+        metavar="DATE",
+        help="first date (default: the index's first held date)",
+    )
+    report.add_argument(
+        "--to",
+        dest="last",
+        type=parse_date,
+        metavar="DATE",
+        help="last date (default: the index's last held date)",
+    )
+    report.add_argument(
+        "-o", "--out", type=Path, default=Path("report.html"), help="default: report.html"
+    )
+    report.set_defaults(handler=cmd_report)
     upgrade = commands.add_parser(
         "upgrade",
         help="move a data dir (and on AWS the bucket) from the earlier IBOV-only layout to the "

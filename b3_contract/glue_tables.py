@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from b3_contract.lake_keys import Unit
-from b3_contract.tables import INDEX_TABLES, TABLES, IndexTable, RefinedTable
+from b3_contract.tables import CATALOG_TABLES, INDEX_TABLES, IndexTable, RefinedTable
 
 PARQUET_SERDE = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -54,12 +54,17 @@ def partition_input(table: Table, location: str, values: Sequence[str]) -> dict[
 
 
 def unit_expression(table: Table, unit: Unit) -> str:
-    """The catalog filter of one unit's partitions (the IBOV tables have no `indice` key)."""
-    day = f"data = '{unit.day.isoformat()}'"
+    """The catalog filter of one unit's partitions (the IBOV tables have no `indice` key; a
+    month-partitioned table holds the unit in its month's partition)."""
+    if "mes" in table.partition_by:
+        day = f"mes = '{unit.day:%Y-%m}'"
+    else:
+        day = f"data = '{unit.day.isoformat()}'"
     return f"indice = '{unit.index}' AND {day}" if "indice" in table.partition_by else day
 
 
 def all_table_inputs(bucket: str) -> list[dict[str, Any]]:
-    """Every table of the catalog (carteira_* and the IBOV tables) located in `bucket`."""
-    tables: list[Table] = [*TABLES.values(), *INDEX_TABLES.values()]
+    """Every table of the catalog (carteira_*, the analytics and the IBOV tables) located in
+    `bucket`."""
+    tables: list[Table] = [*CATALOG_TABLES.values(), *INDEX_TABLES.values()]
     return [table_input(table, f"s3://{bucket}/{table.prefix}/") for table in tables]

@@ -86,3 +86,23 @@ def by_index(units: Iterable[Unit]) -> dict[str, list[date]]:
     for unit in sorted(set(units)):
         grouped.setdefault(unit.index, []).append(unit.day)
     return grouped
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    """One index's month ('2025-07'): the grain of carteira_historico's files."""
+
+    index: str
+    month: str
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.month}"
+
+    @classmethod
+    def of(cls, unit: Unit) -> Month:
+        return cls(unit.index, unit.day.strftime("%Y-%m"))
+
+
+def month_prefix(table_prefix: str, month: Month) -> str:
+    """Where a month-partitioned table keeps one index's month."""
+    return f"{table_prefix}/indice={month.index}/mes={month.month}/"

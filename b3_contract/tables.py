@@ -116,6 +116,91 @@ TABLES: dict[str, RefinedTable] = {
 }
 
 
+ANALYTIC_TABLES: dict[str, RefinedTable] = {
+    table.name: table
+    for table in (
+        RefinedTable(
+            "carteira_historico",
+            "historico.sql",
+            "refined/historico",
+            (
+                ("data", "date"),
+                ("acao", "string"),
+                ("empresa", "string"),
+                ("tipo", "string"),
+                ("classe", "string"),
+                ("governanca", "string"),
+                ("setor", "string"),
+                ("participacao_pct", "decimal(7,3)"),
+                ("qtd_teorica", "bigint"),
+                ("ranking", "int"),
+                ("participacao_acumulada_pct", "decimal(7,3)"),
+                ("origem", "string"),
+                ("indice", "string"),
+                ("mes", "string"),
+            ),
+            ("indice", "mes"),
+            "One row per constituent per index and trading date, one file per index and month "
+            "sorted by date and ticker: the table to read history from.",
+            ("indice", "data", "acao"),
+        ),
+        RefinedTable(
+            "carteira_mudancas",
+            "mudancas.sql",
+            "refined/mudancas",
+            (
+                ("acao", "string"),
+                ("tipo_mudanca", "string"),
+                ("empresa", "string"),
+                ("setor", "string"),
+                ("participacao_anterior_pct", "decimal(7,3)"),
+                ("participacao_pct", "decimal(7,3)"),
+                ("variacao_pp", "decimal(8,3)"),
+                ("qtd_teorica_anterior", "bigint"),
+                ("qtd_teorica", "bigint"),
+                ("variacao_qtd_pct", "decimal(12,4)"),
+                ("data_anterior", "date"),
+                ("pregoes_desde_anterior", "int"),
+                ("rebalanceamento", "boolean"),
+                ("data_rebalanceamento", "date"),
+                ("indice", "string"),
+                ("data", "date"),
+            ),
+            ("indice", "data"),
+            "Per index and date with a captured previous session: each ticker that entered, left "
+            "or changed weight or quantity since that session.",
+            ("indice", "data", "acao"),
+        ),
+        RefinedTable(
+            "carteira_concentracao",
+            "concentracao.sql",
+            "refined/concentracao",
+            (
+                ("total_ativos", "int"),
+                ("peso_top1_pct", "decimal(7,3)"),
+                ("peso_top5_pct", "decimal(7,3)"),
+                ("peso_top10_pct", "decimal(7,3)"),
+                ("hhi", "decimal(12,6)"),
+                ("numero_efetivo", "decimal(10,3)"),
+                ("setor_maior", "string"),
+                ("peso_setor_maior_pct", "decimal(7,3)"),
+                ("indice", "string"),
+                ("data", "date"),
+            ),
+            ("indice", "data"),
+            "One row per index and trading date: how concentrated the portfolio is (top weights, "
+            "Herfindahl-Hirschman index, effective number of constituents, largest sector).",
+            ("indice", "data"),
+        ),
+    )
+}
+"""The analytics: built from carteira_ativos (not from bronze) by the same engine run, over the
+run's units and the captured sessions around them (b3_contract.analytics plans which)."""
+
+CATALOG_TABLES: dict[str, RefinedTable] = {**TABLES, **ANALYTIC_TABLES}
+"""Every partitioned table of the catalog over every index."""
+
+
 @dataclass(frozen=True)
 class IndexTable:
     """One index's slice of a refined table under the seed's name (ibov_ativos): the same files,
@@ -161,4 +246,4 @@ INDEX_TABLES: dict[str, IndexTable] = {
 }
 """The seed's IBOV tables, kept with their names, columns and answers over the same files."""
 
-ALL_TABLE_NAMES = (*TABLES, *INDEX_TABLES)
+ALL_TABLE_NAMES = (*CATALOG_TABLES, *INDEX_TABLES)

@@ -32,6 +32,7 @@ from b3_assets.defs.lake_quality import (
     report,
 )
 from b3_assets.defs.metadata import (
+    analytics_metadata,
     column_schema,
     contract_schema,
     markdown_table,
@@ -50,7 +51,7 @@ from b3_assets.refine import quality
 from b3_assets.source.b3_client import B3ApiError
 from b3_assets.source.served_date import DateNotServedError
 from b3_contract.lake_keys import Unit, raw_object_key
-from b3_contract.tables import TABLES
+from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, TABLES
 
 # Single-run backfills are what make a 250-date refine one engine run (see bench/).
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -134,7 +135,7 @@ KINDS = {
     LAKE: {"parquet", "s3"},
     CATALOG: {"duckdb", "glue"},
 }
-UPSTREAM = {RAW: [], BRONZE: [RAW], LAKE: [BRONZE], CATALOG: list(TABLES)}
+UPSTREAM = {RAW: [], BRONZE: [RAW], LAKE: [BRONZE], CATALOG: list(CATALOG_TABLES)}
 
 
 def chain_specs(indices: Sequence[str]) -> list[dg.AssetSpec]:
@@ -156,12 +157,14 @@ def chain_specs(indices: Sequence[str]) -> list[dg.AssetSpec]:
                     **common,
                 )
             )
-        for name, table in TABLES.items():
-            also = f" and IBOV alone as ibov_{name[9:]}" if index == "IBOV" else ""
+        for name, table in CATALOG_TABLES.items():
+            also = (
+                f" and IBOV alone as ibov_{name[9:]}" if name in TABLES and index == "IBOV" else ""
+            )
             specs.append(
                 dg.AssetSpec(
                     asset_key(index, name),
-                    deps=[asset_key(index, LAKE)],
+                    deps=[asset_key(index, "carteira_ativos" if name in ANALYTIC_TABLES else LAKE)],
                     description=f"{table.description} Rows of {index}; query every index as "
                     f"{name}{also}.",
                     kinds={"parquet", "sql"},
@@ -380,10 +383,11 @@ def _lake(
 def _refine(
     run: ChainRun, lake: LakeResource, refiner: RefinerResource
 ) -> Iterator[dg.MaterializeResult]:
-    """carteira_ativos, carteira_header and carteira_setores from the refine SQL of glue/sql:
-    every selected index and date in one engine run, only those units' partitions replaced
-    (an index is refined with all three tables)."""
-    indices = sorted({i for name in TABLES for i in run.indices(name)})
+    """carteira_ativos, carteira_header and carteira_setores from the refine SQL of glue/sql,
+    then the analytic tables from carteira_ativos: every selected index and date in one engine
+    run, only the partitions those units change replaced (an index is refined with all six
+    tables; the analytics also rewrite the months and next sessions the units touch)."""
+    indices = sorted({i for name in CATALOG_TABLES for i in run.indices(name)})
     units, skipped = [], {}
     for index in indices:
         found = run.available(
@@ -398,7 +402,11 @@ def _refine(
         skipped[index] = [str(d) for d in missing]
     outputs = refiner.refine(run.context, lake, units) if units else {}
     for index in sorted(skipped):
+        newest = max((u for u in units if u.index == index), default=None)
+        charts = analytics_metadata(lake, newest) if newest and outputs else {}
         for name, output in outputs.items():
+            if asset_key(index, name) not in run.keys:
+                continue
             rows = {
                 str(u.day): n for u, n in sorted(output.rows_by_unit.items()) if u.index == index
             }
@@ -406,7 +414,7 @@ def _refine(
                 **output.details,
                 "index": index,
                 "dagster/row_count": sum(rows.values()),
-                "dagster/column_schema": contract_schema(TABLES[name].columns),
+                "dagster/column_schema": contract_schema(CATALOG_TABLES[name].columns),
                 "location": output.location,
                 "files_written_in_run": output.files,
                 "units_in_engine_run": len(units),
@@ -416,6 +424,7 @@ def _refine(
             if name == "carteira_ativos" and output.preview is not None:
                 mine = output.preview.filter(pc.equal(output.preview["indice"], index))
                 metadata["top_10_weights"] = dg.MetadataValue.md(top_weights_from_ativos(mine))
+            metadata |= charts.get(name, {})
             yield dg.MaterializeResult(asset_key=asset_key(index, name), metadata=metadata)
 
 
@@ -502,4 +511,4 @@ def stage_keys(indices: Sequence[str], *names: str) -> list[dg.AssetKey]:
 
 
 CAPTURE_STAGES = (RAW, BRONZE, LAKE)
-REFINE_STAGES = (*TABLES, CATALOG)
+REFINE_STAGES = (*CATALOG_TABLES, CATALOG)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pyarrow as pa
 
 from b3_assets.source.models import parse_br_decimal
+from b3_contract.lake_keys import Month, Unit, month_prefix, partition_prefix
+from b3_contract.tables import ANALYTIC_TABLES
+
+if TYPE_CHECKING:
+    from b3_assets.defs.resources import LakeResource
 
 
 def contract_schema(columns: Iterable[tuple[str, str]]) -> dg.TableSchema:
@@ -59,3 +67,121 @@ def top_weights_from_ativos(table: pa.Table, limit: int = 10) -> str:
         ],
     )
     return f"**{newest}**\n\n{body}"
+
+
+HISTORY_MONTHS = 4  # the months of history the constituents' chart shows
+
+
+def analytics_metadata(lake: LakeResource, unit: Unit) -> dict[str, dict[str, Any]]:
+    """The metadata of each analytic table for one index on the newest date of a run: figures
+    Dagster plots over the materializations, and charts as inline PNGs. Read back from the
+    lake, so a run on Glue shows the same as one on DuckDB."""
+    from b3_assets.analytics import charts
+
+    tables = ANALYTIC_TABLES
+    conc = lake.read_table(partition_prefix(tables["carteira_concentracao"].prefix, unit))
+    changes = lake.read_table(partition_prefix(tables["carteira_mudancas"].prefix, unit))
+    first = (unit.day.replace(day=1) - timedelta(days=31 * (HISTORY_MONTHS - 1))).replace(day=1)
+    months = sorted({Month.of(Unit(unit.index, d)) for d in _month_starts(first, unit.day)})
+    history = [
+        lake.read_table(month_prefix(tables["carteira_historico"].prefix, m)) for m in months
+    ]
+    rows = [
+        r
+        for t in history
+        if t is not None
+        for r in t.select(["data", "acao", "participacao_pct", "setor"]).to_pylist()
+    ]
+    today = [r for r in rows if r["data"] == unit.day]
+    out: dict[str, dict[str, Any]] = {}
+    c = conc.to_pylist()[0] if conc is not None and conc.num_rows else None
+    out["carteira_concentracao"] = {
+        "date": str(unit.day),
+        **(
+            {
+                "constituents": c["total_ativos"],
+                "top1_weight_pct": float(c["peso_top1_pct"]),
+                "top5_weight_pct": float(c["peso_top5_pct"]),
+                "top10_weight_pct": float(c["peso_top10_pct"]),
+                "hhi": float(c["hhi"]),
+                "effective_constituents": float(c["numero_efetivo"] or 0),
+                "largest_sector": c["setor_maior"] or "no sectors in this capture",
+                "largest_sector_weight_pct": float(c["peso_setor_maior_pct"] or 0),
+            }
+            if c
+            else {}
+        ),
+        "weights_chart": _image(
+            charts.weights_chart(
+                [(r["acao"], float(r["participacao_pct"])) for r in today], unit.day, unit.index
+            ),
+            f"{unit.index} weights on {unit.day}",
+        ),
+        "sectors_chart": _image(
+            charts.sector_chart(
+                [(r["setor"], float(r["participacao_pct"])) for r in today], unit.day, unit.index
+            ),
+            f"{unit.index} sectors on {unit.day}",
+        ),
+    }
+    moved = changes.to_pylist() if changes is not None else []
+    kinds = Counter(r["tipo_mudanca"] for r in moved)
+    listed = sorted(
+        (r for r in moved if r["tipo_mudanca"] in ("entrada", "saida")),
+        key=lambda r: (r["tipo_mudanca"], r["acao"]),
+    )
+    out["carteira_mudancas"] = {
+        "date": str(unit.day),
+        "entries": kinds["entrada"],
+        "exits": kinds["saida"],
+        "quantity_changes": kinds["quantidade"],
+        "weight_only_changes": kinds["peso"],
+        "previous_captured_session": str(moved[0]["data_anterior"])
+        if moved
+        else "none or unchanged",
+        "sessions_since_previous": moved[0]["pregoes_desde_anterior"] if moved else 0,
+        "rebalance": bool(moved and moved[0]["rebalanceamento"]),
+        "entries_and_exits": dg.MetadataValue.md(
+            markdown_table(
+                ["change", "ticker", "company", "weight before %", "weight now %"],
+                [
+                    [
+                        r["tipo_mudanca"],
+                        r["acao"],
+                        r["empresa"],
+                        r["participacao_anterior_pct"],
+                        r["participacao_pct"],
+                    ]
+                    for r in listed
+                ],
+            )
+            if listed
+            else "no entries or exits"
+        ),
+    }
+    out["carteira_historico"] = {
+        "date": str(unit.day),
+        "constituents": len(today),
+        "dates_in_chart": len({r["data"] for r in rows}),
+        "largest_weights_chart": _image(
+            charts.top_weights_chart(
+                [(r["data"], r["acao"], float(r["participacao_pct"])) for r in rows], unit.index
+            ),
+            f"{unit.index} largest constituents since {first:%Y-%m}",
+        ),
+    }
+    return out
+
+
+def _image(fig: Any, alt: str) -> dg.MetadataValue:
+    from b3_assets.analytics import charts
+
+    return dg.MetadataValue.md(charts.markdown_image(charts.png_bytes(fig, dpi=80), alt))
+
+
+def _month_starts(first: date, last: date) -> list[date]:
+    days, day = [], first
+    while day <= last:
+        days.append(day)
+        day = (day + timedelta(days=32)).replace(day=1)
+    return days

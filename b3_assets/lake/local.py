@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from b3_assets.capture.files import atomic_path, file_lock, sha256_file
-from b3_contract.lake_keys import Unit
+from b3_contract.lake_keys import Month, Unit
 
 PART_FILE = "part-00000.parquet"
 OLD_MARK = ".old-"  # a partition moved aside during its swap
@@ -136,7 +137,50 @@ class LocalLake:
             raise ValueError(f"rows for units not being written: {sorted(map(str, extra))}")
         table = table.sort_by([(column, "ascending") for column in partition_by])
         with self._lock(prefix):
-            return self._publish(prefix, table, partition_by, sorted(wanted), keep)
+            files = self._publish(prefix, table, partition_by, map(_unit_dir, sorted(wanted)), keep)
+        return PartitionWrite(prefix, tuple(sorted(wanted)), files, table.num_rows)
+
+    def publish_months(
+        self, prefix: str, table: pa.Table, months: list[Month], sort_by: tuple[str, ...]
+    ) -> PartitionWrite:
+        """Replaces exactly the `indice=/mes=` partitions of `months` with `table`'s rows, one
+        file each, sorted by `sort_by` (carteira_historico); other months are never touched."""
+        wanted = set(months)
+        present = {
+            Month(index, month)
+            for index, month in zip(
+                table["indice"].to_pylist(), table["mes"].to_pylist(), strict=True
+            )
+        }
+        extra = present - wanted
+        if extra:
+            raise ValueError(f"rows for months not being written: {sorted(map(str, extra))}")
+        table = table.sort_by([(c, "ascending") for c in ("indice", "mes", *sort_by)])
+        folders = [f"indice={m.index}/mes={m.month}" for m in sorted(wanted)]
+        with self._lock(prefix):
+            files = self._publish(prefix, table, ("indice", "mes"), folders, ("indice",))
+        units = tuple(
+            sorted(
+                {
+                    Unit(i, d)
+                    for i, d in zip(
+                        table["indice"].to_pylist(), table["data"].to_pylist(), strict=True
+                    )
+                }
+            )
+        )
+        return PartitionWrite(prefix, units, files, table.num_rows)
+
+    def partition_dates(self, prefix: str, index: str) -> list[date]:
+        """The dates of one index with a partition under a table's prefix."""
+        base = self.path(prefix) / f"indice={index}"
+        if not base.is_dir():
+            return []
+        return sorted(
+            date.fromisoformat(p.name[len("data=") :])
+            for p in base.glob("data=*")
+            if p.is_dir() and not p.name.startswith(".")
+        )
 
     def _lock(self, prefix: str):
         """One writer per table at a time; a lock held by a killed process is released."""
@@ -147,9 +191,10 @@ class LocalLake:
         prefix: str,
         table: pa.Table,
         partition_by: tuple[str, ...],
-        units: list[Unit],
+        folders: Iterable[str],
         keep: tuple[str, ...],
-    ) -> PartitionWrite:
+    ) -> int:
+        """Swaps in the given partition folders (relative to prefix); returns the files written."""
         run = self.staging / f"{prefix.replace('/', '_')}-{uuid.uuid4().hex}"
         self._sweep(prefix)
         files = 0
@@ -157,8 +202,7 @@ class LocalLake:
             files = _write_hive(run, table, partition_by, keep)
             run.mkdir(parents=True, exist_ok=True)  # no rows: nothing written, old ones move here
             base = self.path(prefix)
-            for unit in units:
-                name = _unit_dir(unit)
+            for name in folders:
                 fresh, final = run / name, base / name
                 old = run / f"{OLD_MARK}{name.replace('/', '~')}"
                 if _same_tree(fresh, final):
@@ -170,7 +214,7 @@ class LocalLake:
                     os.rename(fresh, final)
         finally:
             shutil.rmtree(run, ignore_errors=True)
-        return PartitionWrite(prefix, tuple(units), files, table.num_rows)
+        return files
 
     def _sweep(self, prefix: str) -> None:
         """Cleans up after a killed writer of this prefix: a partition it had moved aside but

@@ -19,7 +19,13 @@ from sqlglot import exp
 
 from b3_assets.capture.files import file_lock
 from b3_contract.lake_keys import INDEX_CODE
-from b3_contract.tables import ALL_TABLE_NAMES, INDEX_TABLES, TABLES, IndexTable, RefinedTable
+from b3_contract.tables import (
+    ALL_TABLE_NAMES,
+    CATALOG_TABLES,
+    INDEX_TABLES,
+    IndexTable,
+    RefinedTable,
+)
 
 DUCKDB_TYPES = {
     "string": "VARCHAR",
@@ -29,6 +35,11 @@ DUCKDB_TYPES = {
     "timestamp": "TIMESTAMPTZ",
     "decimal(7,3)": "DECIMAL(7,3)",
     "decimal(20,8)": "DECIMAL(20,8)",
+    "decimal(8,3)": "DECIMAL(8,3)",
+    "decimal(10,3)": "DECIMAL(10,3)",
+    "decimal(12,4)": "DECIMAL(12,4)",
+    "decimal(12,6)": "DECIMAL(12,6)",
+    "boolean": "BOOLEAN",
 }
 
 
@@ -73,7 +84,7 @@ def index_slices(lake_root: Path) -> list[IndexSlice]:
     """A slice per table and index folder in the lake."""
     return [
         IndexSlice(table, folder.name.removeprefix("indice="))
-        for table in TABLES.values()
+        for table in CATALOG_TABLES.values()
         if (lake_root / table.prefix).is_dir()
         for folder in sorted((lake_root / table.prefix).glob("indice=*"))
         if INDEX_CODE.fullmatch(folder.name.removeprefix("indice="))
@@ -111,7 +122,7 @@ def register_tables(catalog_path: Path, lake_root: Path) -> None:
     """(Re)creates the catalog's views (carteira_* over every index, ibov_* over IBOV's folder of
     the same files) so they see every partition now in the lake."""
     tables: list[RefinedTable | IndexTable | IndexSlice] = [
-        *TABLES.values(),
+        *CATALOG_TABLES.values(),
         *INDEX_TABLES.values(),
         *index_slices(lake_root),
     ]
@@ -179,7 +190,7 @@ def prune_to_index(statement: exp.Query, slices: frozenset[str]) -> exp.Query:
         if source is None or where is None or select.args.get("joins"):
             continue
         table = source.this
-        if not isinstance(table, exp.Table) or table.name not in TABLES or table.db:
+        if not isinstance(table, exp.Table) or table.name not in CATALOG_TABLES or table.db:
             continue
         codes = set()
         for term in _conjuncts(where.this):

@@ -8,6 +8,7 @@ by explicit casts in the SQL and checked against TABLES below.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import pyarrow.parquet as pq
 import sqlglot
 
 from b3_assets.capture.bronze import BRONZE_SCHEMA
-from b3_contract.tables import TABLES, RefinedTable
+from b3_contract.analytics import CARTEIRA_COLUMNS
+from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, TABLES, RefinedTable
 
 GLUE_DIR = Path(__file__).resolve().parents[2] / "glue"
 SQL_DIR = GLUE_DIR / "sql"
@@ -31,6 +33,11 @@ ARROW_TYPES = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "decimal(7,3)": pa.decimal128(7, 3),
     "decimal(20,8)": pa.decimal128(20, 8),
+    "decimal(8,3)": pa.decimal128(8, 3),
+    "decimal(10,3)": pa.decimal128(10, 3),
+    "decimal(12,4)": pa.decimal128(12, 4),
+    "decimal(12,6)": pa.decimal128(12, 6),
+    "boolean": pa.bool_(),
 }
 
 
@@ -44,7 +51,9 @@ def spark_sql(table: RefinedTable) -> str:
 
 @cache
 def duckdb_sql(table_name: str) -> str:
-    [statement] = sqlglot.transpile(spark_sql(TABLES[table_name]), read="spark", write="duckdb")
+    [statement] = sqlglot.transpile(
+        spark_sql(CATALOG_TABLES[table_name]), read="spark", write="duckdb"
+    )
     return statement
 
 
@@ -80,6 +89,32 @@ def refine_files(bronze_files: Sequence[Path]) -> dict[str, pa.Table]:
             result = con.sql(duckdb_sql(name)).to_arrow_table()
             results[name] = conform(result, table)
         return results
+    finally:
+        con.close()
+
+
+def carteira_schema() -> pa.Schema:
+    """The view `carteira` the analytic SQL reads (b3_contract.analytics.CARTEIRA_COLUMNS)."""
+    kinds = dict(ANALYTIC_TABLES["carteira_historico"].columns)
+    return pa.schema([pa.field(name, ARROW_TYPES[kinds[name]]) for name in CARTEIRA_COLUMNS])
+
+
+def as_carteira(table: pa.Table) -> pa.Table:
+    """carteira_ativos rows (or carteira_historico's) as the view `carteira`."""
+    return table.select(CARTEIRA_COLUMNS).cast(carteira_schema())
+
+
+def analytics_tables(carteira: pa.Table, sessions: Sequence[date]) -> dict[str, pa.Table]:
+    """Runs the analytic SQL (carteira_historico, carteira_mudancas, carteira_concentracao) over
+    `carteira` and B3's `sessions` (from the first day of the earliest month in it)."""
+    con = duckdb_connection()
+    try:
+        con.register("carteira", as_carteira(carteira))
+        con.register("pregoes", pa.table({"data": pa.array(sessions, pa.date32())}))
+        return {
+            name: conform(con.sql(duckdb_sql(name)).to_arrow_table(), table)
+            for name, table in ANALYTIC_TABLES.items()
+        }
     finally:
         con.close()
 

@@ -44,6 +44,9 @@ STAGE_NAMES = [
     "carteira_ativos",
     "carteira_header",
     "carteira_setores",
+    "carteira_historico",
+    "carteira_mudancas",
+    "carteira_concentracao",
     "catalog",
 ]
 
@@ -90,7 +93,8 @@ def test_whole_chain_for_the_served_date(data_dir, b3_server) -> None:
     assert "VALE3" in meta["IBOV/carteira_ativos"]["top_10_weights"]
     schema = meta["IBOV/carteira_ativos"]["dagster/column_schema"]
     assert [c.name for c in schema.columns][-2:] == ["data", "acao"]
-    assert meta["IBOV/catalog"]["dagster/row_count"] == 84 + 1 + 29
+    # ativos, header, setores, historico, concentracao (no mudancas: no session before)
+    assert meta["IBOV/catalog"]["dagster/row_count"] == 84 + 1 + 29 + 84 + 1
     assert (
         data_dir / "lake/refined/ativos/indice=IBOV/data=2025-07-14/acao=PETR4/part-00000.parquet"
     ).exists()

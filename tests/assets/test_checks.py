@@ -74,7 +74,10 @@ def test_a_good_day_passes_every_check_per_partition(data_dir, resources) -> Non
     assert catalog.metadata["index"].value == "IBOV"
     assert catalog.metadata["tables"].value == [
         "carteira_ativos",
+        "carteira_concentracao",
         "carteira_header",
+        "carteira_historico",
+        "carteira_mudancas",
         "carteira_setores",
         "ibov_ativos",
         "ibov_header",

@@ -35,6 +35,7 @@ from b3_assets.source.csv_download import parse_portfolio_csv
 from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 from b3_assets.testing.sample import sample_csv, sample_portfolio
 from b3_contract.lake_keys import Unit
+from b3_contract.tables import CATALOG_TABLES
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -118,7 +119,7 @@ def test_three_dates_of_two_indices_are_one_run_and_one_engine_run(data_dir) -> 
             assert ativos["dates_skipped"] == []
             for key in stage_keys([index], *CHAIN):  # each index's partitions, in the UI's terms
                 assert instance.get_materialized_partitions(key) == {str(d) for d in DATES}, key
-        carteira = ["carteira_ativos", "carteira_header", "carteira_setores"]
+        carteira = sorted(CATALOG_TABLES)  # three dates: each has mudancas but the first
         assert meta["IBXX/catalog"]["tables"] == carteira  # ibov_* hold IBOV alone
         assert meta["IBOV/catalog"]["tables"] == [
             *carteira,
@@ -161,7 +162,8 @@ def test_b3_failing_for_one_index_does_not_stop_the_other(data_dir) -> None:
     assert "IBOV:" not in failure
     materialized = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
     assert materialized == {"IBOV"}
-    assert materialized_metadata(result)["IBOV/catalog"]["dagster/row_count"] == 84 + 1 + 29
+    # ativos, header, setores, then historico and concentracao
+    assert materialized_metadata(result)["IBOV/catalog"]["dagster/row_count"] == 2 * 84 + 1 + 29 + 1
     ativos = data_dir / "lake/refined/ativos/indice=IBOV/data=2025-07-14"
     assert len(list(ativos.iterdir())) == 84
     assert query(data_dir, "SELECT indice, count(*) FROM carteira_ativos GROUP BY 1") == [

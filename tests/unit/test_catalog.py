@@ -128,7 +128,7 @@ def test_queries_the_refined_tables(catalog) -> None:
     assert types[-3:] == ["VARCHAR", "DATE", "VARCHAR"]
 
 
-def test_the_six_views_exist(catalog) -> None:
+def test_the_nine_views_exist(catalog) -> None:
     import duckdb
 
     with duckdb.connect(str(catalog), read_only=True) as con:
@@ -137,6 +137,9 @@ def test_the_six_views_exist(catalog) -> None:
         "carteira_ativos",
         "carteira_header",
         "carteira_setores",
+        "carteira_historico",
+        "carteira_mudancas",
+        "carteira_concentracao",
         "ibov_ativos",
         "ibov_header",
         "ibov_setores",

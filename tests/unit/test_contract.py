@@ -23,7 +23,7 @@ from b3_contract.lake_keys import (
     raw_key_unit,
     raw_object_key,
 )
-from b3_contract.tables import ALL_TABLE_NAMES, INDEX_TABLES, TABLES
+from b3_contract.tables import ALL_TABLE_NAMES, ANALYTIC_TABLES, INDEX_TABLES, TABLES
 
 IBOV_0714 = Unit("IBOV", date(2025, 7, 14))
 
@@ -167,7 +167,7 @@ def test_runs_refining_names_active_runs_of_the_same_units_and_bucket() -> None:
     assert runs_refining(timed, units, "b", datetime(2025, 7, 14, 10, tzinfo=UTC)) == {}
 
 
-def test_glue_tables_define_the_six_tables_over_the_same_locations() -> None:
+def test_glue_tables_define_the_nine_tables_over_the_same_locations() -> None:
     inputs = {table["Name"]: table for table in all_table_inputs("bkt")}
     assert list(inputs) == list(ALL_TABLE_NAMES)
     carteira, ibov = inputs["carteira_ativos"], inputs["ibov_ativos"]
@@ -186,3 +186,6 @@ def test_glue_tables_define_the_six_tables_over_the_same_locations() -> None:
     )
     assert unit_expression(header, IBOV_0714) == "indice = 'IBOV' AND data = '2025-07-14'"
     assert unit_expression(INDEX_TABLES["ibov_header"], IBOV_0714) == "data = '2025-07-14'"
+    historico = ANALYTIC_TABLES["carteira_historico"]
+    assert unit_expression(historico, IBOV_0714) == "indice = 'IBOV' AND mes = '2025-07'"
+    assert [k["Name"] for k in inputs["carteira_historico"]["PartitionKeys"]] == ["indice", "mes"]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -17,11 +21,13 @@ from b3_assets.defs.resources.interfaces import (
     TableOutput,
     with_partition_values,
 )
-from b3_assets.lake.local import LocalLake
+from b3_assets.lake.local import PART_FILE, LocalLake
 from b3_assets.refine import engine as refine
 from b3_assets.refine.catalog import QueryResult, catalog_lock, register_tables, run_query
-from b3_contract.lake_keys import Unit, partition_prefix, raw_object_key
-from b3_contract.tables import INDEX_TABLES
+from b3_assets.source.trading_calendar import trading_days
+from b3_contract.analytics import CARTEIRA_COLUMNS, plan_analytics
+from b3_contract.lake_keys import Month, Unit, month_prefix, partition_prefix, raw_object_key
+from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, INDEX_TABLES
 
 
 class LocalLakeResource(LakeResource):
@@ -82,7 +88,99 @@ class DuckDBRefinerResource(RefinerResource):
                 rows_by_unit=rows_by_unit(table),
                 preview=table,
             )
+        started = time.perf_counter()
+        outputs |= refine_analytics(local, units, results["carteira_ativos"])
+        context.log.info(
+            f"analytics of {len(units)} unit(s): {time.perf_counter() - started:.2f} s"
+        )
         return outputs
+
+
+def refine_analytics(
+    local: LocalLake, units: list[Unit], ativos: pa.Table
+) -> dict[str, TableOutput]:
+    """The analytic tables after a refine: the plan (b3_contract.analytics) says which partitions
+    change and which stored sessions the SQL needs besides the fresh carteira_ativos rows."""
+    ativos_prefix = refine.TABLES["carteira_ativos"].prefix
+    captured = {
+        i: local.partition_dates(ativos_prefix, i) for i in sorted({u.index for u in units})
+    }
+    plan = plan_analytics(units, captured)
+    carteira = pa.concat_tables([refine.as_carteira(ativos), stored_carteira(local, plan.context)])
+    results = refine.analytics_tables(carteira, trading_days(plan.first_day, plan.last_day))
+    written = {
+        "carteira_historico": _keep(results["carteira_historico"], "mes", plan.months),
+        "carteira_mudancas": _keep(results["carteira_mudancas"], "data", plan.changes),
+        "carteira_concentracao": _keep(results["carteira_concentracao"], "data", plan.units),
+    }
+    outputs = {}
+    for name, table in written.items():
+        spec = ANALYTIC_TABLES[name]
+        if "mes" in spec.partition_by:
+            write = local.publish_months(spec.prefix, table, list(plan.months), ("data", "acao"))
+        else:
+            targets = list(plan.changes if name == "carteira_mudancas" else plan.units)
+            write = local.publish_partitions(spec.prefix, table, spec.partition_by, targets)
+        outputs[name] = TableOutput(
+            location=local.uri(spec.prefix),
+            rows=table.num_rows,
+            files=write.files,
+            rows_by_unit={u: n for u, n in rows_by_unit(table).items() if u in set(units)},
+            preview=table,
+        )
+    return outputs
+
+
+def month_rows(local: LocalLake, prefix: str, units: list[Unit]) -> dict[Unit, int]:
+    """Rows per unit of a month-partitioned table: one read of each month file's `data`."""
+    counts: dict[Unit, int] = {}
+    for month in sorted({Month.of(unit) for unit in units}):
+        path = local.path(month_prefix(prefix, month)) / PART_FILE
+        if not path.exists():
+            continue
+        for day, n in Counter(
+            pq.ParquetFile(path).read(columns=["data"])["data"].to_pylist()
+        ).items():
+            if Unit(month.index, day) in units:
+                counts[Unit(month.index, day)] = n
+    return counts
+
+
+def _keep(table: pa.Table, column: str, wanted: Sequence[Unit | Month]) -> pa.Table:
+    """The rows of the wanted units (column `data`) or months (column `mes`)."""
+    keys = pc.binary_join_element_wise(table["indice"], pc.cast(table[column], pa.string()), "/")
+    return table.filter(pc.is_in(keys, pa.array(sorted(map(str, wanted)), pa.string())))
+
+
+def stored_carteira(local: LocalLake, units: Sequence[Unit]) -> pa.Table:
+    """The `carteira` rows of captured units outside the run: from their month's
+    carteira_historico file (one read per month), else (a lake refined before the analytics
+    existed) from their carteira_ativos partitions."""
+    historico = ANALYTIC_TABLES["carteira_historico"]
+    ativos = refine.TABLES["carteira_ativos"]
+    parts = [refine.carteira_schema().empty_table()]
+    by_month: dict[Month, set] = {}
+    for unit in units:
+        by_month.setdefault(Month.of(unit), set()).add(unit.day)
+    for month, days in sorted(by_month.items()):
+        path = local.path(month_prefix(historico.prefix, month)) / PART_FILE
+        found: set = set()
+        if path.exists():
+            table = pq.ParquetFile(path).read(columns=CARTEIRA_COLUMNS)
+            table = table.filter(pc.is_in(table["data"], pa.array(sorted(days), pa.date32())))
+            found = set(table["data"].to_pylist())
+            parts.append(refine.as_carteira(table))
+        for day in sorted(days - found):
+            folder = local.path(partition_prefix(ativos.prefix, Unit(month.index, day)))
+            dataset = ds.dataset(
+                str(folder),
+                format="parquet",
+                partitioning=ds.partitioning(pa.schema([("acao", pa.string())]), flavor="hive"),
+            )
+            table = dataset.to_table()
+            table = table.append_column("data", pa.array([day] * table.num_rows, pa.date32()))
+            parts.append(refine.as_carteira(table))
+    return pa.concat_tables(parts)
 
 
 class DuckDBCatalogResource(CatalogResource):
@@ -103,8 +201,11 @@ class DuckDBCatalogResource(CatalogResource):
             register_tables(Path(self.path), Path(lake.root))
         local = lake.lake
         counts: dict[str, dict[Unit, int]] = {}
-        for name, table in refine.TABLES.items():
+        for name, table in CATALOG_TABLES.items():
             counts[name] = {}
+            if "mes" in table.partition_by:
+                counts[name] = month_rows(local, table.prefix, units)
+                continue
             for unit in units:
                 files = local.path(partition_prefix(table.prefix, unit)).rglob("*.parquet")
                 rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)

@@ -1,0 +1,1 @@
+"""The analytics layer's presentation: charts (matplotlib) and the self-contained HTML report."""
