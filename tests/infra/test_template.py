@@ -169,7 +169,7 @@ def test_glue_role_policy_is_the_one_b3_deploy_creates(template):
 
 
 def test_glue_tables_are_the_ones_b3_deploy_and_the_glue_job_create(template):
-    """Names, columns and their types, partition keys, locations and SerDe: the template's six
+    """Names, columns and their types, partition keys, locations and SerDe: the template's nine
     tables are b3_contract's, in the stack's database (created before them)."""
     declared = resources(template, "AWS::Glue::Table")
     tables = {}
@@ -178,7 +178,7 @@ def test_glue_tables_are_the_ones_b3_deploy_and_the_glue_job_create(template):
         assert props["DatabaseName"] == {"Ref": "GlueDatabase"}, name
         assert props["CatalogId"] == ACCOUNT, name
         tables[props["TableInput"]["Name"]] = props["TableInput"]
-    assert len(tables) == len(declared) == len(ALL_TABLE_NAMES) == 6
+    assert len(tables) == len(declared) == len(ALL_TABLE_NAMES) == 9
     wanted = {table["Name"]: table for table in all_table_inputs(PARAMS["BucketName"])}
     assert set(tables) == set(wanted) == set(ALL_TABLE_NAMES)
     for name, table in tables.items():
@@ -240,6 +240,7 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
     written = deploy.write_lambda_package(tmp_path / "lambda")
     assert sorted(p.relative_to(tmp_path / "lambda").as_posix() for p in written) == [
         "b3_contract/__init__.py",
+        "b3_contract/analytics.py",
         "b3_contract/glue_runs.py",
         "b3_contract/glue_tables.py",
         "b3_contract/lake_keys.py",
