@@ -113,7 +113,7 @@ def _check_layout(settings: Settings) -> None:
 
 
 def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dict]) -> None:
-    from b3_contract.tables import TABLES
+    from b3_contract.tables import CATALOG_TABLES
 
     def meta(name: str) -> dict | None:
         return out.get(f"{index}/{name}")
@@ -138,11 +138,22 @@ def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dic
                     "           (the object was unchanged, so S3 sent no event: nothing to refine)"
                 )
         return
-    for table in TABLES:
+    for table in CATALOG_TABLES:
         info = meta(table) or {}
         rows = info.get("rows_by_date", {}).get(day.isoformat(), 0)
-        where = f"{info.get('location')}/indice={index}/data={day}"
-        print(f"  {table:<16} {where}  [{rows} row{'s' * (rows != 1)}]")
+        part = f"mes={day:%Y-%m}" if table == "carteira_historico" else f"data={day}"
+        where = f"{info.get('location')}/indice={index}/{part}"
+        print(f"  {table:<21} {where}  [{rows} row{'s' * (rows != 1)}]")
+    changes = meta("carteira_mudancas") or {}
+    if changes.get("sessions_since_previous"):
+        print(
+            f"  changes  since {changes['previous_captured_session']} "
+            f"({changes['sessions_since_previous']} session(s) before): "
+            f"{changes['entries']} entered, {changes['exits']} left, "
+            f"{changes['quantity_changes']} quantity change(s)"
+        )
+    elif changes:
+        print("  changes  none: no earlier session of the index is captured, or nothing moved")
     catalog = meta("catalog")
     if catalog:
         print(f"  catalog  {catalog['catalog']}  [{', '.join(catalog['tables'])}]")
@@ -207,10 +218,12 @@ def _already_refined(settings: Settings, units: set[Unit]) -> dict[Unit, int]:
     from b3_assets.capture.bronze import current_bronze
     from b3_assets.lake.local import LocalLake
     from b3_assets.refine.catalog import catalog_lock, register_tables
-    from b3_contract.lake_keys import partition_prefix, raw_object_key
-    from b3_contract.tables import TABLES
+    from b3_contract.lake_keys import Month, month_prefix, partition_prefix, raw_object_key
+    from b3_contract.tables import ANALYTIC_TABLES, TABLES
 
     lake = LocalLake(settings.data_path / "lake")
+    concentracao = ANALYTIC_TABLES["carteira_concentracao"]
+    historico = ANALYTIC_TABLES["carteira_historico"]
     done = {}
     for unit in sorted(units):
         bronze = current_bronze(settings.data_path, unit.day, unit.index)
@@ -224,7 +237,9 @@ def _already_refined(settings: Settings, units: set[Unit]) -> dict[Unit, int]:
             lake.path(partition_prefix(table.prefix, unit))
             for name, table in TABLES.items()
             if bronze.has_sectors or name != "carteira_setores"
-        ]
+        ]  # and the analytics: every unit has its carteira_concentracao row and historico month
+        partitions.append(lake.path(partition_prefix(concentracao.prefix, unit)))
+        partitions.append(lake.path(month_prefix(historico.prefix, Month.of(unit))))
         if all(p.is_dir() and p.stat().st_mtime_ns >= uploaded for p in partitions):
             done[unit] = bronze.rows
     if done:

@@ -138,7 +138,7 @@ def analytics_metadata(lake: LakeResource, unit: Unit) -> dict[str, dict[str, An
         "weight_only_changes": kinds["peso"],
         "previous_captured_session": str(moved[0]["data_anterior"])
         if moved
-        else "none or unchanged",
+        else "none captured, or nothing changed",
         "sessions_since_previous": moved[0]["pregoes_desde_anterior"] if moved else 0,
         "rebalance": bool(moved and moved[0]["rebalanceamento"]),
         "entries_and_exits": dg.MetadataValue.md(
