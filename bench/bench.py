@@ -28,6 +28,10 @@ Measures:
    a year of one index queried on carteira_ativos against the same on ibov_ativos, on that
    4-index lake (5 times each), with DuckDB's listing of the files each view covers.
    `--keep` keeps that data dir and its CSVs for a closer look.
+8. Analytics (`--only analytics`, issue 13's targets): a 250-date single-run refine of IBOV and
+   what the analytic tables and their charts take of it; sector weights by date over the year on
+   carteira_historico against the same on carteira_ativos (in-process, median of 7, after one
+   warm-up); `b3 report` over the 250 dates as a CLI process (median of 3).
 
 Timings on a shared machine are noisy: the table starts and ends with the load average.
 """
@@ -684,6 +688,87 @@ def bench_indices(runs: int, keep: bool = False) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_analytics() -> None:
+    days = trading_days(date(2025, 1, 1), date(2025, 12, 31))
+    data_dir = Path(tempfile.mkdtemp(prefix="b3-bench-analytics-"))
+    synthetic_lake(data_dir, days)
+    assets, selection = refine_selection()
+    start = time.perf_counter()
+    result = dg.materialize(
+        assets,
+        selection=selection,
+        resources=resources_for(Settings(data_dir=data_dir)),
+        run_config=QUIET,
+        tags=range_tags(days[0], days[-1]),
+    )
+    total = time.perf_counter() - start
+    stop_on_problem(result, "analytics refine")
+    meta = {
+        m.asset_key.to_user_string(): {k: v.value for k, v in m.metadata.items()}
+        for m in result.asset_materializations_for_node("index_portfolios")
+    }
+    analytics = meta["IBOV/carteira_historico"]["analytics_seconds"]
+    charts = meta["IBOV/carteira_historico"]["charts_seconds"]
+    rest = total - analytics - charts
+    report(f"refine {len(days)} dates, one run, with the analytics", total)
+    report("  of which the analytic tables (SQL, reads, writes)", analytics)
+    report("  of which the analytics' charts in the metadata", charts)
+    ROWS.append(
+        (
+            "analytics added to the refine",
+            f"{100 * (analytics + charts) / rest:7.1f} %",
+            f"target <= 25 %; the refine without them: {rest:.1f} s",
+        )
+    )
+    catalog = data_dir / "catalog.duckdb"
+    sector_weights = (
+        "SELECT data, setor, sum(participacao_pct) AS peso FROM {} WHERE indice = 'IBOV' "
+        "AND data BETWEEN DATE '2025-01-01' AND DATE '2025-12-31' GROUP BY data, setor "
+        "ORDER BY data, setor"
+    )
+    answers, first = {}, "carteira_historico"
+    for table in (first, "carteira_ativos"):
+        sql = sector_weights.format(table)
+        run_query(catalog, sql)  # warm-up: the OS file cache, as a second query would find it
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            answers[table] = run_query(catalog, sql).rows
+            times.append(time.perf_counter() - start)
+        report(
+            f"query: sector weights by date, 250 dates, {table}",
+            statistics.median(times),
+            f"{len(answers[table])} rows; target <= 0.100 s on carteira_historico"
+            if table == "carteira_historico"
+            else f"{len(answers[table])} rows, same answer: {answers[table] == answers[first]}",
+        )
+    env = b3_env(data_dir)
+    times = []
+    for _ in range(3):
+        out = data_dir / "report.html"
+        seconds, _ = timed_b3(
+            [
+                "report",
+                "--index",
+                "IBOV",
+                "--from",
+                "2025-01-01",
+                "--to",
+                "2025-12-31",
+                "-o",
+                str(out),
+            ],
+            env,
+        )
+        times.append(seconds)
+    report(
+        "b3 report, 250 dates (CLI process, median of 3)",
+        statistics.median(times),
+        f"one file of {out.stat().st_size // 1024} KiB; target <= 5 s",
+    )
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -692,7 +777,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("aws", "automation", "quality", "indices"),
+        choices=("aws", "automation", "quality", "indices", "analytics"),
         help="run one part only",
     )
     args = parser.parse_args()
@@ -718,6 +803,8 @@ def main() -> None:
         bench_automation()
     if args.only == "indices" or (args.only is None and not args.quick):
         bench_indices(3, args.keep)
+    if args.only in (None, "analytics"):
+        bench_analytics()
     ROWS.append(("load average at the end (1 min)", f"{os.getloadavg()[0]:8.1f}  ", ""))
     width = max(len(r[0]) for r in ROWS)
     print(f"\n{'measure'.ljust(width)} | {'wall time':>10} | note")

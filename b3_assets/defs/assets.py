@@ -12,6 +12,7 @@ index that did not make it. In a range, dates with nothing captured are skipped 
 because history has gaps B3 will never fill.
 """
 
+import time
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import date
@@ -403,7 +404,10 @@ def _refine(
     outputs = refiner.refine(run.context, lake, units) if units else {}
     for index in sorted(skipped):
         newest = max((u for u in units if u.index == index), default=None)
+        started = time.perf_counter()
         charts = analytics_metadata(lake, newest) if newest and outputs else {}
+        for figures in charts.values():
+            figures["charts_seconds"] = round(time.perf_counter() - started, 3)
         for name, output in outputs.items():
             if asset_key(index, name) not in run.keys:
                 continue
