@@ -8,14 +8,20 @@ touching another unit's), and creates or updates the tables and their partitions
 Catalog through boto3: carteira_* for every index, and the IBOV tables (ibov_*) over IBOV's
 folders of the same files.
 
+Then, in the same run, the analytic tables (carteira_historico by index and month, carteira_mudancas
+and carteira_concentracao by index and date) from the fresh carteira_ativos and the stored sessions
+around the run's units: b3_contract.analytics plans which partitions change and what to read, as
+for the local DuckDB refine (b3_assets/defs/resources/local.py), so both write the same partitions.
+
 It is started either by Dagster (PipesGlueClient: the Pipes arguments are present and the figures
 go back to the materialization) or by the Lambda on a new raw object (no Pipes: the figures are
 logged). With --staging_dir (the local runner, B3_GLUE_RUNNER=local) Spark reads and writes local
 folders and boto3 moves the files, because Spark here cannot reach s3:// on moto or LocalStack.
 
-The file is self-contained on purpose: Glue runs it alone, with only dagster-pipes installed
-(--additional-python-modules) and b3_contract (--extra-py-files), the table contract and lake
-keys that the code location uses too, so the contract has one source.
+The file is self-contained on purpose: Glue runs it alone, with only dagster-pipes and
+exchange_calendars (B3's sessions) installed (--additional-python-modules) and b3_contract
+(--extra-py-files), the table contract and lake keys that the code location uses too, so the
+contract has one source.
 """
 
 from __future__ import annotations
@@ -23,19 +29,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import re
 import shutil
 import sys
 import tempfile
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Shipped beside this script: the wheel locally, `--extra-py-files glue/b3_contract.zip` on Glue.
+from b3_contract.analytics import CARTEIRA_COLUMNS, AnalyticsPlan, plan_analytics
 from b3_contract.glue_runs import UNITS_ARGUMENT, parse_units
 from b3_contract.glue_tables import (
     Table,
@@ -44,14 +54,29 @@ from b3_contract.glue_tables import (
     table_input,
     unit_expression,
 )
-from b3_contract.lake_keys import Unit, by_index, partition_prefix, raw_object_key
-from b3_contract.tables import INDEX_TABLES, TABLES, RefinedTable
+from b3_contract.lake_keys import (
+    Month,
+    Unit,
+    by_index,
+    month_prefix,
+    partition_prefix,
+    raw_object_key,
+)
+from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, INDEX_TABLES, TABLES, RefinedTable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 FAILURE_MARK = "B3 REFINE JOB FAILED: "
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DATABASE_RE = re.compile(r"^[a-z0-9_]{1,255}$")
 PREFIX_RE = re.compile(r"^([a-z0-9_-]+/)+$")
 MAX_UNITS = 20000
+CALENDAR_START = date(2000, 1, 3)  # b3_assets.source.trading_calendar.FIRST_DATE
+
+Target = Unit | Month  # what a write replaces: a unit's partitions, or an index's month
 
 
 class JobArgumentError(ValueError):
@@ -149,19 +174,88 @@ def spark_session(app_name: str, local: bool):
     return spark
 
 
+def pinned(frame: DataFrame, table: RefinedTable) -> DataFrame:
+    """The SQL's result with the contract's names checked and its types cast (Spark infers
+    some types differently, e.g. a sum of decimals widens)."""
+    expected = [name for name, _ in table.columns]
+    if frame.columns != expected:
+        raise RuntimeError(f"{table.name}: SQL produced {frame.columns}, expected {expected}")
+    return frame.selectExpr(
+        *(f"CAST(`{name}` AS {kind}) AS `{name}`" for name, kind in table.columns)
+    )
+
+
 def refine(spark, bronze_paths: Sequence[str], sql: dict[str, str], tables: Sequence[RefinedTable]):
     """Runs each table's SQL over the view `bronze` and pins the contract's names and types."""
     spark.read.parquet(*bronze_paths).createOrReplaceTempView("bronze")
-    results = {}
-    for table in tables:
-        frame = spark.sql(sql[table.sql_file])
-        expected = [name for name, _ in table.columns]
-        if frame.columns != expected:
-            raise RuntimeError(f"{table.name}: SQL produced {frame.columns}, expected {expected}")
-        results[table.name] = frame.selectExpr(
-            *(f"CAST(`{name}` AS {kind}) AS `{name}`" for name, kind in table.columns)
-        )
-    return results
+    return {table.name: pinned(spark.sql(sql[table.sql_file]), table) for table in tables}
+
+
+def as_carteira(frame: DataFrame) -> DataFrame:
+    """carteira_ativos rows (or carteira_historico's) as the view `carteira` the analytic SQL
+    reads: CARTEIRA_COLUMNS with carteira_historico's types, so every source unions alike."""
+    kinds = dict(ANALYTIC_TABLES["carteira_historico"].columns)
+    return frame.selectExpr(
+        *(f"CAST(`{name}` AS {kinds[name]}) AS `{name}`" for name in CARTEIRA_COLUMNS)
+    )
+
+
+def analytics(
+    spark: SparkSession, carteira_frame: DataFrame, sessions: Sequence[date], sql: dict[str, str]
+) -> dict[str, DataFrame]:
+    """The analytic tables (carteira_historico, carteira_mudancas, carteira_concentracao) over
+    the view `carteira` (carteira_ativos rows) and `pregoes` (B3's `sessions` from the first day
+    of the earliest month in it): every partition the rows allow; the caller keeps the plan's."""
+    as_carteira(carteira_frame).createOrReplaceTempView("carteira")
+    spark.createDataFrame([(day,) for day in sessions], "data date").createOrReplaceTempView(
+        "pregoes"
+    )
+    return {
+        name: pinned(spark.sql(sql[table.sql_file]), table)
+        for name, table in ANALYTIC_TABLES.items()
+    }
+
+
+@functools.cache
+def _bvmf_sessions() -> tuple[date, ...]:
+    """Every B3 session exchange_calendars knows (BVMF), as the code location's calendar has
+    them; imported here only, as Glue installs it through --additional-python-modules."""
+    import exchange_calendars as xcals  # type: ignore[import-untyped]
+    import pandas as pd
+
+    calendar = xcals.get_calendar("BVMF", start=pd.Timestamp(CALENDAR_START))
+    return tuple(session.date() for session in calendar.sessions)
+
+
+def trading_sessions(first: date, last: date) -> list[date]:
+    """B3's sessions in [first, last] (b3_assets.source.trading_calendar.trading_days)."""
+    sessions = _bvmf_sessions()
+    return list(sessions[bisect_left(sessions, first) : bisect_right(sessions, last)])
+
+
+def _target_keys(column: str, targets: Iterable[Target]) -> Column:
+    """Whether a row's `indice`/`column` is one of the targets ('IBOV/2025-07-14' or
+    'IBOV/2025-07')."""
+    from pyspark.sql import functions as F
+
+    key = F.concat_ws("/", F.col("indice"), F.col(column).cast("string"))
+    return key.isin(sorted({str(target) for target in targets}))
+
+
+def keep_targets(frame: DataFrame, table: RefinedTable, targets: Sequence[Target]) -> DataFrame:
+    """Only the rows of the partitions the plan rewrites: the SQL also answers for the sessions
+    read around the run, which must keep their stored partitions."""
+    return frame.where(_target_keys("mes" if "mes" in table.partition_by else "data", targets))
+
+
+def laid_out(frame: DataFrame, table: RefinedTable) -> DataFrame:
+    """One task, so one file, per partition; carteira_historico's month file sorted by date and
+    ticker (the sort starts with `mes`, so Spark's partitioned write keeps it)."""
+    frame = frame.repartition(*table.partition_by)
+    if "mes" in table.partition_by:
+        inner = [name for name in table.key if name not in table.partition_by]
+        frame = frame.sortWithinPartitions(*table.index_partition_by, *inner)
+    return frame
 
 
 # ---------------------------------------------------------------- catalog (boto3)
@@ -249,6 +343,13 @@ def _partition_values(relative_dir: str, table: RefinedTable) -> tuple[str, ...]
     return tuple(parts[name] for name in table.partition_by)
 
 
+def target_prefix(table: RefinedTable, target: Target) -> str:
+    """The folder a target's partitions live in: every object under it belongs to it only."""
+    if isinstance(target, Month):
+        return month_prefix(table.prefix, target)
+    return partition_prefix(table.prefix, target)
+
+
 class Lake:
     """The bucket: Spark reads and writes it directly on Glue, through a staging folder here."""
 
@@ -266,6 +367,48 @@ class Lake:
         ):
             found.extend(item["Key"] for item in page.get("Contents", []))
         return found
+
+    def partition_dates(self, prefix: str, index: str) -> list[date]:
+        """The dates of one index with a partition under a table's prefix: its `data=` folders,
+        listed with a delimiter (one entry per date, not one per file)."""
+        base = f"{prefix}/indice={index}/"
+        days = set()
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=base, Delimiter="/"
+        ):
+            for common in page.get("CommonPrefixes", []):
+                name = common["Prefix"][len(base) :].rstrip("/")
+                if name.startswith("data="):
+                    with contextlib.suppress(ValueError):
+                        days.add(date.fromisoformat(name[len("data=") :]))
+        return sorted(days)
+
+    def location(self, key: str) -> str:
+        """Where Spark reads an object or folder of the bucket: the bucket itself on Glue, the
+        staging copy (see `stage`) here."""
+        if self.staging is None:
+            return self.uri(key)
+        return str(self.staging / "in" / key)
+
+    def stage(self, keys: Sequence[str]) -> None:
+        """Staged mode: downloads the objects Spark is to read (in parallel). On Glue: nothing."""
+        if self.staging is None:
+            return
+
+        def download(key: str) -> None:
+            target = Path(self.location(key))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(self.bucket, key, str(target))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(download, keys))
+
+    def stage_folders(self, prefixes: Sequence[str]) -> None:
+        """Staged mode: downloads the Parquet files under these folders. On Glue: nothing (Spark
+        lists them itself)."""
+        if self.staging is None:
+            return
+        self.stage([k for p in prefixes for k in self.keys(p) if k.endswith(".parquet")])
 
     def read_text(self, key: str) -> str:
         try:
@@ -314,15 +457,16 @@ class Lake:
         return set(uploads)
 
     def replace(
-        self, table: RefinedTable, units: Sequence[Unit], written: set[tuple[str, ...]]
+        self, table: RefinedTable, targets: Sequence[Target], written: set[tuple[str, ...]]
     ) -> tuple[int, int]:
-        """Publishes the new files, then deletes every other object under these units: older
-        files of the written partitions and partitions a unit no longer has (a ticker that
-        left). Objects of other units are never listed. Returns (files kept, objects removed)."""
+        """Publishes the new files, then deletes every other object under these units (or
+        months): older files of the written partitions and partitions a unit no longer has (a
+        ticker that left). Objects of other units are never listed. Returns (files kept,
+        objects removed)."""
         uploaded = self.publish(table)
         keep, stale = [], []
-        for unit in units:
-            for key in self.keys(partition_prefix(table.prefix, unit)):
+        for target in targets:
+            for key in self.keys(target_prefix(table, target)):
                 relative = key[len(table.prefix) + 1 :].rsplit("/", 1)[0]
                 current = _partition_values(relative, table) in written
                 fresh = uploaded is None or key in uploaded
@@ -382,6 +526,147 @@ def write_table(frame, table: RefinedTable, lake: Lake, indices: Sequence[str]) 
         )
 
 
+@dataclass(frozen=True)
+class Store:
+    """Where a run's tables go: the bucket, the catalog database, the run's units (what
+    rows_by_unit reports) and the phase clock."""
+
+    lake: Lake
+    glue: Any
+    database: str
+    units: tuple[Unit, ...]
+    timings: Timings
+
+
+def catalog_units(targets: Iterable[Target]) -> list[Unit]:
+    """Units whose catalog filter (unit_expression) selects the targets' partitions: a month's
+    by its first day (a month table's filter is its month)."""
+    return sorted(
+        {
+            Unit(t.index, date.fromisoformat(f"{t.month}-01")) if isinstance(t, Month) else t
+            for t in targets
+        }
+    )
+
+
+def store_table(
+    frame: DataFrame, table: RefinedTable, targets: Sequence[Target], store: Store
+) -> dict[str, Any]:
+    """Writes a laid-out frame (cached by the caller: it is read twice), replaces exactly the
+    targets' partitions in the bucket and the catalog, and returns the table's summary."""
+    with store.timings.phase("spark_sql_and_write"):
+        levels = list(dict.fromkeys([*table.partition_by, "data"]))
+        counts = frame.groupBy(*levels).count().collect()
+        written = {tuple(str(row[c]) for c in table.partition_by) for row in counts}
+        run = {str(unit) for unit in store.units}
+        rows_by_unit: dict[str, int] = {}
+        for row in counts:
+            unit = f"{row['indice']}/{row['data']}"
+            if unit in run:
+                rows_by_unit[unit] = rows_by_unit.get(unit, 0) + row["count"]
+        write_table(frame, table, store.lake, sorted({str(row["indice"]) for row in counts}))
+    with store.timings.phase("publish_to_s3"):
+        files, removed = store.lake.replace(table, targets, written)
+    with store.timings.phase("glue_catalog"):
+        catalog = register(
+            store.glue, store.database, store.lake, table, catalog_units(targets), written
+        )
+    return {
+        "location": store.lake.uri(table.prefix),
+        "rows": sum(row["count"] for row in counts),
+        "files": files,
+        "rows_by_unit": dict(sorted(rows_by_unit.items())),
+        "objects_removed": removed,
+        **catalog,
+    }
+
+
+def _table_line(name: str, entry: dict[str, Any]) -> str:
+    return f"{name}: {entry['rows']} rows, partitions {entry['catalog_partitions']}"
+
+
+def plan_targets(plan: AnalyticsPlan) -> dict[str, tuple[Target, ...]]:
+    """Each analytic table's partitions the plan rewrites (b3_assets' refine_analytics too)."""
+    return {
+        "carteira_historico": plan.months,
+        "carteira_mudancas": plan.changes,
+        "carteira_concentracao": plan.units,
+    }
+
+
+def stored_carteira(spark: SparkSession, lake: Lake, units: Sequence[Unit]) -> DataFrame | None:
+    """The `carteira` rows of captured units outside the run: from their month's
+    carteira_historico file (one read per month), else (a lake refined before the analytics
+    existed) from their carteira_ativos partitions, `acao` from the path. None for no units."""
+    if not units:
+        return None
+    historico, ativos = ANALYTIC_TABLES["carteira_historico"], TABLES["carteira_ativos"]
+    parts, found = [], set()
+    months = sorted({Month.of(unit) for unit in units})
+    files = [
+        key
+        for month in months
+        for key in lake.keys(month_prefix(historico.prefix, month))
+        if key.endswith(".parquet")
+    ]
+    if files:
+        lake.stage(files)
+        frame = as_carteira(spark.read.parquet(*map(lake.location, files)))
+        frame = frame.where(_target_keys("data", units))
+        held = frame.select("indice", "data").distinct().collect()
+        found = {Unit(row["indice"], row["data"]) for row in held}
+        parts.append(frame)
+    kinds = dict(ativos.columns)
+    schema = ", ".join(f"`{name}` {kinds[name]}" for name in CARTEIRA_COLUMNS)
+    for index, days in by_index(set(units) - found).items():
+        folders = [partition_prefix(ativos.prefix, Unit(index, day)) for day in days]
+        lake.stage_folders(folders)
+        frame = (
+            spark.read.option("basePath", lake.location(ativos.index_prefix(index) + "/"))
+            .schema(schema)
+            .parquet(*map(lake.location, folders))
+        )
+        parts.append(as_carteira(frame))
+    return functools.reduce(lambda left, right: left.unionByName(right), parts)
+
+
+def run_analytics(
+    spark: SparkSession,
+    fresh: DataFrame,
+    sql: dict[str, str],
+    store: Store,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The analytic tables after the refine tables, in the same run: planned over the captured
+    dates (the `data=` folders of carteira_ativos, the run's own now included), computed from
+    the fresh carteira_ativos frame and the stored sessions the plan reads."""
+    ativos = TABLES["carteira_ativos"]
+    with store.timings.phase("analytics_inputs"):
+        indices = sorted({unit.index for unit in store.units})
+        captured = {index: store.lake.partition_dates(ativos.prefix, index) for index in indices}
+        plan = plan_analytics(store.units, captured)
+        sessions = trading_sessions(plan.first_day, plan.last_day)
+        stored = stored_carteira(spark, store.lake, plan.context)
+    log(
+        f"analytics: {len(plan.units)} unit(s), {len(plan.changes)} change list(s), "
+        f"{len(plan.months)} month(s), {len(plan.context)} stored session(s) read"
+    )
+    carteira = as_carteira(fresh)
+    if stored is not None:
+        # Read now, whole: the month files it reads are rewritten below, and a lazy re-read
+        # (a lost cache block) must fail rather than see them half replaced.
+        carteira = carteira.unionByName(stored).localCheckpoint(eager=True)
+    frames = analytics(spark, carteira, sessions, sql)
+    summary = {}
+    for name, targets in plan_targets(plan).items():
+        table = ANALYTIC_TABLES[name]
+        frame = laid_out(keep_targets(frames[name], table, targets), table).cache()
+        summary[name] = store_table(frame, table, targets, store)
+        frame.unpersist()
+        log(_table_line(name, summary[name]))
+    return summary
+
+
 def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None) -> dict[str, Any]:
     timings = timings or Timings()
     timings.count_calls(s3)
@@ -391,40 +676,25 @@ def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None)
     units = list(args.units)
     indices = list(by_index(units))
     with timings.phase("read_sql"):
-        sql = load_sql(lake, args.glue_prefix, tables)
+        sql = load_sql(lake, args.glue_prefix, CATALOG_TABLES.values())
     log(
         f"refining {len(units)} unit(s) of {', '.join(indices)}: "
         f"{min(u.day for u in units)} .. {max(u.day for u in units)}"
     )
     with timings.phase("stage_inputs"):
         inputs = lake.raw_inputs(units)
+    store = Store(lake, glue, args.database, tuple(units), timings)
     summary: dict[str, Any] = {}
     with timings.phase("spark_sql_and_write"):
         frames = refine(spark, inputs, sql, tables)
+    laid = {table.name: laid_out(frames[table.name], table).cache() for table in tables}
     for table in tables:
-        with timings.phase("spark_sql_and_write"):
-            frame = frames[table.name].repartition(*table.partition_by).cache()  # a file each
-            counts = frame.groupBy(*table.partition_by).count().collect()
-            written = {tuple(str(row[c]) for c in table.partition_by) for row in counts}
-            rows_by_unit: dict[str, int] = {}
-            for row in counts:
-                unit = f"{row['indice']}/{row['data']}"
-                rows_by_unit[unit] = rows_by_unit.get(unit, 0) + row["count"]
-            write_table(frame, table, lake, indices)
-            frame.unpersist()
-        with timings.phase("publish_to_s3"):
-            files, removed = lake.replace(table, units, written)
-        with timings.phase("glue_catalog"):
-            catalog = register(glue, args.database, lake, table, units, written)
-        summary[table.name] = {
-            "location": lake.uri(table.prefix),
-            "rows": sum(rows_by_unit.values()),
-            "files": files,
-            "rows_by_unit": dict(sorted(rows_by_unit.items())),
-            "objects_removed": removed,
-            **catalog,
-        }
-        log(f"{table.name}: {summary[table.name]['rows']} rows, partitions {catalog}")
+        summary[table.name] = store_table(laid[table.name], table, units, store)
+        if table.name != "carteira_ativos":  # the analytics read it: cached until they are done
+            laid[table.name].unpersist()
+        log(_table_line(table.name, summary[table.name]))
+    summary |= run_analytics(spark, laid["carteira_ativos"], sql, store, log)
+    laid["carteira_ativos"].unpersist()
     return {"tables": summary, "timings_s": timings.seconds, "aws_calls": timings.calls}
 
 

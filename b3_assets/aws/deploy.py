@@ -1,10 +1,11 @@
 """`b3 deploy`: what the AWS path needs in an account, created or updated idempotently.
 
-The bucket (public access blocked, encrypted), the Glue job script, refine SQL and table contract
-under s3://BUCKET/glue/, the Glue database and its six tables (carteira_* for every index, ibov_*
-for IBOV; b3_contract.glue_tables, the definition the Glue job keeps them to), the job's IAM role
-(unless an ARN is given) and the Glue job. Running it again changes nothing that is already as
-wanted.
+The bucket (public access blocked, encrypted), the Glue job script, refine and analytic SQL and
+table contract under s3://BUCKET/glue/, the Glue database and its nine tables (carteira_* with the
+three analytic ones for every index, ibov_* for IBOV; b3_contract.glue_tables, the definition the
+Glue job keeps them to), the job's IAM role (unless an ARN is given) and the Glue job (with
+dagster-pipes and exchange_calendars installed). Running it again changes nothing that is already
+as wanted.
 
 infra/template.yaml is the full deployment (it adds the Lambda trigger, the Athena workgroup and
 the bucket policy, and declares the same tables). CloudFormation cannot upload files, so after
@@ -31,7 +32,7 @@ from b3_assets.aws.clients import AwsError, aws_errors, error_code
 from b3_assets.lake.s3 import S3Lake
 from b3_assets.refine import engine as refine
 from b3_contract.glue_tables import all_table_inputs
-from b3_contract.tables import TABLES
+from b3_contract.tables import CATALOG_TABLES
 
 JOB_SCRIPT = refine.GLUE_DIR / "refine_job.py"
 LAMBDA_HANDLER = refine.GLUE_DIR.parent / "lambda_fn" / "handler.py"
@@ -43,6 +44,7 @@ WORKER_TYPE = "G.1X"
 WORKERS = 2
 MAX_CONCURRENT_RUNS = 3
 JOB_TIMEOUT_MINUTES = 60
+JOB_MODULES = ("dagster-pipes", "exchange_calendars")  # --additional-python-modules, pinned
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def glue_files() -> dict[str, tuple[bytes, str]]:
         GLUE_PREFIX + "refine_job.py": (JOB_SCRIPT.read_bytes(), "text/x-python"),
         CONTRACT_ZIP: (zip_bytes(contract_sources()), "application/zip"),
     }
-    for table in TABLES.values():
+    for table in CATALOG_TABLES.values():  # the refine and the analytic SQL
         files[f"{GLUE_PREFIX}sql/{table.sql_file}"] = (refine.spark_sql(table).encode(), "text/sql")
     return files
 
@@ -108,6 +110,13 @@ def write_lambda_package(target_dir: Path) -> list[Path]:
     return written
 
 
+def additional_python_modules() -> str:
+    """What Glue pip-installs for the job: dagster-pipes of the Dagster version running here, and
+    exchange_calendars (B3's sessions for the analytics) of the version the local refine uses, so
+    both engines count the same sessions."""
+    return ",".join(f"{name}=={version(name)}" for name in JOB_MODULES)
+
+
 def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
     return {
         "Description": "b3-lake refine: raw/INDEX/DATE/dados_originais.parquet -> refined tables",
@@ -123,7 +132,7 @@ def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
             "--database": target.database,
             "--glue_prefix": GLUE_PREFIX,
             "--extra-py-files": f"s3://{target.bucket}/{CONTRACT_ZIP}",
-            "--additional-python-modules": f"dagster-pipes=={version('dagster-pipes')}",
+            "--additional-python-modules": additional_python_modules(),
             "--TempDir": f"s3://{target.bucket}/{GLUE_PREFIX}tmp/",
             "--enable-metrics": "true",
         },
@@ -137,7 +146,8 @@ def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
 
 
 def role_policy(target: Target, account: str) -> dict[str, Any]:
-    """Least privilege for the job: read raw/ and glue/, write refined/, this database only."""
+    """Least privilege for the job: read raw/ and glue/, read and write refined/ (the analytics
+    read the stored sessions around a run), this database only."""
     bucket = f"arn:aws:s3:::{target.bucket}"
     glue = f"arn:aws:glue:{target.region}:{account}"
     return {
@@ -147,7 +157,12 @@ def role_policy(target: Target, account: str) -> dict[str, Any]:
                 "Sid": "ReadInputsAndCode",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject"],
-                "Resource": [f"{bucket}/raw/*", f"{bucket}/glue/*", f"{bucket}/pipes/*"],
+                "Resource": [
+                    f"{bucket}/raw/*",
+                    f"{bucket}/glue/*",
+                    f"{bucket}/pipes/*",
+                    f"{bucket}/refined/*",  # the analytics' stored sessions
+                ],
             },
             {
                 "Sid": "WriteRefinedAndPipes",

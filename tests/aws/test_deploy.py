@@ -52,7 +52,8 @@ def test_deploy_twice(target) -> None:
     assert job["Command"]["Name"] == "glueetl"
     assert job["Command"]["ScriptLocation"] == "s3://b3-lake-test/glue/refine_job.py"
     assert job["DefaultArguments"]["--database"] == "b3_refined"
-    assert job["DefaultArguments"]["--additional-python-modules"].startswith("dagster-pipes==")
+    modules = job["DefaultArguments"]["--additional-python-modules"].split(",")
+    assert [module.split("==")[0] for module in modules] == ["dagster-pipes", "exchange_calendars"]
     assert job["Role"].endswith(":role/b3-lake-glue")
     assert glue.get_database(Name="b3_refined")["Database"]["LocationUri"] == (
         "s3://b3-lake-test/refined/"
@@ -63,6 +64,8 @@ def test_deploy_twice(target) -> None:
         key: s3.get_object(Bucket=target.bucket, Key=key)["Body"].read() for key in glue_files()
     }
     assert deployed == {key: data for key, (data, _) in glue_files().items()}
+    for sql in ("historico.sql", "mudancas.sql", "concentracao.sql"):  # the analytics' SQL too
+        assert f"glue/sql/{sql}" in deployed
     with zipfile.ZipFile(io.BytesIO(deployed[CONTRACT_ZIP])) as archive:  # --extra-py-files
         shipped = {name: archive.read(name) for name in archive.namelist()}
     assert shipped == contract_sources() and "b3_contract/tables.py" in shipped

@@ -1,7 +1,8 @@
 """The Glue job's whole run (`run_job`) on local pyspark against moto, staged as the local runner
 stages it: one run refines several indices of one date, writes each index's partitions under
 its own `indice=` folder, registers carteira_* and (for IBOV) ibov_*, and never touches a unit
-it was not given."""
+it was not given; and the analytic tables of two runs on two dates (one month file each, the
+change list of the later date rewritten when the earlier one is refined after it)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import refine_job
 
@@ -21,12 +23,13 @@ from b3_assets.source.b3_client import canonical_json
 from b3_assets.testing.sample import sample_portfolio
 from b3_contract.glue_tables import partition_input, table_input
 from b3_contract.lake_keys import Unit, raw_object_key
-from b3_contract.tables import INDEX_TABLES, TABLES
+from b3_contract.tables import CATALOG_TABLES, INDEX_TABLES, TABLES
 
 pytestmark = pytest.mark.spark
 
 DAY = date(2025, 7, 14)
 IBOV, IBXX = Unit("IBOV", DAY), Unit("IBXX", DAY)
+IBOV_MARCH = Unit("IBOV", date(2025, 3, 12))  # IBOV's previous capture in the fixtures
 DATABASE = "b3_refined"
 FETCHED_AT = datetime(2025, 7, 14, 21, 5, 7, tzinfo=UTC)
 
@@ -41,14 +44,15 @@ def spark():
 
 @pytest.fixture(scope="module")
 def bronze(fixtures_dir: Path, tmp_path_factory) -> dict[Unit, Path]:
-    """IBOV's real 2025-07-14 and IBXX's sample of the same date, as bronze files."""
+    """IBOV's real 2025-07-14 and 2025-03-12, and IBXX's sample of 2025-07-14, as bronze files."""
     data_dir = tmp_path_factory.mktemp("glue-run")
     ibov = (fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json").read_bytes()
+    march = (fixtures_dir / "portfolio_day_IBOV_seg1_2025-03-12.json").read_bytes()
     ibxx = canonical_json(sample_portfolio(DAY, 2, "IBXX"))
     files = {}
-    for unit, raw in ((IBOV, ibov), (IBXX, ibxx)):
+    for unit, raw in ((IBOV, ibov), (IBXX, ibxx), (IBOV_MARCH, march)):
         capture, _ = write_raw(data_dir, raw, "http://b3/x", FETCHED_AT, unit.index)
-        assert capture.trading_date == DAY
+        assert capture.trading_date == unit.day
         files[unit] = write_bronze(data_dir, json.loads(raw), capture)
     return files
 
@@ -116,9 +120,16 @@ def test_one_run_refines_two_indices_of_one_date(spark, bucket) -> None:
         assert len(files) == rows  # one file per ticker
         assert len(bucket.keys(f"refined/header/indice={index}/data=2025-07-14/")) == 1
         assert len(bucket.keys(f"refined/setores/indice={index}/data=2025-07-14/")) >= 1
-    tables = ("ativos", "header", "setores")
+    tables = ("ativos", "header", "setores", "historico", "mudancas", "concentracao")
     inside = [key for t in tables for key in bucket.keys(f"refined/{t}/indice=")]
     assert bucket.keys("refined/") == sorted(inside)  # nothing outside the indices' folders
+    for index in ("IBOV", "IBXX"):  # the analytics: no earlier capture, so no change list
+        assert len(bucket.keys(f"refined/historico/indice={index}/mes=2025-07/")) == 1
+        assert len(bucket.keys(f"refined/concentracao/indice={index}/data=2025-07-14/")) == 1
+    assert bucket.keys("refined/mudancas/") == []
+    assert summary["carteira_historico"]["rows_by_unit"] == ativos["rows_by_unit"]
+    assert summary["carteira_concentracao"]["rows_by_unit"] == headers
+    assert summary["carteira_mudancas"]["rows"] == 0
 
     carteira = bucket.partitions("carteira_ativos")
     assert len(carteira) == ibov_rows + ibxx_rows
@@ -136,8 +147,12 @@ def test_one_run_refines_two_indices_of_one_date(spark, bucket) -> None:
         ("IBXX", "2025-07-14"),
     }
     assert set(bucket.partitions("ibov_header")) == {("2025-07-14",)}
+    assert set(bucket.partitions("carteira_historico")) == {
+        ("IBOV", "2025-07"),
+        ("IBXX", "2025-07"),
+    }
     names = {t["Name"] for t in bucket.glue.get_tables(DatabaseName=DATABASE)["TableList"]}
-    assert names == {*TABLES, *INDEX_TABLES}
+    assert names == {*CATALOG_TABLES, *INDEX_TABLES}  # no ibov_* view of the analytics
 
 
 def test_refining_one_index_never_touches_another_indexs_partitions(spark, bucket) -> None:
@@ -198,3 +213,78 @@ def test_refining_one_index_never_touches_another_indexs_partitions(spark, bucke
         "removed": 1,
         "kept": 0,
     }
+
+
+def read_rows(bucket: Bucket, key: str, tmp_path: Path) -> list[dict]:
+    path = tmp_path / key.replace("/", "_")
+    bucket.s3.download_file(bucket.name, key, str(path))
+    return pq.read_table(path).to_pylist()
+
+
+def test_analytics_of_two_dates_replace_only_their_partitions(spark, bucket, tmp_path) -> None:
+    """IBOV 2025-07-14, then 2025-03-12 in a second run: the second run writes March's month
+    file and rewrites 2025-07-14's change list (its previous capture is now 2025-03-12) from
+    July's stored month file, and leaves every other month, unit and index as it was."""
+    seeded = {
+        "refined/historico/indice=IBOV/mes=2025-06/part-seed.parquet": b"june",
+        "refined/mudancas/indice=IBXX/data=2025-07-14/part-seed.parquet": b"ibxx",
+    }
+    for key, body in seeded.items():
+        bucket.s3.put_object(Bucket=bucket.name, Key=key, Body=body)
+    stale = "refined/concentracao/indice=IBOV/data=2025-07-14/part-old.parquet"
+    bucket.s3.put_object(Bucket=bucket.name, Key=stale, Body=b"old")
+
+    first = bucket.run(spark, [IBOV])["tables"]
+    assert first["carteira_concentracao"]["objects_removed"] == 1  # the older file
+    [july] = bucket.keys("refined/historico/indice=IBOV/mes=2025-07/")
+    rows = read_rows(bucket, july, tmp_path)
+    assert len(rows) == 84 and {row["indice"] for row in rows} == {"IBOV"}  # files keep indice
+    assert [(r["data"], r["acao"]) for r in rows] == sorted((r["data"], r["acao"]) for r in rows)
+    assert first["carteira_historico"]["catalog_partitions"] == {
+        "added": 1,
+        "removed": 0,
+        "kept": 0,
+    }
+    assert first["carteira_mudancas"]["rows"] == 0
+    july_etag = bucket.s3.head_object(Bucket=bucket.name, Key=july)["ETag"]
+
+    second = bucket.run(spark, [IBOV_MARCH])["tables"]
+    mudancas = second["carteira_mudancas"]
+    assert mudancas["rows_by_unit"] == {}  # 2025-03-12 has no earlier capture
+    [changes] = bucket.keys("refined/mudancas/indice=IBOV/")
+    assert changes.startswith("refined/mudancas/indice=IBOV/data=2025-07-14/")
+    rows = read_rows(bucket, changes, tmp_path)
+    assert mudancas["rows"] == len(rows) > 11  # weights move too
+    moves = [row["tipo_mudanca"] for row in rows if row["tipo_mudanca"] in ("entrada", "saida")]
+    assert sorted(moves) == ["entrada"] * 4 + ["saida"] * 7
+    assert {(r["data_anterior"], r["data_rebalanceamento"]) for r in rows} == {
+        (date(2025, 3, 12), date(2025, 5, 2))
+    }
+    assert set(bucket.partitions("carteira_mudancas")) == {("IBOV", "2025-07-14")}
+    assert mudancas["catalog_partitions"] == {"added": 1, "removed": 0, "kept": 0}
+    assert len(bucket.keys("refined/historico/indice=IBOV/mes=2025-03/")) == 1
+    assert bucket.keys("refined/historico/indice=IBOV/mes=2025-07/") == [july]  # not rewritten
+    assert bucket.s3.head_object(Bucket=bucket.name, Key=july)["ETag"] == july_etag
+    assert set(bucket.partitions("carteira_historico")) == {
+        ("IBOV", "2025-03"),
+        ("IBOV", "2025-07"),
+    }
+    assert second["carteira_historico"]["rows_by_unit"] == {"IBOV/2025-03-12": 87}
+    assert second["carteira_concentracao"]["rows_by_unit"] == {"IBOV/2025-03-12": 1}
+    assert set(bucket.partitions("carteira_concentracao")) == {
+        ("IBOV", "2025-03-12"),
+        ("IBOV", "2025-07-14"),
+    }
+    for key in seeded:  # another month, another index
+        assert bucket.s3.get_object(Bucket=bucket.name, Key=key)["Body"].read() == seeded[key]
+
+    # A stored session without its month file (a lake refined before the analytics) is read
+    # from its carteira_ativos partitions instead, with the same rows.
+    lake = refine_job.Lake(bucket.s3, bucket.name, str(tmp_path / "stored"))
+    from_month = refine_job.stored_carteira(spark, lake, [IBOV])
+    bucket.s3.delete_object(Bucket=bucket.name, Key=july)
+    lake = refine_job.Lake(bucket.s3, bucket.name, str(tmp_path / "stored-again"))
+    from_ativos = refine_job.stored_carteira(spark, lake, [IBOV])
+    assert from_ativos.columns == from_month.columns
+    assert sorted(from_ativos.collect()) == sorted(from_month.collect())
+    assert from_month.count() == 84

@@ -89,10 +89,13 @@ def test_run_of_two_indices_builds_both_in_the_bucket_and_the_catalog(on_aws, ca
     bucket = on_aws.bucket
     assert f"s3://{bucket}/refined/ativos/indice=IBOV/data=2025-07-14  [84 rows]" in out
     catalogs = [line.split("[", 1)[1] for line in out.splitlines() if "glue://b3_refined" in line]
+    carteira = (
+        "carteira_ativos, carteira_concentracao, carteira_header, carteira_historico, "
+        "carteira_mudancas, carteira_setores"
+    )
     assert catalogs == [  # IBOV, then IBXX: only IBOV is in the ibov_* tables
-        "carteira_ativos, carteira_header, carteira_setores, ibov_ativos, ibov_header, "
-        "ibov_setores]",
-        "carteira_ativos, carteira_header, carteira_setores]",
+        f"{carteira}, ibov_ativos, ibov_header, ibov_setores]",
+        f"{carteira}]",
     ]
 
     assert keys(s3, on_aws.bucket, "raw/") == [
@@ -106,12 +109,13 @@ def test_run_of_two_indices_builds_both_in_the_bucket_and_the_catalog(on_aws, ca
         assert per_ticker and set(per_ticker.values()) == {1}  # one file per ticker
         assert all(name.startswith("acao=") for name in per_ticker)
         tickers[index] = {name.removeprefix("acao=") for name in per_ticker}
-        for table in ("header", "setores"):
+        for table in ("header", "setores", "concentracao"):
             prefix = f"refined/{table}/indice={index}/data=2025-07-14/"
             assert len(keys(s3, on_aws.bucket, prefix)) == 1, prefix
+        assert len(keys(s3, on_aws.bucket, f"refined/historico/indice={index}/mes=2025-07/")) == 1
     assert len(tickers["IBOV"]) == 84
-    refined = keys(s3, on_aws.bucket, "refined/")
-    assert len(refined) == len(tickers["IBOV"]) + len(tickers["IBXX"]) + 4
+    refined = keys(s3, on_aws.bucket, "refined/")  # no change list: one date of each index
+    assert len(refined) == len(tickers["IBOV"]) + len(tickers["IBXX"]) + 4 + 4
     assert partitions(glue, "carteira_ativos") == sorted(
         (index, "2025-07-14", ticker) for index, names in tickers.items() for ticker in names
     )

@@ -1,6 +1,8 @@
 """One transform, two engines: glue/sql on Spark (local pyspark 3.5, as Glue 5.0 runs it) and on
 DuckDB (after sqlglot) must give identical tables over B3's real fixtures: IBOV's API answers and
-the CSV downloads of other indices (no capture time, funds without sectors)."""
+the CSV downloads of other indices (no capture time, funds without sectors), and identical
+analytic tables (carteira_historico, carteira_mudancas, carteira_concentracao) from the
+carteira_ativos each engine produced."""
 
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ import refine_job
 from b3_assets.capture.bronze import build_bronze, write_bronze
 from b3_assets.capture.raw import write_raw
 from b3_assets.refine import engine as refine
-from b3_contract.tables import TABLES, RefinedTable
+from b3_assets.source.trading_calendar import trading_days
+from b3_contract.analytics import plan_analytics
+from b3_contract.lake_keys import Unit
+from b3_contract.tables import ANALYTIC_TABLES, TABLES, RefinedTable
 
 pytestmark = pytest.mark.spark
 
@@ -30,6 +35,11 @@ SPARK_TYPES = {
     "timestamp": "timestamp",
     "decimal(7,3)": "decimal(7,3)",
     "decimal(20,8)": "decimal(20,8)",
+    "decimal(8,3)": "decimal(8,3)",
+    "decimal(10,3)": "decimal(10,3)",
+    "decimal(12,4)": "decimal(12,4)",
+    "decimal(12,6)": "decimal(12,6)",
+    "boolean": "boolean",
 }
 
 
@@ -70,6 +80,15 @@ def bronze_files(fixtures_dir: Path, tmp_path_factory) -> list[Path]:
     return files
 
 
+@pytest.fixture(scope="module")
+def refined(spark, bronze_files) -> tuple[dict, dict[str, pa.Table]]:
+    """The refine tables of every fixture on both engines (Spark's lazy, DuckDB's computed)."""
+    tables = list(TABLES.values())
+    sql = {t.sql_file: refine.spark_sql(t) for t in tables}
+    on_spark = refine_job.refine(spark, [str(p) for p in bronze_files], sql, tables)
+    return on_spark, refine.refine_files(bronze_files)
+
+
 def spark_rows(frame, table: RefinedTable) -> list[tuple]:
     """Rows in key order, timestamps as UTC microseconds (collect() would use the local zone)."""
     columns = [
@@ -94,21 +113,23 @@ def duckdb_rows(result: pa.Table, table: RefinedTable) -> list[tuple]:
     return out
 
 
-def test_spark_and_duckdb_give_identical_tables(spark, bronze_files) -> None:
-    tables = list(TABLES.values())
-    sql = {t.sql_file: refine.spark_sql(t) for t in tables}
-    on_spark = refine_job.refine(spark, [str(p) for p in bronze_files], sql, tables)
-    on_duckdb = refine.refine_files(bronze_files)
+def assert_identical(on_spark: dict, on_duckdb: dict[str, pa.Table], table: RefinedTable) -> list:
+    """Same schema (Spark's types and Arrow's of the contract) and same rows in key order."""
+    frame = on_spark[table.name]
+    assert [(f.name, f.dataType.simpleString()) for f in frame.schema.fields] == [
+        (column, SPARK_TYPES[kind]) for column, kind in table.columns
+    ]
+    assert on_duckdb[table.name].schema == refine.arrow_schema(table)
+    left, right = spark_rows(frame, table), duckdb_rows(on_duckdb[table.name], table)
+    assert left == right, f"{table.name}: first difference at {_first_difference(left, right)}"
+    return left
+
+
+def test_spark_and_duckdb_give_identical_tables(refined) -> None:
+    on_spark, on_duckdb = refined
     counts = {}
     for name, table in TABLES.items():
-        frame = on_spark[name]
-        assert [(f.name, f.dataType.simpleString()) for f in frame.schema.fields] == [
-            (column, SPARK_TYPES[kind]) for column, kind in table.columns
-        ]
-        assert on_duckdb[name].schema == refine.arrow_schema(table)
-        left, right = spark_rows(frame, table), duckdb_rows(on_duckdb[name], table)
-        assert left == right, f"{name}: first difference at {_first_difference(left, right)}"
-        counts[name] = len(left)
+        counts[name] = len(assert_identical(on_spark, on_duckdb, table))
     # IBOV: 6 seg-1 dates of 87 constituents and 2025-07-14 with 84; sectors only in seg 2.
     # The CSV downloads: one date each of IBXX, SMLL, IDIV and IFIX.
     by_index = {}
@@ -120,6 +141,74 @@ def test_spark_and_duckdb_give_identical_tables(spark, bronze_files) -> None:
     assert ibov == 6 * 87 + 84 and counts["carteira_ativos"] > ibov
     ibov_sectors = on_spark["carteira_setores"].where("indice = 'IBOV'").count()
     assert ibov_sectors == 29
+
+
+def test_spark_and_duckdb_give_identical_analytics(spark, refined) -> None:
+    """The Glue job's `analytics` and the local `analytics_tables` over the same units (every
+    fixture: IBOV's seven dates from 2025-02-20 to 2025-07-14 and one date of four other
+    indices), from each engine's own carteira_ativos and B3's sessions of the plan's span."""
+    on_spark, on_duckdb = refined
+    ativos = on_duckdb["carteira_ativos"]
+    pairs = zip(ativos["indice"].to_pylist(), ativos["data"].to_pylist(), strict=True)
+    units = sorted({Unit(index, day) for index, day in pairs})
+    plan = plan_analytics(units, {})
+    sessions = trading_days(plan.first_day, plan.last_day)
+    assert refine_job.trading_sessions(plan.first_day, plan.last_day) == sessions  # one calendar
+    assert plan.first_day == date(2024, 10, 1)  # SMLL's 2024-10-22 is the earliest unit
+    sql = {t.sql_file: refine.spark_sql(t) for t in ANALYTIC_TABLES.values()}
+    spark_tables = refine_job.analytics(spark, on_spark["carteira_ativos"], sessions, sql)
+    duckdb_tables = refine.analytics_tables(ativos, sessions)
+    rows = {
+        name: assert_identical(spark_tables, duckdb_tables, table)
+        for name, table in ANALYTIC_TABLES.items()
+    }
+
+    # carteira_historico: carteira_ativos' rows, each in its date's month
+    columns = [name for name, _ in ANALYTIC_TABLES["carteira_historico"].columns]
+    historico = [dict(zip(columns, row, strict=True)) for row in rows["carteira_historico"]]
+    assert len(historico) == ativos.num_rows
+    assert all(row["mes"] == row["data"].strftime("%Y-%m") for row in historico)
+    months = {(row["indice"], row["mes"]) for row in historico}
+    assert {m for m in months if m[0] == "IBOV"} == {
+        ("IBOV", "2025-02"),
+        ("IBOV", "2025-03"),
+        ("IBOV", "2025-07"),
+    }
+    assert len(months) == 3 + 4  # one month of each other index
+
+    # carteira_concentracao: one row per unit; sectors only where the capture has them
+    columns = [name for name, _ in ANALYTIC_TABLES["carteira_concentracao"].columns]
+    concentracao = {
+        (row["indice"], row["data"]): row
+        for row in (dict(zip(columns, r, strict=True)) for r in rows["carteira_concentracao"])
+    }
+    assert sorted(concentracao) == [(u.index, u.day) for u in units]
+    july = concentracao[("IBOV", date(2025, 7, 14))]
+    assert july["total_ativos"] == 84 and july["setor_maior"] is not None
+    assert july["peso_top1_pct"] <= july["peso_top5_pct"] <= july["peso_top10_pct"]
+    assert concentracao[("IBOV", date(2025, 2, 20))]["total_ativos"] == 87
+
+    # carteira_mudancas: IBOV's dates after its first; 2025-07-14 compares with 2025-03-12
+    # across the May rebalance (the first session of May 2025 is the 2nd)
+    columns = [name for name, _ in ANALYTIC_TABLES["carteira_mudancas"].columns]
+    mudancas = [dict(zip(columns, r, strict=True)) for r in rows["carteira_mudancas"]]
+    assert {row["indice"] for row in mudancas} == {"IBOV"}  # one date of the others: no pair
+    assert date(2025, 2, 20) not in {row["data"] for row in mudancas}
+    july = [row for row in mudancas if row["data"] == date(2025, 7, 14)]
+    kinds = {
+        kind: sum(row["tipo_mudanca"] == kind for row in july) for kind in ("entrada", "saida")
+    }
+    assert kinds == {"entrada": 4, "saida": 7}
+    assert {
+        (row["data_anterior"], row["rebalanceamento"], row["data_rebalanceamento"]) for row in july
+    } == {(date(2025, 3, 12), True, date(2025, 5, 2))}
+    sessions_between = len(trading_days(date(2025, 3, 13), date(2025, 7, 14)))
+    assert {row["pregoes_desde_anterior"] for row in july} == {sessions_between}
+    entered = [row for row in july if row["tipo_mudanca"] == "entrada"]
+    assert all(row["participacao_anterior_pct"] is None for row in entered)
+    assert all(row["variacao_pp"] == row["participacao_pct"] for row in entered)
+    march = {row["rebalanceamento"] for row in mudancas if row["data"] < date(2025, 7, 1)}
+    assert march == {False}  # no rebalance between February and March
 
 
 def _first_difference(left: list, right: list):

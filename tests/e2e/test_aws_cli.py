@@ -119,7 +119,10 @@ def test_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
     glue = moto_client(env, "glue")
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="b3_refined")["TableList"]}
     names = ("ativos", "header", "setores")
-    assert set(tables) == {f"{kind}_{name}" for kind in ("carteira", "ibov") for name in names}
+    analytics = {"carteira_historico", "carteira_mudancas", "carteira_concentracao"}
+    assert set(tables) == {f"{kind}_{name}" for kind in ("carteira", "ibov") for name in names} | (
+        analytics
+    )
     assert [k["Name"] for k in tables["carteira_ativos"]["PartitionKeys"]] == [
         "indice",
         "data",
@@ -146,7 +149,9 @@ def test_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
     before = keys(stack.env, "refined/")
     b3(stack.env, "run")
     after = keys(stack.env, "refined/")
-    assert len(after) == len(before) == 84 + 1 + 1
+    # ativos, header, setores, then the month of historico and concentracao (no mudancas: the
+    # first captured session)
+    assert len(after) == len(before) == 84 + 1 + 1 + 1 + 1
     assert len(partitions(stack.env, "carteira_ativos")) == 84
     assert len(partitions(stack.env, "ibov_ativos")) == 84
 

@@ -157,7 +157,10 @@ def test_glue_job_is_the_one_b3_deploy_creates(template):
     assert job.pop("Role") == {"Fn::GetAtt": ["GlueJobRole", "Arn"]}
     wanted.pop("Role")
     assert job == wanted
-    assert f"dagster-pipes=={version('dagster-pipes')}" in job["DefaultArguments"].values()
+    assert job["DefaultArguments"]["--additional-python-modules"].split(",") == [
+        f"dagster-pipes=={version('dagster-pipes')}",
+        f"exchange_calendars=={version('exchange_calendars')}",  # the analytics' sessions
+    ]
 
 
 def test_glue_role_policy_is_the_one_b3_deploy_creates(template):
