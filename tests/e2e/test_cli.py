@@ -95,7 +95,7 @@ def test_run_creates_every_layer(lake) -> None:
     for table in ("header", "setores"):
         assert (refined / table / "indice=IBOV/data=2025-07-14/part-00000.parquet").exists()
     assert (data_dir / "catalog.duckdb").exists()
-    assert "  carteira_ativos  file://" in done.stdout and "[84 rows]" in done.stdout
+    assert "  carteira_ativos       file://" in done.stdout and "[84 rows]" in done.stdout
     assert "IBOV top weights:" in done.stdout and "VALE3" in done.stdout
 
 
