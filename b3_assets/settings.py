@@ -13,6 +13,10 @@ from b3_contract.lake_keys import check_index
 DEFAULT_API_URL = "https://sistemaswebb3-listados.b3.com.br/indexProxy/indexCall"
 
 
+class SettingsError(ValueError):
+    """The B3_* environment does not describe a usable deployment."""
+
+
 class Settings(BaseSettings):
     """The environment of one process; resources and the CLI take their defaults from here."""
 

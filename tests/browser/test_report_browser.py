@@ -9,7 +9,10 @@ that skips silently would let a broken report pass CI.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,7 +62,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_the_report_opens_offline_with_every_chart_drawn(report: Path, tmp_path: Path) -> None:
+def check_in_browser(report: Path, shot: Path, expect) -> None:
+    """Opens the report from its file:// URL: every chart visible and drawn, nothing fetched
+    but the file, no console or page error, `expect(page)` true, and a full-page screenshot."""
     url = report.as_uri()
     requests: list[str] = []
     errors: list[str] = []
@@ -107,11 +112,7 @@ def test_the_report_opens_offline_with_every_chart_drawn(report: Path, tmp_path:
                     name,
                     drawn,
                 )
-
-            assert page.locator("[data-rebalance]").count() == 1
-            assert page.get_by_text("Sessions not captured: 2").is_visible()
-
-            shot = tmp_path / "report.png"
+            expect(page)
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
@@ -122,3 +123,47 @@ def test_the_report_opens_offline_with_every_chart_drawn(report: Path, tmp_path:
     assert errors == []
     png = shot.read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 50_000
+
+
+def test_the_report_opens_offline_with_every_chart_drawn(report: Path, tmp_path: Path) -> None:
+    def expect(page) -> None:
+        assert page.locator("[data-rebalance]").count() == 1
+        assert page.get_by_text("Sessions not captured: 2").is_visible()
+
+    check_in_browser(report, tmp_path / "report.png", expect)
+
+
+@pytest.mark.e2e
+def test_b3_report_of_real_imports_and_a_capture_in_the_browser(
+    tmp_path: Path, fixtures_dir: Path, b3_server
+) -> None:
+    """The real CLI: B3's six 2025 IBOV downloads imported, B3's answer of 2025-07-14 fetched
+    from the local B3 server, then `b3 report`: the May rebalance's 4 entries and 7 exits."""
+    from conftest import CSV_DATES
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("B3_", "DAGSTER_"))}
+    env |= {"B3_DATA_DIR": str(tmp_path / "data"), "B3_API_URL": b3_server.api_url}
+    b3 = str(Path(sys.executable).with_name("b3"))
+    csvs = [str(fixtures_dir / f"IBOVDia_{d[8:]}-{d[5:7]}-{d[2:4]}.csv") for d in CSV_DATES]
+    for args in (["import", *csvs], ["run", "--date", "2025-07-14"]):
+        done = subprocess.run([b3, *args], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    report = tmp_path / "report.html"
+    done = subprocess.run(
+        [b3, "report", "--index", "IBOV", "-o", str(report)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "7 of " in done.stdout and "4 entries and 7 exits" in done.stdout, done.stdout
+
+    def expect(page) -> None:
+        section = page.locator("[data-rebalance]")
+        assert section.count() == 1
+        text = section.inner_text()
+        assert "2025-05-02" in text and "2025-03-12" in text
+        for ticker in ("DIRR3", "MOTV3", "NATU3", "SMFT3", "JBSS3", "CCRO3", "NTCO3"):
+            assert ticker in text
+
+    check_in_browser(report, tmp_path / "report.png", expect)

@@ -9,7 +9,6 @@ import time
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import report_data
@@ -258,13 +257,10 @@ def test_b3_report_writes_the_file_and_prints_a_summary(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The command on the same tables: the query resource is the synthetic DuckDB."""
+    """The command on the same tables: its query function is the synthetic DuckDB's."""
     monkeypatch.setenv("B3_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("B3_ENV", "local")
-    monkeypatch.setattr(
-        "b3_assets.defs.resources.resources_for",
-        lambda settings: {"queries": SimpleNamespace(query=synthetic.query)},
-    )
+    monkeypatch.setattr("b3_assets.cli._queries", lambda settings: synthetic.query)
     out = tmp_path / "out" / "ibov.html"
     assert main(["report", "-o", str(out)]) == 0  # the whole held range by default
     printed = capsys.readouterr().out.splitlines()

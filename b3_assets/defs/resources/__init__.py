@@ -17,7 +17,7 @@ from b3_assets.defs.resources.local import (
     DuckDBRefinerResource,
     LocalLakeResource,
 )
-from b3_assets.settings import Settings
+from b3_assets.settings import Settings, SettingsError
 
 __all__ = [
     "B3ApiResource",
@@ -45,10 +45,6 @@ def b3_api_resource(settings: Settings, offline: bool = False) -> B3ApiResource:
         retries=settings.http_retries,
         offline=offline,
     )
-
-
-class SettingsError(ValueError):
-    """The B3_* environment does not describe a usable deployment."""
 
 
 def require_bucket(settings: Settings) -> str:
