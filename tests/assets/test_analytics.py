@@ -276,3 +276,38 @@ def test_a_lake_refined_before_the_analytics_is_read_from_carteira_ativos(
         "SELECT DISTINCT data_anterior FROM carteira_mudancas WHERE data = DATE '2025-03-11'",
     )
     assert change["data_anterior"] == date(2025, 3, 6)
+
+
+@pytest.mark.e2e  # two `b3 import` processes
+def test_two_imports_of_one_month_at_once_keep_both_dates_in_the_history(
+    tmp_path, fixtures_dir
+) -> None:
+    """Both runs rewrite March's one history file: the second to get there must include the
+    first one's date (the analytics take turns), whichever it is."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("B3_", "DAGSTER_"))}
+    env["B3_DATA_DIR"] = str(tmp_path)
+    b3 = str(Path(sys.executable).with_name("b3"))
+    days = ("2025-03-05", "2025-03-06", "2025-03-11", "2025-03-12")
+    processes = [
+        subprocess.Popen(
+            [b3, "import", str(csv_path(fixtures_dir, day))],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for day in days
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=240)
+        assert process.returncode == 0, err[-3000:]
+    rows = query(
+        tmp_path,
+        "SELECT data, count(*) AS n FROM carteira_historico WHERE indice = 'IBOV' "
+        "AND mes = '2025-03' GROUP BY data ORDER BY data",
+    )
+    assert [(str(r["data"]), r["n"]) for r in rows] == [(day, 87) for day in days]

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from b3_assets.capture.files import file_lock
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
     LakeResource,
@@ -101,7 +102,17 @@ def refine_analytics(
     local: LocalLake, units: list[Unit], ativos: pa.Table
 ) -> dict[str, TableOutput]:
     """The analytic tables after a refine: the plan (b3_contract.analytics) says which partitions
-    change and which stored sessions the SQL needs besides the fresh carteira_ativos rows."""
+    change and which stored sessions the SQL needs besides the fresh carteira_ativos rows.
+
+    One process at a time: two runs of one index in one month (two `b3 import`s at once) each
+    rewrite the whole month, so each must read the other's finished work, not race it."""
+    with file_lock(local.staging / "locks" / "analytics.lock"):
+        return _refine_analytics(local, units, ativos)
+
+
+def _refine_analytics(
+    local: LocalLake, units: list[Unit], ativos: pa.Table
+) -> dict[str, TableOutput]:
     ativos_prefix = refine.TABLES["carteira_ativos"].prefix
     captured = {
         i: local.partition_dates(ativos_prefix, i) for i in sorted({u.index for u in units})
