@@ -1,4 +1,5 @@
-"""HTTP client of B3's index API: GetPortfolioDay (every page) and GetStockIndex (the list of
+"""HTTP client of B3's index API: GetPortfolioDay (every page), GetTheoricalPortfolio and
+GetQuartelyPreview (every page; the preview may be "none served") and GetStockIndex (the list of
 indices), with retries, and errors that name the problem."""
 
 from __future__ import annotations
@@ -6,9 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import requests
 from pydantic import ValidationError
@@ -17,11 +19,20 @@ from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from b3_assets.source.index_list import IndexListError, index_members, parse_index_list
-from b3_assets.source.models import PortfolioPage
+from b3_assets.source.models import NUMBER_READERS, PortfolioPage, TheoreticalPortfolio
 
 USER_AGENT = "b3-lake/0.1 (+https://github.com/b3-lake; portfolio capture)"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 INDEX_LIST_PAGE_SIZE = 9999
+
+TheoreticalKind = Literal["theoretical", "preview"]
+# B3's own (misspelt) method names: the current theoretical portfolio and the next
+# quadrimester's preview. Both take the same parameters and answer the same shape.
+THEORETICAL_METHODS: dict[str, str] = {
+    "theoretical": "GetTheoricalPortfolio",
+    "preview": "GetQuartelyPreview",
+}
+MAX_SHAPE_ERRORS = 10  # listed in a refusal; the rest are counted
 
 
 class B3ApiError(RuntimeError):
@@ -71,6 +82,43 @@ class FetchedIndexList:
         return index_members(self.response)
 
 
+@dataclass(frozen=True)
+class FetchedTheoretical:
+    """A theoretical portfolio or preview as captured, or B3's answer that it serves none.
+
+    `served` is False when B3 answered with no header or no results (the preview exists only in
+    the weeks before a rebalance): not an error, and `raw`/`response` still hold that answer so
+    the capture can record what B3 said. The header has no date: the caller dates the capture.
+    """
+
+    kind: TheoreticalKind
+    index: str
+    language: str
+    served: bool
+    raw: bytes
+    response: dict[str, Any]
+    source_url: str
+    fetched_at: datetime
+    pages: int
+
+    @property
+    def method(self) -> str:
+        return THEORETICAL_METHODS[self.kind]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @property
+    def portfolio(self) -> TheoreticalPortfolio | None:
+        """The validated answer in its language; None when nothing was served."""
+        if not self.served:
+            return None
+        return TheoreticalPortfolio.model_validate(
+            self.response, context={"language": self.language}
+        )
+
+
 def request_params(index: str, segment: int, page_number: int, page_size: int) -> dict[str, Any]:
     return {
         "language": "pt-br",
@@ -89,6 +137,25 @@ def api_url_for(api_url: str, method: str, params: dict[str, Any]) -> str:
 
 def portfolio_url(api_url: str, params: dict[str, Any]) -> str:
     return api_url_for(api_url, "GetPortfolioDay", params)
+
+
+def theoretical_params(
+    index: str, page_number: int, page_size: int, language: str = "pt-br"
+) -> dict[str, Any]:
+    """The parameters of GetTheoricalPortfolio/GetQuartelyPreview, in B3's own order."""
+    return {
+        "pageNumber": page_number,
+        "pageSize": page_size,
+        "language": language,
+        "index": index,
+    }
+
+
+def theoretical_url(api_url: str, kind: TheoreticalKind, params: dict[str, Any]) -> str:
+    """The URL of `kind` ("theoretical" or "preview"); an unknown kind is refused."""
+    if kind not in THEORETICAL_METHODS:
+        raise ValueError(f"kind must be one of {sorted(THEORETICAL_METHODS)}, not {kind!r}")
+    return api_url_for(api_url, THEORETICAL_METHODS[kind], params)
 
 
 def index_list_url(api_url: str) -> str:
@@ -182,6 +249,61 @@ def decode_page(body: bytes, url: str, content_type: str | None = None) -> dict[
     return data
 
 
+def is_none_served(data: dict[str, Any]) -> bool:
+    """B3's answer when it has no theoretical portfolio or preview for an index: results empty or
+    null, or no header. Outside the weeks before a rebalance this is the normal preview answer."""
+    return data.get("header") is None or not data.get("results")
+
+
+def describe_validation_error(exc: ValidationError, data: dict[str, Any]) -> str:
+    """Pydantic's errors as lines that name the row (its number in the page and its ticker) and
+    the field at fault: "results.40.part" alone makes the reader count rows in a JSON body."""
+    lines = []
+    errors = exc.errors()
+    for error in errors[:MAX_SHAPE_ERRORS]:
+        loc = error["loc"]
+        where = ".".join(str(part) for part in loc) or "(the whole answer)"
+        results = data.get("results")
+        if len(loc) >= 2 and loc[0] == "results" and isinstance(loc[1], int):
+            row = results[loc[1]] if isinstance(results, list) else None
+            cod = row.get("cod") if isinstance(row, dict) else None
+            field = ".".join(str(part) for part in loc[2:]) or "(the row)"
+            where = f"row {loc[1] + 1} of the page (cod {cod!r}), {field}"
+        sent = repr(error.get("input"))
+        sent = sent if len(sent) <= 80 else sent[:77] + "..."
+        said = error["msg"] if sent in error["msg"] else f"{error['msg']} (sent {sent})"
+        lines.append(f"  {where}: {said}")
+    if len(errors) > MAX_SHAPE_ERRORS:
+        lines.append(f"  ... and {len(errors) - MAX_SHAPE_ERRORS} more")
+    return "\n".join(lines)
+
+
+def validate_theoretical(data: dict[str, Any], url: str, language: str = "pt-br") -> dict[str, Any]:
+    """Checks a served theoretical/preview answer against its model; the refusal names each row
+    (number and ticker) and field that does not read in `language`."""
+    try:
+        TheoreticalPortfolio.model_validate(data, context={"language": language})
+    except ValidationError as exc:
+        raise B3ApiError(
+            f"B3 answered with an unexpected response shape ({language} numbers expected) for "
+            f"{url}; {exc.error_count()} problem(s):\n{describe_validation_error(exc, data)}"
+        ) from exc
+    return data
+
+
+def decode_theoretical_page(
+    body: bytes, url: str, content_type: str | None = None, language: str = "pt-br"
+) -> dict[str, Any] | None:
+    """One page of GetTheoricalPortfolio/GetQuartelyPreview, or None when B3 serves none.
+
+    HTML pages, non-JSON and rows that do not read in `language` raise B3ApiError.
+    """
+    data = decode_json(body, url, content_type)
+    if is_none_served(data):
+        return None
+    return validate_theoretical(data, url, language)
+
+
 def merge_pages(pages: list[dict[str, Any]]) -> dict[str, Any]:
     """One response object: page 1's envelope, the header once, every page's results in order."""
     first = pages[0]
@@ -247,28 +369,96 @@ class B3Client:
         """B3's list of indices, through this client's session, timeout and retries."""
         return fetch_index_list(self.api_url, self.timeout, self.retries, session=self.session)
 
+    def _later_pages(
+        self,
+        first: dict[str, Any],
+        url_of: Callable[[int], str],
+        decode: Callable[[bytes, str, str | None], dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """Pages 2..totalPages of an answer whose (decoded) first page is `first`.
+
+        Why: B3 may cap pageSize below what was asked, so totalPages, not the asked size, says
+        how many pages there are; a wild count is refused rather than followed.
+        """
+        total_pages = first["page"]["totalPages"]
+        if total_pages < 1 or total_pages > self.max_pages:
+            raise B3ApiError(f"B3 announced {total_pages} pages; refusing (limit {self.max_pages})")
+        pages = []
+        for number in range(2, total_pages + 1):
+            url = url_of(number)
+            response = self._get(url)
+            pages.append(decode(response.content, url, response.headers.get("content-type")))
+        return pages
+
     def fetch(self) -> FetchedPortfolio:
         """Fetches every page (B3 may cap pageSize below what was asked: follow totalPages)."""
         fetched_at = datetime.now(UTC)
         first_url = self.url(1)
         first_response = self._get(first_url)
-        bodies = [first_response.content]
-        pages = [
-            decode_page(
-                first_response.content, first_url, first_response.headers.get("content-type")
-            )
-        ]
-        total_pages = pages[0]["page"]["totalPages"]
-        if total_pages < 1 or total_pages > self.max_pages:
-            raise B3ApiError(f"B3 announced {total_pages} pages; refusing (limit {self.max_pages})")
-        for number in range(2, total_pages + 1):
-            url = self.url(number)
-            response = self._get(url)
-            bodies.append(response.content)
-            pages.append(decode_page(response.content, url, response.headers.get("content-type")))
+        first = decode_page(
+            first_response.content, first_url, first_response.headers.get("content-type")
+        )
+        pages = [first, *self._later_pages(first, self.url, decode_page)]
         merged = merge_pages(pages)
-        raw = bodies[0] if len(pages) == 1 else canonical_json(merged)
+        raw = first_response.content if len(pages) == 1 else canonical_json(merged)
         return FetchedPortfolio(raw, merged, first_url, fetched_at, len(pages))
+
+    def theoretical_url(
+        self, kind: TheoreticalKind, page_number: int = 1, language: str = "pt-br"
+    ) -> str:
+        params = theoretical_params(self.index, page_number, self.page_size, language)
+        return theoretical_url(self.api_url, kind, params)
+
+    def fetch_theoretical(
+        self, kind: TheoreticalKind, language: str = "pt-br"
+    ) -> FetchedTheoretical:
+        """Fetches this index's theoretical portfolio or preview (`kind`), every page, merged.
+
+        Same retries, page following and merge checks as `fetch`; B3's "none served" answer
+        (no header or no results) comes back with `served=False` instead of an error, since the
+        preview is only published in the weeks before a rebalance. `language` is B3's: "pt-br"
+        (what the lake stores) or "en-us" (US numbers), and the rows must read in it.
+        """
+        if language not in NUMBER_READERS:
+            raise ValueError(f"language must be one of {sorted(NUMBER_READERS)}, not {language!r}")
+        fetched_at = datetime.now(UTC)
+        first_url = self.theoretical_url(kind, 1, language)
+        first_response = self._get(first_url)
+        first = decode_json(
+            first_response.content, first_url, first_response.headers.get("content-type")
+        )
+        if is_none_served(first):
+            return FetchedTheoretical(
+                kind=kind,
+                index=self.index,
+                language=language,
+                served=False,
+                raw=first_response.content,
+                response=first,
+                source_url=first_url,
+                fetched_at=fetched_at,
+                pages=1,
+            )
+        validate_theoretical(first, first_url, language)
+
+        def decode_later(body: bytes, url: str, content_type: str | None) -> dict[str, Any]:
+            data = decode_json(body, url, content_type)
+            if is_none_served(data):
+                raise B3ApiError(
+                    f"B3 answered a later page with no header or no results for {url}, after "
+                    "page 1 had a portfolio; it changed while being read, try again"
+                )
+            return validate_theoretical(data, url, language)
+
+        later = self._later_pages(
+            first, lambda number: self.theoretical_url(kind, number, language), decode_later
+        )
+        pages = [first, *later]
+        merged = merge_pages(pages)
+        raw = first_response.content if len(pages) == 1 else canonical_json(merged)
+        return FetchedTheoretical(
+            kind, self.index, language, True, raw, merged, first_url, fetched_at, len(pages)
+        )
 
 
 def fetch_index_list(

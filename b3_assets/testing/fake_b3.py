@@ -5,15 +5,20 @@ It serves GetPortfolioDay like B3 does: parameters as base64 JSON in the path, o
 cap below what was asked (B3 caps too), so clients must follow totalPages. A one-page answer of a
 response loaded from a file is served byte for byte. An index with nothing to serve gets B3's
 empty answer, unless `sample_day` is set: then every valid index code is answered with the
-offline sample of that day (`sample_portfolio`). GetStockIndex (the list of indices) answers
-with the bundled real answer of 2025-04-07 unless another one is served; GetDownloadPortfolioDay
-answers with `csv` when set. Faults can be queued to prove the client's retries and errors: a
-status code, an HTML page, a truncated body, a hang; each is used by the next request, whatever
-its method.
+offline sample of that day (`sample_portfolio`). GetTheoricalPortfolio and GetQuartelyPreview
+answer one response per (kind, index), "theoretical" or "preview", paged the same way; with none
+served (the default, or `serve_theoretical(kind, index, None)`) they give the empty answer B3
+gives outside the weeks before a rebalance (the sample day does not invent previews). The
+response is sent as given whatever `language` is asked. GetStockIndex (the list of indices)
+answers with the bundled real answer of 2025-04-07 unless another one is served;
+GetDownloadPortfolioDay answers with `csv` when set. Faults can be queued to prove the client's
+retries and errors: a status code, an HTML page, a truncated body, a hang; each is used by the
+next request, whatever its method.
 
     python -m b3_assets.testing.fake_b3 --port 8765 --response portfolio.json --max-page-size 40
     python -m b3_assets.testing.fake_b3 --port 8765 --response smll.json --index SMLL
     python -m b3_assets.testing.fake_b3 --port 8765 --offline-date 2025-07-14   # every index
+    python -m b3_assets.testing.fake_b3 --preview theorical_portfolio_IBOV_pt-br.json
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ from pathlib import Path
 from typing import Any
 
 PREFIX = "/indexProxy/indexCall/"
+# B3's method names, spelt as B3 spells them; written out here, not imported from the client, so
+# a typo in the client fails its tests instead of being shared by both.
+THEORETICAL_METHODS = {"GetTheoricalPortfolio": "theoretical", "GetQuartelyPreview": "preview"}
+EMPTY_ANSWER = {
+    "page": {"pageNumber": 1, "pageSize": 0, "totalRecords": 0, "totalPages": 0},
+    "header": None,
+    "results": [],
+}
 
 
 @dataclass
@@ -55,6 +68,8 @@ class FakeB3:
     with `serve(response, segment, index=...)`, `serve_file(path, segment, index=...)` or
     `serve_sample(day, index)`. `sample_day` answers every other valid index from the sample
     generator. `stock_index` holds the GetStockIndex body (None: the bundled real answer).
+    `theoretical`/`theoretical_raw` are keyed by (kind, index), e.g. ("preview", "IBOV"); fill
+    them with `serve_theoretical(kind, index, response)`.
     """
 
     responses: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -65,6 +80,8 @@ class FakeB3:
     csv: bytes | None = None
     sample_day: date | None = None
     stock_index: bytes | None = None
+    theoretical: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    theoretical_raw: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     def serve(
         self,
@@ -108,6 +125,56 @@ class FakeB3:
         else:
             self.stock_index = json.dumps(response, ensure_ascii=False).encode()
 
+    def serve_theoretical(
+        self, kind: str, index: str = "IBOV", response: dict[str, Any] | bytes | None = None
+    ) -> None:
+        """Serves `response` as `index`'s theoretical portfolio or preview (`kind`).
+
+        Bytes (a fixture file's) are sent byte for byte when the whole answer fits in one page;
+        None serves "none" (B3's empty answer), as for a (kind, index) never served; an answer
+        with no results (another shape of "none") is sent as given, unpaged.
+        """
+        if kind not in THEORETICAL_METHODS.values():
+            raise ValueError(f"kind must be 'theoretical' or 'preview', not {kind!r}")
+        key = (kind, index)
+        self.theoretical.pop(key, None)
+        self.theoretical_raw.pop(key, None)
+        if isinstance(response, bytes):
+            self.theoretical[key] = json.loads(response)
+            self.theoretical_raw[key] = response
+        elif response is not None:
+            self.theoretical[key] = response
+
+    def theoretical_page(self, kind: str, params: dict[str, Any]) -> bytes:
+        """GetTheoricalPortfolio/GetQuartelyPreview: the asked page, or the empty answer."""
+        key = (kind, str(params.get("index")))
+        response = self.theoretical.get(key)
+        if response is None:
+            return json.dumps(EMPTY_ANSWER).encode()
+        raw = self.theoretical_raw.get(key)
+        if not response.get("results"):  # a served empty variant (results null...): as given
+            return raw if raw is not None else json.dumps(response).encode()
+        return self._paged(response, raw, params)
+
+    def _paged(self, response: dict[str, Any], raw: bytes | None, params: dict[str, Any]) -> bytes:
+        """The asked page of `response` (page size capped like B3's); `raw` when it is all."""
+        asked = int(params.get("pageSize", 120))
+        size = min(asked, self.max_page_size or asked)
+        number = int(params.get("pageNumber", 1))
+        results = response["results"]
+        total_pages = max(1, math.ceil(len(results) / size))
+        if number == 1 and size >= len(results) and raw is not None:
+            return raw
+        body = dict(response)
+        body["page"] = {
+            "pageNumber": number,
+            "pageSize": size,
+            "totalRecords": len(results),
+            "totalPages": total_pages,
+        }
+        body["results"] = results[(number - 1) * size : number * size]
+        return json.dumps(body, ensure_ascii=False, indent=1).encode()
+
     def _response(self, key: tuple[str, str]) -> dict[str, Any] | None:
         response = self.responses.get(key)
         index, segment = key
@@ -148,29 +215,8 @@ class FakeB3:
         key = (str(params.get("index")), str(params.get("segment")))
         response = self._response(key)
         if response is None:
-            return json.dumps(
-                {
-                    "page": {"pageNumber": 1, "pageSize": 0, "totalRecords": 0, "totalPages": 0},
-                    "header": None,
-                    "results": [],
-                }
-            ).encode()
-        asked = int(params.get("pageSize", 120))
-        size = min(asked, self.max_page_size or asked)
-        number = int(params.get("pageNumber", 1))
-        results = response["results"]
-        total_pages = max(1, math.ceil(len(results) / size))
-        if number == 1 and size >= len(results) and key in self.raw:
-            return self.raw[key]
-        body = dict(response)
-        body["page"] = {
-            "pageNumber": number,
-            "pageSize": size,
-            "totalRecords": len(results),
-            "totalPages": total_pages,
-        }
-        body["results"] = results[(number - 1) * size : number * size]
-        return json.dumps(body, ensure_ascii=False, indent=1).encode()
+            return json.dumps(EMPTY_ANSWER).encode()
+        return self._paged(response, self.raw.get(key), params)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -205,6 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fault.delay)
         if method == "GetPortfolioDay":
             status, body = 200, fake.page(params)
+        elif method in THEORETICAL_METHODS:
+            status, body = 200, fake.theoretical_page(THEORETICAL_METHODS[method], params)
         elif method == "GetStockIndex":
             status, body = 200, fake.stock_index_page(params)
         elif method == "GetDownloadPortfolioDay" and fake.csv is not None:
@@ -271,11 +319,20 @@ def main() -> None:
     parser.add_argument(
         "--stock-index", type=Path, help="a GetStockIndex JSON file [the bundled 2025-04-07 one]"
     )
+    parser.add_argument(
+        "--theoretical", type=Path, help="a GetTheoricalPortfolio JSON file, served as --index"
+    )
+    parser.add_argument(
+        "--preview", type=Path, help="a GetQuartelyPreview JSON file, served as --index [none]"
+    )
     parser.add_argument("--max-page-size", type=int)
     args = parser.parse_args()
     fake = FakeB3(max_page_size=args.max_page_size, sample_day=args.offline_date)
     for path in args.response:
         fake.serve_file(path, index=args.index)
+    for kind in ("theoretical", "preview"):
+        if getattr(args, kind):
+            fake.serve_theoretical(kind, args.index, getattr(args, kind).read_bytes())
     if args.stock_index:
         fake.serve_stock_index(args.stock_index.read_bytes())
     with RunningFakeB3(fake, args.port) as running:
