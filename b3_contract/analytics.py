@@ -30,6 +30,14 @@ class AnalyticsPlan:
     months: tuple[Month, ...]  # carteira_historico: every month the run touches, whole
     context: tuple[Unit, ...]  # captured units outside the run the SQL reads
 
+    def targets(self) -> dict[str, tuple[Unit, ...] | tuple[Month, ...]]:
+        """Each analytic table's partitions this plan rewrites (both engines write these)."""
+        return {
+            "carteira_historico": self.months,
+            "carteira_mudancas": self.changes,
+            "carteira_concentracao": self.units,
+        }
+
     @property
     def first_day(self) -> date:
         """The first day the trading sessions must cover: the start of the earliest month read

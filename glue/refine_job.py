@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # Shipped beside this script: the wheel locally, `--extra-py-files glue/b3_contract.zip` on Glue.
-from b3_contract.analytics import CARTEIRA_COLUMNS, AnalyticsPlan, plan_analytics
+from b3_contract.analytics import CARTEIRA_COLUMNS, plan_analytics
 from b3_contract.glue_runs import UNITS_ARGUMENT, parse_units
 from b3_contract.glue_tables import (
     Table,
@@ -585,15 +585,6 @@ def _table_line(name: str, entry: dict[str, Any]) -> str:
     return f"{name}: {entry['rows']} rows, partitions {entry['catalog_partitions']}"
 
 
-def plan_targets(plan: AnalyticsPlan) -> dict[str, tuple[Target, ...]]:
-    """Each analytic table's partitions the plan rewrites (b3_assets' refine_analytics too)."""
-    return {
-        "carteira_historico": plan.months,
-        "carteira_mudancas": plan.changes,
-        "carteira_concentracao": plan.units,
-    }
-
-
 def stored_carteira(spark: SparkSession, lake: Lake, units: Sequence[Unit]) -> DataFrame | None:
     """The `carteira` rows of captured units outside the run: from their month's
     carteira_historico file (one read per month), else (a lake refined before the analytics
@@ -658,7 +649,7 @@ def run_analytics(
         carteira = carteira.unionByName(stored).localCheckpoint(eager=True)
     frames = analytics(spark, carteira, sessions, sql)
     summary = {}
-    for name, targets in plan_targets(plan).items():
+    for name, targets in plan.targets().items():
         table = ANALYTIC_TABLES[name]
         frame = laid_out(keep_targets(frames[name], table, targets), table).cache()
         summary[name] = store_table(frame, table, targets, store)

@@ -97,6 +97,28 @@ def _marker(points: int) -> str | None:
     return "o" if points <= 3 else None
 
 
+def _weight_bars(
+    ax: Axes,
+    title: str,
+    labels: list[str],
+    values: list[float],
+    colours: list[str],
+    headroom: float,
+) -> None:
+    """Horizontal bars of weights in %, the first on top, each labelled with its value
+    (`headroom`: room right of the longest bar for its label)."""
+    positions = np.arange(len(labels))
+    bars = ax.barh(positions, values, color=colours, height=0.7)
+    ax.bar_label(bars, fmt="%.2f", padding=3, fontsize=TICK_SIZE - 1)
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("weight (%)", fontsize=LABEL_SIZE)
+    ax.set_xlim(0, max(values) * headroom)
+    ax.set_title(title, fontsize=TITLE_SIZE, loc="left")
+    ax.grid(axis="x", color="#DDDDDD", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
 def weights_chart(
     weights: Sequence[tuple[str, float]], day: date, index: str, top: int = 15
 ) -> Figure:
@@ -119,16 +141,7 @@ def weights_chart(
         labels.append(f"others ({len(rest)})")
         values.append(sum(float(weight) for _, weight in rest))
         colours.append(OTHERS_COLOUR)
-    positions = np.arange(len(labels))
-    bars = ax.barh(positions, values, color=colours, height=0.7)
-    ax.bar_label(bars, fmt="%.2f", padding=3, fontsize=TICK_SIZE - 1)
-    ax.set_yticks(positions, labels)
-    ax.invert_yaxis()
-    ax.set_xlabel("weight (%)", fontsize=LABEL_SIZE)
-    ax.set_xlim(0, max(values) * 1.12)
-    ax.set_title(title, fontsize=TITLE_SIZE, loc="left")
-    ax.grid(axis="x", color="#DDDDDD", linewidth=0.6)
-    ax.set_axisbelow(True)
+    _weight_bars(ax, title, labels, values, colours, headroom=1.12)
     return fig
 
 
@@ -162,16 +175,7 @@ def sector_chart(
         labels.append(f"others ({len(rest)} sectors)")
         values.append(sum(weight for _, weight in rest))
         colours.append(OTHERS_COLOUR)
-    positions = np.arange(len(labels))
-    bars = ax.barh(positions, values, color=colours, height=0.7)
-    ax.bar_label(bars, fmt="%.2f", padding=3, fontsize=TICK_SIZE - 1)
-    ax.set_yticks(positions, labels)
-    ax.invert_yaxis()
-    ax.set_xlabel("weight (%)", fontsize=LABEL_SIZE)
-    ax.set_xlim(0, max(values) * 1.15)
-    ax.set_title(title, fontsize=TITLE_SIZE, loc="left")
-    ax.grid(axis="x", color="#DDDDDD", linewidth=0.6)
-    ax.set_axisbelow(True)
+    _weight_bars(ax, title, labels, values, colours, headroom=1.15)
     return fig
 
 

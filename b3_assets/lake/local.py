@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -55,7 +55,7 @@ class PartitionWrite:
     """What one table's write did: its files, rows and the partitions it replaced or removed."""
 
     prefix: str
-    units: tuple[Unit, ...]
+    targets: tuple[Unit, ...] | tuple[Month, ...]
     files: int
     rows: int
 
@@ -114,62 +114,38 @@ class LocalLake:
         prefix: str,
         table: pa.Table,
         partition_by: tuple[str, ...],
-        units: list[Unit],
+        targets: Sequence[Unit] | Sequence[Month],
         keep: tuple[str, ...] = ("indice",),
+        sort_by: tuple[str, ...] = (),
     ) -> PartitionWrite:
-        """Replaces exactly the `indice=/data=` partitions of `units` under prefix with `table`'s
-        rows (`keep`: partition columns the files hold too).
+        """Replaces exactly the partitions of `targets` under prefix with `table`'s rows: the
+        `indice=/data=` folders of units, or the `indice=/mes=` folders of months
+        (carteira_historico). `keep`: partition columns the files hold too; `sort_by`: the
+        order of the rows inside a partition's file.
 
-        The first partition columns must be `indice`, `data`. Units with no rows lose their old
-        partition; partitions of other units (another index on the same date) are never touched.
+        Targets with no rows lose their old partition; other partitions (another index on the
+        same date, another month) are never touched.
         """
-        if partition_by[:2] != ("indice", "data"):
-            raise ValueError("the first partition columns must be 'indice', 'data'")
-        wanted = set(units)
+        months = any(isinstance(target, Month) for target in targets)
+        level = "mes" if months else "data"
+        if partition_by[:2] != ("indice", level):
+            raise ValueError(f"the first partition columns must be 'indice', '{level}'")
+        wanted = {str(target): target for target in targets}
         present = {
-            Unit(index, day)
-            for index, day in zip(
-                table["indice"].to_pylist(), table["data"].to_pylist(), strict=True
+            f"{index}/{_value(value)}"
+            for index, value in zip(
+                table["indice"].to_pylist(), table[level].to_pylist(), strict=True
             )
         }
-        extra = present - wanted
+        extra = present - set(wanted)
         if extra:
-            raise ValueError(f"rows for units not being written: {sorted(map(str, extra))}")
-        table = table.sort_by([(column, "ascending") for column in partition_by])
+            what = "months" if months else "units"
+            raise ValueError(f"rows for {what} not being written: {sorted(extra)}")
+        table = table.sort_by([(column, "ascending") for column in (*partition_by, *sort_by)])
+        chosen = sorted(wanted.values())
         with self._lock(prefix):
-            files = self._publish(prefix, table, partition_by, map(_unit_dir, sorted(wanted)), keep)
-        return PartitionWrite(prefix, tuple(sorted(wanted)), files, table.num_rows)
-
-    def publish_months(
-        self, prefix: str, table: pa.Table, months: list[Month], sort_by: tuple[str, ...]
-    ) -> PartitionWrite:
-        """Replaces exactly the `indice=/mes=` partitions of `months` with `table`'s rows, one
-        file each, sorted by `sort_by` (carteira_historico); other months are never touched."""
-        wanted = set(months)
-        present = {
-            Month(index, month)
-            for index, month in zip(
-                table["indice"].to_pylist(), table["mes"].to_pylist(), strict=True
-            )
-        }
-        extra = present - wanted
-        if extra:
-            raise ValueError(f"rows for months not being written: {sorted(map(str, extra))}")
-        table = table.sort_by([(c, "ascending") for c in ("indice", "mes", *sort_by)])
-        folders = [f"indice={m.index}/mes={m.month}" for m in sorted(wanted)]
-        with self._lock(prefix):
-            files = self._publish(prefix, table, ("indice", "mes"), folders, ("indice",))
-        units = tuple(
-            sorted(
-                {
-                    Unit(i, d)
-                    for i, d in zip(
-                        table["indice"].to_pylist(), table["data"].to_pylist(), strict=True
-                    )
-                }
-            )
-        )
-        return PartitionWrite(prefix, units, files, table.num_rows)
+            files = self._publish(prefix, table, partition_by, map(_target_dir, chosen), keep)
+        return PartitionWrite(prefix, tuple(chosen), files, table.num_rows)
 
     def partition_dates(self, prefix: str, index: str) -> list[date]:
         """The dates of one index with a partition under a table's prefix."""
@@ -242,8 +218,10 @@ class LocalLake:
         )
 
 
-def _unit_dir(unit: Unit) -> str:
-    return f"indice={unit.index}/data={unit.day.isoformat()}"
+def _target_dir(target: Unit | Month) -> str:
+    if isinstance(target, Month):
+        return f"indice={target.index}/mes={target.month}"
+    return f"indice={target.index}/data={target.day.isoformat()}"
 
 
 def _write_hive(

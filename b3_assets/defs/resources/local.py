@@ -120,24 +120,19 @@ def _refine_analytics(
     plan = plan_analytics(units, captured)
     carteira = pa.concat_tables([refine.as_carteira(ativos), stored_carteira(local, plan.context)])
     results = refine.analytics_tables(carteira, trading_days(plan.first_day, plan.last_day))
-    written = {
-        "carteira_historico": _keep(results["carteira_historico"], "mes", plan.months),
-        "carteira_mudancas": _keep(results["carteira_mudancas"], "data", plan.changes),
-        "carteira_concentracao": _keep(results["carteira_concentracao"], "data", plan.units),
-    }
-    outputs = {}
-    for name, table in written.items():
+    outputs, run = {}, set(units)
+    for name, targets in plan.targets().items():
         spec = ANALYTIC_TABLES[name]
-        if "mes" in spec.partition_by:
-            write = local.publish_months(spec.prefix, table, list(plan.months), ("data", "acao"))
-        else:
-            targets = list(plan.changes if name == "carteira_mudancas" else plan.units)
-            write = local.publish_partitions(spec.prefix, table, spec.partition_by, targets)
+        table = _keep(results[name], spec.partition_by[1], targets)  # `data` or `mes`
+        inner = tuple(column for column in spec.key if column not in spec.partition_by)
+        write = local.publish_partitions(
+            spec.prefix, table, spec.partition_by, targets, sort_by=inner
+        )
         outputs[name] = TableOutput(
             location=local.uri(spec.prefix),
             rows=table.num_rows,
             files=write.files,
-            rows_by_unit={u: n for u, n in rows_by_unit(table).items() if u in set(units)},
+            rows_by_unit={u: n for u, n in rows_by_unit(table).items() if u in run},
             preview=table,
         )
     return outputs
@@ -146,14 +141,14 @@ def _refine_analytics(
 def month_rows(local: LocalLake, prefix: str, units: list[Unit]) -> dict[Unit, int]:
     """Rows per unit of a month-partitioned table: one read of each month file's `data`."""
     counts: dict[Unit, int] = {}
-    for month in sorted({Month.of(unit) for unit in units}):
+    wanted = set(units)
+    for month in sorted({Month.of(unit) for unit in wanted}):
         path = local.path(month_prefix(prefix, month)) / PART_FILE
         if not path.exists():
             continue
-        for day, n in Counter(
-            pq.ParquetFile(path).read(columns=["data"])["data"].to_pylist()
-        ).items():
-            if Unit(month.index, day) in units:
+        days = pq.ParquetFile(path).read(columns=["data"])["data"].to_pylist()
+        for day, n in Counter(days).items():
+            if Unit(month.index, day) in wanted:
                 counts[Unit(month.index, day)] = n
     return counts
 
