@@ -128,7 +128,7 @@ def _queries(settings: Settings):
 
 
 def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dict]) -> None:
-    from b3_contract.tables import CATALOG_TABLES
+    from b3_contract.tables import PORTFOLIO_TABLES
 
     def meta(name: str) -> dict | None:
         return out.get(f"{index}/{name}")
@@ -153,7 +153,7 @@ def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dic
                     "           (the object was unchanged, so S3 sent no event: nothing to refine)"
                 )
         return
-    for table in CATALOG_TABLES:
+    for table in PORTFOLIO_TABLES:
         info = meta(table) or {}
         rows = info.get("rows_by_date", {}).get(day.isoformat(), 0)
         part = f"mes={day:%Y-%m}" if table == "carteira_historico" else f"data={day}"

@@ -1,11 +1,14 @@
 """The lake's keys: one (index, trading date) is one unit of data, and every key carries both.
 
-  raw/INDEX/YYYY-MM-DD/dados_originais.parquet       the refine's input, one per (index, date)
-  refined/TABLE/indice=INDEX/data=YYYY-MM-DD/...      the refined partitions of that unit
+  raw/INDEX/YYYY-MM-DD/dados_originais.parquet         the refine's input, one per (index, date)
+  refined/TABLE/indice=INDEX/data=YYYY-MM-DD/...        the refined partitions of that unit
+  previa/raw/INDEX/YYYY-MM-DD/dados_originais.parquet  the preview refine's input, one per
+                                                        (index, capture session)
 
 The refine reads exactly the raw object, so exactly that key starts a refine: the Lambda, the raw/
 sensor and the refine job all ask `raw_key_unit`, and any other object under raw/ (a stray
 upload, a temporary file, a key of the earlier IBOV-only layout) is ignored by all three alike.
+A preview's object lives outside raw/ (`preview_key_unit`), so it never starts the daily refine.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from dataclasses import dataclass
 from datetime import date
 
 RAW_PREFIX = "raw/"
+PREVIEW_RAW_PREFIX = "previa/raw/"
 RAW_FILE = "dados_originais.parquet"
 INDEX_CODE = re.compile(r"[A-Z][A-Z0-9]{2,9}")
-_RAW_KEY = re.compile(r"raw/([A-Z][A-Z0-9]{2,9})/(\d{4}-\d{2}-\d{2})/" + re.escape(RAW_FILE))
+_UNIT_PATH = r"([A-Z][A-Z0-9]{2,9})/(\d{4}-\d{2}-\d{2})/" + re.escape(RAW_FILE)
+_RAW_KEY = re.compile(re.escape(RAW_PREFIX) + _UNIT_PATH)
+_PREVIEW_KEY = re.compile(re.escape(PREVIEW_RAW_PREFIX) + _UNIT_PATH)
 # The earlier layout (IBOV only, no index in the key): what the upgrade moves.
 LEGACY_RAW_KEY = re.compile(r"raw/(\d{4}-\d{2}-\d{2})/" + re.escape(RAW_FILE))
 
@@ -66,7 +72,21 @@ def raw_object_key(unit: Unit) -> str:
 
 def raw_key_unit(key: str) -> Unit | None:
     """The (index, date) of a raw object key, or None for any other key."""
-    match = _RAW_KEY.fullmatch(key)
+    return _key_unit(_RAW_KEY, key)
+
+
+def preview_object_key(unit: Unit) -> str:
+    """The key of a preview unit's object (index, capture session): the preview refine's input."""
+    return f"{PREVIEW_RAW_PREFIX}{unit.index}/{unit.day.isoformat()}/{RAW_FILE}"
+
+
+def preview_key_unit(key: str) -> Unit | None:
+    """The (index, capture session) of a preview object key, or None for any other key."""
+    return _key_unit(_PREVIEW_KEY, key)
+
+
+def _key_unit(pattern: re.Pattern[str], key: str) -> Unit | None:
+    match = pattern.fullmatch(key)
     if match is None:
         return None
     try:

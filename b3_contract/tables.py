@@ -197,7 +197,70 @@ ANALYTIC_TABLES: dict[str, RefinedTable] = {
 """The analytics: built from carteira_ativos (not from bronze) by the same engine run, over the
 run's units and the captured sessions around them (b3_contract.analytics plans which)."""
 
-CATALOG_TABLES: dict[str, RefinedTable] = {**TABLES, **ANALYTIC_TABLES}
+PORTFOLIO_TABLES: dict[str, RefinedTable] = {**TABLES, **ANALYTIC_TABLES}
+"""The daily portfolio's tables: what one refine of (index, trading date) units writes."""
+
+PREVIEW_TABLES: dict[str, RefinedTable] = {
+    table.name: table
+    for table in (
+        RefinedTable(
+            "carteira_previa",
+            "previa.sql",
+            "refined/previa",
+            (
+                ("empresa", "string"),
+                ("tipo", "string"),
+                ("participacao_pct", "decimal(7,3)"),
+                ("qtd_teorica", "bigint"),
+                ("ranking", "int"),
+                ("quadrimestre", "string"),
+                ("data_coleta", "timestamp"),
+                ("origem", "string"),
+                ("acao", "string"),
+                ("indice", "string"),
+                ("data", "date"),
+            ),
+            ("indice", "data"),
+            "B3's preview of the next quadrimester's portfolio, one row per ticker per index and "
+            "capture session (`data`; the preview has no date of its own). `quadrimestre` is the "
+            "portfolio it forecasts ('2025-09': Sep-Dec 2025), the next of Jan, May and Sep "
+            "after the session; `origem` is api (GetQuartelyPreview) or csv (B3's quadrimester "
+            "download, filed under the last session before its quadrimester).",
+            ("indice", "data", "acao"),
+        ),
+        RefinedTable(
+            "carteira_previa_mudancas",
+            "previa_mudancas.sql",
+            "refined/previa_mudancas",
+            (
+                ("comparacao", "string"),
+                ("acao", "string"),
+                ("empresa", "string"),
+                ("tipo_mudanca", "string"),
+                ("participacao_antes_pct", "decimal(7,3)"),
+                ("participacao_depois_pct", "decimal(7,3)"),
+                ("variacao_pp", "decimal(8,3)"),
+                ("qtd_teorica_antes", "bigint"),
+                ("qtd_teorica_depois", "bigint"),
+                ("quadrimestre", "string"),
+                ("data_carteira", "date"),
+                ("indice", "string"),
+                ("data", "date"),
+            ),
+            ("indice", "data"),
+            "Per index and preview capture session (`data`): with comparacao 'previa', the "
+            "preview against the daily portfolio of `data_carteira` (the latest captured session "
+            "up to `data`): who enters, who leaves, how weights move (antes = today's portfolio, "
+            "depois = the preview). With comparacao 'realizada', only on the last preview before "
+            "the rebalance once its first session (`data_carteira`) is captured: the forecast "
+            "error (antes = the preview, depois = the portfolio B3 actually started).",
+            ("indice", "data", "comparacao", "acao"),
+        ),
+    )
+}
+"""The preview's tables: what one refine of (index, capture session) preview units writes."""
+
+CATALOG_TABLES: dict[str, RefinedTable] = {**PORTFOLIO_TABLES, **PREVIEW_TABLES}
 """Every partitioned table of the catalog over every index."""
 
 

@@ -62,7 +62,7 @@ from b3_contract.lake_keys import (
     partition_prefix,
     raw_object_key,
 )
-from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, INDEX_TABLES, TABLES, RefinedTable
+from b3_contract.tables import ANALYTIC_TABLES, INDEX_TABLES, PORTFOLIO_TABLES, TABLES, RefinedTable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -667,7 +667,7 @@ def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None)
     units = list(args.units)
     indices = list(by_index(units))
     with timings.phase("read_sql"):
-        sql = load_sql(lake, args.glue_prefix, CATALOG_TABLES.values())
+        sql = load_sql(lake, args.glue_prefix, PORTFOLIO_TABLES.values())
     log(
         f"refining {len(units)} unit(s) of {', '.join(indices)}: "
         f"{min(u.day for u in units)} .. {max(u.day for u in units)}"

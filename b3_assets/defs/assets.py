@@ -52,7 +52,7 @@ from b3_assets.refine import quality
 from b3_assets.source.b3_client import B3ApiError
 from b3_assets.source.served_date import DateNotServedError
 from b3_contract.lake_keys import Unit, raw_object_key
-from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, TABLES
+from b3_contract.tables import ANALYTIC_TABLES, PORTFOLIO_TABLES, TABLES
 
 # Single-run backfills are what make a 250-date refine one engine run (see bench/).
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -136,7 +136,7 @@ KINDS = {
     LAKE: {"parquet", "s3"},
     CATALOG: {"duckdb", "glue"},
 }
-UPSTREAM = {RAW: [], BRONZE: [RAW], LAKE: [BRONZE], CATALOG: list(CATALOG_TABLES)}
+UPSTREAM = {RAW: [], BRONZE: [RAW], LAKE: [BRONZE], CATALOG: list(PORTFOLIO_TABLES)}
 
 
 def chain_specs(indices: Sequence[str]) -> list[dg.AssetSpec]:
@@ -158,7 +158,7 @@ def chain_specs(indices: Sequence[str]) -> list[dg.AssetSpec]:
                     **common,
                 )
             )
-        for name, table in CATALOG_TABLES.items():
+        for name, table in PORTFOLIO_TABLES.items():
             also = (
                 f" and IBOV alone as ibov_{name[9:]}" if name in TABLES and index == "IBOV" else ""
             )
@@ -388,7 +388,7 @@ def _refine(
     then the analytic tables from carteira_ativos: every selected index and date in one engine
     run, only the partitions those units change replaced (an index is refined with all six
     tables; the analytics also rewrite the months and next sessions the units touch)."""
-    indices = sorted({i for name in CATALOG_TABLES for i in run.indices(name)})
+    indices = sorted({i for name in PORTFOLIO_TABLES for i in run.indices(name)})
     units, skipped = [], {}
     for index in indices:
         found = run.available(
@@ -418,7 +418,7 @@ def _refine(
                 **output.details,
                 "index": index,
                 "dagster/row_count": sum(rows.values()),
-                "dagster/column_schema": contract_schema(CATALOG_TABLES[name].columns),
+                "dagster/column_schema": contract_schema(PORTFOLIO_TABLES[name].columns),
                 "location": output.location,
                 "files_written_in_run": output.files,
                 "units_in_engine_run": len(units),
@@ -515,4 +515,4 @@ def stage_keys(indices: Sequence[str], *names: str) -> list[dg.AssetKey]:
 
 
 CAPTURE_STAGES = (RAW, BRONZE, LAKE)
-REFINE_STAGES = (*CATALOG_TABLES, CATALOG)
+REFINE_STAGES = (*PORTFOLIO_TABLES, CATALOG)

@@ -28,7 +28,7 @@ from b3_assets.refine.watermark import Watermark
 from b3_assets.settings import Settings
 from b3_contract.glue_runs import TERMINAL_STATES, glue_run_units, started_by_dagster
 from b3_contract.lake_keys import RAW_PREFIX, Unit, raw_key_unit
-from b3_contract.tables import CATALOG_TABLES
+from b3_contract.tables import PORTFOLIO_TABLES
 
 REFINED_PROBE = "carteira_ativos"  # every refine writes all three tables together
 
@@ -173,7 +173,7 @@ def glue_run_events(
     return [
         kind(asset_key=asset_key(unit.index, name), partition=str(unit.day), metadata=metadata)
         for unit in units
-        for name in CATALOG_TABLES
+        for name in PORTFOLIO_TABLES
     ]
 
 

@@ -18,8 +18,10 @@ import pyarrow.parquet as pq
 import sqlglot
 
 from b3_assets.capture.bronze import BRONZE_SCHEMA
+from b3_assets.capture.previews import PREVIEW_BRONZE_SCHEMA
 from b3_contract.analytics import CARTEIRA_COLUMNS
-from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, TABLES, RefinedTable
+from b3_contract.previews import Comparison
+from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, PREVIEW_TABLES, TABLES, RefinedTable
 
 GLUE_DIR = Path(__file__).resolve().parents[2] / "glue"
 SQL_DIR = GLUE_DIR / "sql"
@@ -131,3 +133,65 @@ def conform(result: pa.Table, table: RefinedTable) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise RefineError(f"{table.name}: result does not fit the table schema: {exc}") from exc
     return typed.sort_by([(column, "ascending") for column in table.key])
+
+
+def preview_tables(preview_files: Sequence[Path]) -> pa.Table:
+    """carteira_previa from the given preview objects (previa/raw/...): one DuckDB session."""
+    for path in preview_files:
+        missing = set(PREVIEW_BRONZE_SCHEMA.names) - set(pq.read_schema(path).names)
+        if missing:
+            raise RefineError(f"preview object {path} lacks {', '.join(sorted(missing))}")
+    con = duckdb_connection()
+    try:
+        if preview_files:
+            con.read_parquet([str(path) for path in preview_files]).create_view("previa_bronze")
+        else:
+            con.register("previa_bronze", PREVIEW_BRONZE_SCHEMA.empty_table())
+        result = con.sql(duckdb_sql("carteira_previa")).to_arrow_table()
+        return conform(result, PREVIEW_TABLES["carteira_previa"])
+    finally:
+        con.close()
+
+
+COMPARISON_SCHEMA = pa.schema(
+    [
+        ("indice", pa.string()),
+        ("data", pa.date32()),
+        ("comparacao", pa.string()),
+        ("quadrimestre", pa.string()),
+        ("data_carteira", pa.date32()),
+    ]
+)
+"""The view `comparacoes` the preview-change SQL reads: the pairs b3_contract.previews plans."""
+
+
+def comparisons_table(comparisons: Sequence[Comparison]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "indice": c.unit.index,
+                "data": c.unit.day,
+                "comparacao": c.comparison,
+                "quadrimestre": c.quadrimester,
+                "data_carteira": c.portfolio_day,
+            }
+            for c in comparisons
+        ],
+        schema=COMPARISON_SCHEMA,
+    )
+
+
+def preview_changes(
+    comparisons: Sequence[Comparison], previa: pa.Table, carteira: pa.Table
+) -> pa.Table:
+    """carteira_previa_mudancas for the planned pairs, from carteira_previa rows and daily rows
+    (the view `carteira`)."""
+    con = duckdb_connection()
+    try:
+        con.register("comparacoes", comparisons_table(comparisons))
+        con.register("previa", previa.cast(arrow_schema(PREVIEW_TABLES["carteira_previa"])))
+        con.register("carteira", as_carteira(carteira))
+        result = con.sql(duckdb_sql("carteira_previa_mudancas")).to_arrow_table()
+        return conform(result, PREVIEW_TABLES["carteira_previa_mudancas"])
+    finally:
+        con.close()

@@ -27,7 +27,7 @@ from b3_assets.refine.watermark import Watermark
 from b3_assets.settings import Settings
 from b3_assets.source.trading_calendar import B3_TIMEZONE, trading_days
 from b3_contract.lake_keys import Unit
-from b3_contract.tables import CATALOG_TABLES
+from b3_contract.tables import PORTFOLIO_TABLES
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -382,7 +382,7 @@ def test_glue_sensor_records_the_lambdas_runs_once(glue_job, instance):
     assert keys == [
         (f"{index}/{table}", "2025-07-14")
         for index in ("IBOV", "IBXX")
-        for table in sorted(CATALOG_TABLES)
+        for table in sorted(PORTFOLIO_TABLES)
     ]
     assert all(isinstance(e, dg.AssetMaterialization) for e in first.asset_events)
     meta = first.asset_events[0].metadata
@@ -421,7 +421,7 @@ def test_a_failed_lambda_run_is_observed_with_its_error_not_materialized():
         },
         [Unit("IBOV", date(2025, 7, 14)), Unit("SMLL", date(2025, 7, 14))],
     )
-    assert len(events) == 2 * len(CATALOG_TABLES)
+    assert len(events) == 2 * len(PORTFOLIO_TABLES)
     assert all(isinstance(e, dg.AssetObservation) for e in events)
     assert {e.asset_key.path[0] for e in events} == {"IBOV", "SMLL"}
     assert events[0].metadata["error"].value == "AnalysisException: nothing"

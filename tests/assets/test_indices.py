@@ -35,7 +35,7 @@ from b3_assets.source.csv_download import parse_portfolio_csv
 from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 from b3_assets.testing.sample import sample_csv, sample_portfolio
 from b3_contract.lake_keys import Unit
-from b3_contract.tables import CATALOG_TABLES
+from b3_contract.tables import PORTFOLIO_TABLES
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
@@ -119,7 +119,7 @@ def test_three_dates_of_two_indices_are_one_run_and_one_engine_run(data_dir) -> 
             assert ativos["dates_skipped"] == []
             for key in stage_keys([index], *CHAIN):  # each index's partitions, in the UI's terms
                 assert instance.get_materialized_partitions(key) == {str(d) for d in DATES}, key
-        carteira = sorted(CATALOG_TABLES)  # three dates: each has mudancas but the first
+        carteira = sorted(PORTFOLIO_TABLES)  # three dates: each has mudancas but the first
         assert meta["IBXX/catalog"]["tables"] == carteira  # ibov_* hold IBOV alone
         assert meta["IBOV/catalog"]["tables"] == [
             *carteira,

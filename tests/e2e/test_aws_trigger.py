@@ -19,7 +19,7 @@ from b3_assets.defs.jobs import build_jobs
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.defs.sensors import build_glue_job_runs_sensor
 from b3_assets.settings import Settings
-from b3_contract.tables import CATALOG_TABLES
+from b3_contract.tables import PORTFOLIO_TABLES
 from lambda_fn import handler
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]  # the deployed Glue job runs on pyspark
@@ -102,7 +102,7 @@ def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path
             glue.get_job_runs(JobName="b3-refine")
         tick = sensor(context)
         assert {(e.asset_key.to_user_string(), e.partition) for e in tick.asset_events} == {
-            (f"IBOV/{name}", "2025-07-14") for name in CATALOG_TABLES
+            (f"IBOV/{name}", "2025-07-14") for name in PORTFOLIO_TABLES
         }
         assert {e.metadata["glue_job_run_id"].value for e in tick.asset_events} == {job_run["Id"]}
         (request,) = tick.run_requests

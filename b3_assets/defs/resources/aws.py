@@ -29,7 +29,7 @@ from b3_assets.testing.glue_local import LocalGlueJobRuns
 from b3_contract.glue_runs import UNITS_ARGUMENT, job_runs, runs_refining, units_argument
 from b3_contract.glue_tables import unit_expression
 from b3_contract.lake_keys import Unit
-from b3_contract.tables import CATALOG_TABLES, INDEX_TABLES, IndexTable, RefinedTable
+from b3_contract.tables import INDEX_TABLES, PORTFOLIO_TABLES, IndexTable, RefinedTable
 
 PIPES_PREFIX = "pipes/"
 
@@ -167,7 +167,10 @@ class GlueCatalogResource(CatalogResource):
     def register(self, lake: LakeResource, units: list[Unit]) -> dict[str, dict[Unit, int]]:
         glue = aws.client("glue")
         counts: dict[str, dict[Unit, int]] = {}
-        specs: list[RefinedTable | IndexTable] = [*CATALOG_TABLES.values(), *INDEX_TABLES.values()]
+        specs: list[RefinedTable | IndexTable] = [
+            *PORTFOLIO_TABLES.values(),
+            *INDEX_TABLES.values(),
+        ]
         for spec in specs:
             name = spec.name
             with aws.aws_errors(f"reading Glue table {self.database}.{name}"):

@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from b3_assets.capture.files import file_lock
+from b3_assets.capture.previews import first_session
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
     LakeResource,
@@ -28,8 +29,16 @@ from b3_assets.refine import engine as refine
 from b3_assets.refine.catalog import QueryResult, catalog_lock, register_tables, run_query
 from b3_assets.source.trading_calendar import trading_days
 from b3_contract.analytics import CARTEIRA_COLUMNS, plan_analytics
-from b3_contract.lake_keys import Month, Unit, month_prefix, partition_prefix, raw_object_key
-from b3_contract.tables import ANALYTIC_TABLES, CATALOG_TABLES, INDEX_TABLES
+from b3_contract.lake_keys import (
+    Month,
+    Unit,
+    month_prefix,
+    partition_prefix,
+    preview_object_key,
+    raw_object_key,
+)
+from b3_contract.previews import plan_previews
+from b3_contract.tables import ANALYTIC_TABLES, INDEX_TABLES, PORTFOLIO_TABLES, PREVIEW_TABLES
 
 
 class LocalLakeResource(LakeResource):
@@ -138,6 +147,62 @@ def _refine_analytics(
     return outputs
 
 
+def refine_previews(local: LocalLake, units: list[Unit]) -> dict[str, TableOutput]:
+    """carteira_previa of preview units (index, capture session) from their objects in the lake
+    (a unit without one has no preview: its partition goes), then carteira_previa_mudancas of the
+    partitions the plan (b3_contract.previews) rewrites. The daily tables are only read."""
+    with file_lock(local.staging / "locks" / "previews.lock"):
+        return _refine_previews(local, sorted(set(units)))
+
+
+def _refine_previews(local: LocalLake, units: list[Unit]) -> dict[str, TableOutput]:
+    previa_spec = PREVIEW_TABLES["carteira_previa"]
+    changes_spec = PREVIEW_TABLES["carteira_previa_mudancas"]
+    ativos_prefix = refine.TABLES["carteira_ativos"].prefix
+    files = [local.path(preview_object_key(u)) for u in units]
+    previa = refine.preview_tables([path for path in files if path.exists()])
+    indices = sorted({unit.index for unit in units})
+    plan = plan_previews(
+        units,
+        rows_by_unit(previa),
+        {i: local.partition_dates(previa_spec.prefix, i) for i in indices},
+        {i: local.partition_dates(ativos_prefix, i) for i in indices},
+        first_session,
+    )
+    stored = stored_previa(local, plan.previews_read)
+    carteira = stored_carteira(local, plan.daily_read)
+    changes = refine.preview_changes(plan.comparisons, pa.concat_tables([previa, stored]), carteira)
+    outputs = {}
+    for spec, table in ((previa_spec, previa), (changes_spec, changes)):
+        targets = plan.targets()[spec.name]
+        inner = tuple(column for column in spec.key if column not in spec.partition_by)
+        write = local.publish_partitions(
+            spec.prefix, table, spec.partition_by, targets, sort_by=inner
+        )
+        outputs[spec.name] = TableOutput(
+            location=local.uri(spec.prefix),
+            rows=table.num_rows,
+            files=write.files,
+            rows_by_unit=rows_by_unit(table),
+            preview=table,
+            details={"partitions_rewritten": len(targets)},
+        )
+    return outputs
+
+
+def stored_previa(local: LocalLake, units: Sequence[Unit]) -> pa.Table:
+    """carteira_previa rows of stored units (their partition folders)."""
+    spec = PREVIEW_TABLES["carteira_previa"]
+    schema = refine.arrow_schema(spec)
+    parts = [schema.empty_table()]
+    for unit in units:
+        folder = local.path(partition_prefix(spec.prefix, unit))
+        table = ds.dataset(str(folder), format="parquet").to_table()
+        table = table.append_column("data", pa.array([unit.day] * table.num_rows, pa.date32()))
+        parts.append(table.select(schema.names).cast(schema))
+    return pa.concat_tables(parts)
+
+
 def month_rows(local: LocalLake, prefix: str, units: list[Unit]) -> dict[Unit, int]:
     """Rows per unit of a month-partitioned table: one read of each month file's `data`."""
     counts: dict[Unit, int] = {}
@@ -208,7 +273,7 @@ class DuckDBCatalogResource(CatalogResource):
             register_tables(Path(self.path), Path(lake.root))
         local = lake.lake
         counts: dict[str, dict[Unit, int]] = {}
-        for name, table in CATALOG_TABLES.items():
+        for name, table in PORTFOLIO_TABLES.items():
             counts[name] = {}
             if "mes" in table.partition_by:
                 counts[name] = month_rows(local, table.prefix, units)
