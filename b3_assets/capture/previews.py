@@ -271,9 +271,9 @@ def write_preview_import(
     digest = hashlib.sha256(raw).hexdigest()
     with preview_lock(data_dir, unit):
         existing = read_preview_capture(data_dir, unit)
-        if existing is not None and existing.served("previa"):
-            if existing.answers["previa"].sha256 == digest:
-                return existing, False
+        held = existing.answers.get("previa") if existing is not None else None
+        if existing is not None and held is not None and held.sha256 == digest:
+            return existing, False
         answer = Answer(
             True, f"previa_{unit.index}.json", digest, source.resolve().as_uri(), "csv", None
         )
