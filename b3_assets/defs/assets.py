@@ -52,13 +52,14 @@ from b3_assets.refine import quality
 from b3_assets.source.b3_client import B3ApiError
 from b3_assets.source.served_date import DateNotServedError
 from b3_contract.lake_keys import Unit, raw_object_key
-from b3_contract.tables import ANALYTIC_TABLES, PORTFOLIO_TABLES, TABLES
+from b3_contract.tables import ANALYTIC_TABLES, PORTFOLIO_TABLES, PREVIEW_TABLES, TABLES
 
 # Single-run backfills are what make a 250-date refine one engine run (see bench/).
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 RAW, BRONZE, LAKE, CATALOG = "portfolio_raw", "portfolio_bronze", "lake_raw_object", "catalog"
+PREVIEW_RAW, PREVIEW_BRONZE, PREVIEW_LAKE = "preview_raw", "preview_bronze", "preview_lake_object"
 
 
 def asset_key(index: str, name: str) -> dg.AssetKey:
@@ -516,3 +517,5 @@ def stage_keys(indices: Sequence[str], *names: str) -> list[dg.AssetKey]:
 
 CAPTURE_STAGES = (RAW, BRONZE, LAKE)
 REFINE_STAGES = (*PORTFOLIO_TABLES, CATALOG)
+PREVIEW_CAPTURE_STAGES = (PREVIEW_RAW, PREVIEW_BRONZE, PREVIEW_LAKE)
+PREVIEW_REFINE_STAGES = tuple(PREVIEW_TABLES)

@@ -151,6 +151,12 @@ class GlueRefinerResource(RefinerResource):
         return outputs
 
 
+    def refine_previews(
+        self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
+    ) -> dict[str, TableOutput]:
+        raise NotImplementedError("HELPER-A: the Glue job's preview refine")
+
+
 class GlueCatalogResource(CatalogResource):
     """The Glue Data Catalog database $B3_GLUE_DATABASE. The Glue job registers the tables and
     partitions it writes (so a Lambda-started run registers them too); this checks that every

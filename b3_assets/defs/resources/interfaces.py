@@ -192,6 +192,14 @@ class RefinerResource(dg.ConfigurableResource):
         self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
     ) -> dict[str, TableOutput]: ...
 
+    @abstractmethod
+    def refine_previews(
+        self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
+    ) -> dict[str, TableOutput]:
+        """carteira_previa and carteira_previa_mudancas for preview units (index, capture
+        session) from their previa/raw/ objects, in one engine run (b3_contract.previews plans
+        which change lists it rewrites). Never writes a daily table."""
+
 
 class QueryResource(dg.ConfigurableResource):
     """Read-only Athena SQL on the refined tables: DuckDB over the local catalog, or Athena."""

@@ -106,6 +106,13 @@ class DuckDBRefinerResource(RefinerResource):
             outputs[name] = replace(output, details={"analytics_seconds": spent})
         return outputs
 
+    def refine_previews(
+        self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
+    ) -> dict[str, TableOutput]:
+        if not isinstance(lake, LocalLakeResource):
+            raise TypeError("the DuckDB refiner works on the local lake only")
+        return refine_previews(lake.lake, units)
+
 
 def refine_analytics(
     local: LocalLake, units: list[Unit], ativos: pa.Table
