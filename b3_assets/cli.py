@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from b3_assets.settings import Settings
 
@@ -172,6 +172,7 @@ def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dic
     catalog = meta("catalog")
     if catalog:
         print(f"  catalog  {catalog['catalog']}  [{', '.join(catalog['tables'])}]")
+    _print_preview(meta)
     top = (meta("carteira_ativos") or {}).get("top_10_weights")
     if top:
         print(f"\n{index} top weights:")
@@ -179,10 +180,33 @@ def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dic
             print("  " + line)
 
 
-def _daily_stages(settings: Settings) -> tuple[str, ...]:
-    from b3_assets.defs.assets import CAPTURE_STAGES, REFINE_STAGES
+def _print_preview(meta: Any) -> None:
+    """One or two lines on the session's preview: served or not, and what it forecasts."""
+    raw, changes = meta("preview_raw"), meta("carteira_previa_mudancas")
+    if raw is None:
+        return
+    if not raw["preview_served"]:
+        teorica = "theoretical portfolio captured" if raw["theoretical_served"] else "nor any"
+        print(f"  preview  none served by B3 on {raw['session']} (recorded; {teorica})")
+        return
+    line = f"  preview  {raw['target_quadrimester']} captured on {raw['session']}"
+    if changes and changes.get("session") == raw["session"]:
+        line += (
+            f": {changes['entering']} entering, {changes['leaving']} leaving against the "
+            f"portfolio of {changes['compared_with_portfolio_of']}"
+        )
+    print(line)
 
-    return CAPTURE_STAGES if settings.lambda_refines else (*CAPTURE_STAGES, *REFINE_STAGES)
+
+def _daily_stages(settings: Settings, previews: bool = True) -> tuple[str, ...]:
+    """What a new date runs: the capture (with B3_TRIGGER=lambda the upload makes the Lambda
+    refine), then the refine. `previews=False` (imports of past dates) asks B3 for no preview;
+    the preview refine still runs, for a rebalance session the last preview forecast."""
+    from b3_assets.defs.assets import CAPTURE_STAGES
+    from b3_assets.defs.jobs import CAPTURING, REFINING
+
+    capture = CAPTURING if previews else CAPTURE_STAGES
+    return capture if settings.lambda_refines else (*capture, *REFINING)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -265,26 +289,39 @@ def _already_refined(settings: Settings, units: set[Unit]) -> dict[Unit, int]:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from b3_assets.capture.previews import write_preview_import
     from b3_assets.capture.raw import read_capture, write_import
     from b3_assets.defs.partitions import unit_runs
     from b3_assets.lake.local import LocalLake
     from b3_assets.source.b3_client import canonical_json
-    from b3_assets.source.csv_download import NotAPortfolioCsv, parse_portfolio_csv
+    from b3_assets.source.csv_download import NotAPortfolioCsv, QuadrimesterCsv, parse_b3_csv
     from b3_contract.lake_keys import Unit
     from b3_contract.tables import TABLES
 
     _check_layout(settings)
     failures = 0
+    quadrimesters: dict[Unit, QuadrimesterCsv] = {}  # preview units the quadrimester files fill
     imported: set[Unit] = set()
     written: set[Unit] = set()  # units whose capture this import wrote or replaced
     for name in args.files:
         path = Path(name)
         try:
             data = path.read_bytes()
-            parsed = parse_portfolio_csv(data, path.name)
+            parsed = parse_b3_csv(data, path.name)
         except (OSError, NotAPortfolioCsv) as exc:
             print(f"refused {name}: {exc}", file=sys.stderr)
             failures += 1
+            continue
+        if isinstance(parsed, QuadrimesterCsv):
+            capture, _ = write_preview_import(
+                settings.data_path,
+                parsed,
+                canonical_json(parsed.response),
+                path,
+                data,
+                datetime.now(UTC),
+            )
+            quadrimesters[capture.unit] = parsed
             continue
         unit = Unit(parsed.index, parsed.trading_date)
         try:
@@ -325,7 +362,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     for indices, first, last in unit_runs(imported - done.keys()):
         # as `b3 run`: with B3_TRIGGER=lambda the upload makes the Lambda refine, so no refine here
         out, problem = _materialize(
-            settings, indices, first, False, last=last, stages=_daily_stages(settings)
+            settings, indices, first, False, last=last, stages=_daily_stages(settings, False)
         )
         if problem:
             problems.append(problem)
@@ -347,11 +384,52 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                         f"imported {index} {day}: {rows} constituents -> "
                         f"{ativos['location']}/indice={index}/data={day}"
                     )
+    problems += _import_previews(settings, quadrimesters)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if failures:
         print(f"{failures} file(s) refused", file=sys.stderr)
     return 1 if failures or problems else 0
+
+
+def _import_previews(settings: Settings, imported: dict[Unit, Any]) -> list[str]:
+    """The preview stages for imported quadrimester files (their capture is written): bronze,
+    lake and, unless the Lambda refines, carteira_previa and its changes. After the daily
+    files of the same import, so the comparison sees them."""
+    from b3_assets.defs.assets import PREVIEW_BRONZE, PREVIEW_LAKE, PREVIEW_REFINE_STAGES
+    from b3_assets.defs.partitions import unit_runs
+    from b3_contract.previews import quadrimester_label
+
+    stages = (PREVIEW_BRONZE, PREVIEW_LAKE)
+    if not settings.lambda_refines:
+        stages += PREVIEW_REFINE_STAGES
+    problems = []
+    for indices, first, last in unit_runs(set(imported)):
+        out, problem = _materialize(settings, indices, first, False, last=last, stages=stages)
+        if problem:
+            problems.append(problem)
+        for unit, parsed in sorted(imported.items()):
+            if unit.index not in indices or not first <= unit.day <= last:
+                continue
+            quadrimester = quadrimester_label(parsed.first_day)
+            year = parsed.first_day.year
+            what = f"{unit.index} quadrimester {quadrimester} ({parsed.months} {year})"
+            previa = out.get(f"{unit.index}/carteira_previa")
+            lake = out.get(f"{unit.index}/{PREVIEW_LAKE}")
+            if lake is None:
+                print(f"not imported {what}: see the error below", file=sys.stderr)
+            elif previa is None:
+                print(
+                    f"imported {what} as the preview of {unit.day}: uploaded {lake['uri']}; the "
+                    f"Lambda refines it (Glue job {settings.glue_job})"
+                )
+            else:
+                rows = previa["rows_by_session"].get(str(unit.day), 0)
+                print(
+                    f"imported {what} as the preview of {unit.day} (the last session before it):"
+                    f" {rows} tickers -> {previa['location']}/indice={unit.index}/data={unit.day}"
+                )
+    return problems
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:

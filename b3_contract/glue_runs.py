@@ -1,9 +1,11 @@
 """The refine job's runs as the Glue API returns them (`get_job_runs`): which are active, which
-(index, date) units each covers (its `--units` argument), and which are refining a given unit.
+(index, date) units each covers (its `--units` argument), what each refines (its `--refine`
+argument: the daily tables, or the preview's), and which are refining a given unit.
 
-Two runs of one unit at once would interleave their partition writes, so the Lambda (before it
-starts a run for new raw objects) and Dagster (before it launches a refine) ask the same
-`runs_refining`, over every page of the job's runs.
+Two runs of one unit and one kind at once would interleave their partition writes, so the Lambda
+(before it starts a run for new objects) and Dagster (before it launches a refine) ask the same
+`runs_refining`, over every page of the job's runs. A daily run and a preview run of the same
+(index, date) write different tables, so they never block each other.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def job_runs(glue: Any, job_name: str, page_size: int = 200) -> Iterator[dict[st
 
 
 UNITS_ARGUMENT = "--units"
+REFINE_ARGUMENT = "--refine"
+DAILY, PREVIEWS = "daily", "previews"
+REFINE_MODES = (DAILY, PREVIEWS)
+"""`--refine daily` (the default, also when the argument is absent: runs started before it
+existed): raw/ objects -> the daily portfolio's tables. `--refine previews`: previa/raw/ objects
+-> carteira_previa and carteira_previa_mudancas, never a daily table."""
 
 
 def units_argument(units: Iterable[Unit]) -> str:
@@ -46,6 +54,32 @@ def parse_units(text: str) -> list[Unit]:
     if not units:
         raise ValueError("no INDEX/YYYY-MM-DD units given")
     return sorted(units)
+
+
+def check_mode(mode: str) -> str:
+    """The mode if the job knows it; ValueError names it and the known ones."""
+    if mode not in REFINE_MODES:
+        raise ValueError(f"{REFINE_ARGUMENT} {mode!r} is not one of {', '.join(REFINE_MODES)}")
+    return mode
+
+
+def run_arguments(units: Iterable[Unit], bucket: str, mode: str = DAILY) -> dict[str, str]:
+    """The arguments of a run that refines `units` of `bucket` in `mode` (the job's defaults
+    give the rest): what the Lambda and Dagster both start."""
+    return {
+        UNITS_ARGUMENT: units_argument(units),
+        "--bucket": bucket,
+        REFINE_ARGUMENT: check_mode(mode),
+    }
+
+
+def glue_run_mode(job_run: dict[str, Any]) -> str:
+    """What a run refines (DAILY or PREVIEWS); ValueError names an unknown `--refine`."""
+    mode = str((job_run.get("Arguments") or {}).get(REFINE_ARGUMENT) or DAILY)
+    try:
+        return check_mode(mode)
+    except ValueError as exc:
+        raise ValueError(f"job run {job_run.get('Id')}: {exc}") from None
 
 
 def glue_run_units(job_run: dict[str, Any]) -> list[Unit]:
@@ -67,12 +101,15 @@ def runs_refining(
     units: Iterable[Unit],
     bucket: str,
     started_since: datetime | None = None,
+    mode: str = DAILY,
 ) -> dict[str, list[Unit]]:
-    """Active runs that write any of `units` in `bucket`: {run id: those units}.
+    """Active runs of `mode` that write any of `units` in `bucket`: {run id: those units}.
 
     With `started_since`, a run that started before that moment does not count: it read the raw
-    object as it was then (the Lambda passes the time of the S3 event it handles).
+    object as it was then (the Lambda passes the time of the S3 event it handles). A run of the
+    other mode writes other tables: it does not count either.
     """
+    check_mode(mode)
     wanted, busy = set(units), {}
     for job_run in runs:
         arguments = job_run.get("Arguments") or {}
@@ -82,6 +119,8 @@ def runs_refining(
         if started_since is not None and (started is None or started < started_since):
             continue
         try:
+            if glue_run_mode(job_run) != mode:
+                continue
             overlap = sorted(wanted.intersection(glue_run_units(job_run)))
         except ValueError:
             continue

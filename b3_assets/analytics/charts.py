@@ -18,14 +18,17 @@ import base64
 import io
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from b3_contract.previews import quadrimester_start
 
 # Paul Tol's "muted" qualitative scheme (colour-blind safe), then a neutral grey for "others".
 PALETTE = (
@@ -52,10 +55,17 @@ NO_SECTOR = "(no sector)"
 DateSpan = tuple[date, date]
 
 
-def _figure(size: tuple[float, float] = WIDE, rows: int = 1, sharex: bool = False):
-    """A figure with `rows` stacked axes, constrained layout, white background."""
+def _figure(
+    size: tuple[float, float] = WIDE,
+    rows: int = 1,
+    sharex: bool = False,
+    heights: Sequence[float] | None = None,
+):
+    """A figure with `rows` stacked axes (relative `heights`), constrained layout, white
+    background."""
     fig = Figure(figsize=size, layout="constrained", facecolor="white")
-    axes = fig.subplots(rows, 1, sharex=sharex, squeeze=False)[:, 0]
+    ratios = {"height_ratios": list(heights)} if heights else None
+    axes = fig.subplots(rows, 1, sharex=sharex, squeeze=False, gridspec_kw=ratios)[:, 0]
     for ax in axes:
         ax.tick_params(labelsize=TICK_SIZE)
         ax.spines[["top", "right"]].set_visible(False)
@@ -328,6 +338,128 @@ def sector_history_chart(
         bbox_to_anchor=(1.01, 1.0),
         frameon=False,
     )
+    return fig
+
+
+ENTRY_COLOUR = PALETTE[3]  # green: the report's colour for entries
+EXIT_COLOUR = PALETTE[7]  # wine: the report's colour for exits
+QUADRIMESTER_MONTHS = {1: "Jan–Apr", 5: "May–Aug", 9: "Sep–Dec"}
+
+
+def quadrimester_name(label: str) -> str:
+    """'Sep–Dec 2025' for the quadrimester '2025-09': how B3 names its portfolios (its CSV title
+    reads "Carteira Set. a Dez. 2025"); a label alone is easy to misread as one month."""
+    first = quadrimester_start(label)
+    return f"{QUADRIMESTER_MONTHS[first.month]} {first.year}"
+
+
+def _as_day(value: Any) -> date | None:
+    if value is None or type(value) is date:
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    return date.fromisoformat(str(value)[:10])
+
+
+def _change_panel(
+    ax: Axes,
+    title: str,
+    bars: list[tuple[str, float]],
+    colour: str,
+    weight_label: str,
+    none_text: str,
+    top: int,
+) -> list[float]:
+    """One side of the rebalance: the `top` heaviest names as bars (the rest counted in the
+    axis label), or a plain "none". Returns the drawn values (for a shared scale)."""
+    if not bars:
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=TITLE_SIZE, loc="left")
+        ax.text(0.5, 0.5, none_text, ha="center", va="center", fontsize=LABEL_SIZE, color="#444444")
+        return []
+    shown, rest = bars[:top], bars[top:]
+    values = [weight for _, weight in shown]
+    _weight_bars(ax, title, [t for t, _ in shown], values, [colour] * len(shown), headroom=1.15)
+    if rest:
+        together = sum(weight for _, weight in rest)
+        weight_label += f"  ·  +{len(rest)} more not shown ({together:.2f}% together)"
+    ax.set_xlabel(weight_label, fontsize=LABEL_SIZE)
+    return values
+
+
+def rebalance_chart(
+    rows: Iterable[Mapping[str, Any]],
+    index: str,
+    quadrimester: str,
+    session: date,
+    top: int = 15,
+) -> Figure:
+    """Who enters and who leaves an index at the rebalance a preview forecasts: entries with
+    their weight in the preview, exits with their weight today, each side sorted by weight (the
+    `top` heaviest drawn, the rest counted), on one weight scale.
+
+    `rows`: carteira_previa_mudancas rows as dicts (a pyarrow table's `to_pylist()`, a query's
+    rows zipped with its columns). Rows of another index, capture session or comparison
+    ('realizada') are ignored, so a refine's whole output can be passed as it is.
+    """
+    mine = [
+        row
+        for row in rows
+        if row.get("comparacao", "previa") == "previa"
+        and row.get("indice", index) == index
+        and _as_day(row.get("data", session)) == session
+    ]
+    title = f"{index}: who enters and who leaves in {quadrimester_name(quadrimester)}"
+    if not mine:
+        fig, [ax] = _figure()
+        return _message(
+            fig,
+            ax,
+            title,
+            f"no comparison for the preview captured on {session.isoformat()}\n"
+            "(no daily portfolio captured up to that session)",
+        )
+
+    def side(kind: str, column: str) -> list[tuple[str, float]]:
+        picked = [(str(r["acao"]), float(r[column])) for r in mine if r["tipo_mudanca"] == kind]
+        return sorted(picked, key=lambda bar: (-bar[1], bar[0]))
+
+    entries = side("entrada", "participacao_depois_pct")
+    exits = side("saida", "participacao_antes_pct")
+    compared = sorted({str(_as_day(r["data_carteira"])) for r in mine if r.get("data_carteira")})
+    against = f", against the portfolio of {', '.join(compared)}" if compared else ""
+    lines = [min(len(entries), top) or 1, min(len(exits), top) or 1]
+    fig, [upper, lower] = _figure(
+        (9.0, min(12.0, max(5.0, 2.4 + 0.32 * (sum(lines) + 4)))),
+        rows=2,
+        heights=[n + 2.5 for n in lines],
+    )
+    fig.suptitle(
+        f"{title}\nB3's preview captured on {session.isoformat()}{against}",
+        x=0.01,
+        ha="left",
+        fontsize=TITLE_SIZE,
+    )
+    drawn = _change_panel(
+        upper,
+        f"Entering: {len(entries)}",
+        entries,
+        ENTRY_COLOUR,
+        "weight in the preview (%)",
+        "none: the preview adds no name",
+        top,
+    ) + _change_panel(
+        lower,
+        f"Leaving: {len(exits)}",
+        exits,
+        EXIT_COLOUR,
+        "weight today (%)",
+        "none: every name of today's portfolio stays",
+        top,
+    )
+    for ax in (upper, lower):
+        if drawn and ax.axison:
+            ax.set_xlim(0, max(drawn) * 1.15)
     return fig
 
 

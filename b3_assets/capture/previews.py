@@ -36,7 +36,7 @@ from b3_assets.capture.files import atomic_write_bytes, file_lock, sha256_file, 
 from b3_assets.capture.raw import CAPTURE_FILE, Capture, partition_dir
 from b3_assets.source.b3_client import FetchedTheoretical
 from b3_assets.source.csv_download import QuadrimesterCsv
-from b3_assets.source.trading_calendar import next_trading_day, trading_days
+from b3_assets.source.trading_calendar import trading_days
 from b3_contract.lake_keys import RAW_FILE, Unit, check_index
 from b3_contract.previews import (
     current_quadrimester,
@@ -70,15 +70,6 @@ def raw_dir(data_dir: Path, unit: Unit) -> Path:
 
 def preview_bronze_path(data_dir: Path, unit: Unit) -> Path:
     return partition_dir(data_dir, BRONZE_LAYER, unit.day, unit.index) / RAW_FILE
-
-
-def first_session(quadrimester: str) -> date | None:
-    """B3's first session of a quadrimester (a holiday on Jan 1 moves it), None past the
-    calendar."""
-    try:
-        return next_trading_day(quadrimester_start(quadrimester))
-    except ValueError:
-        return None
 
 
 def import_session(quadrimester: str) -> date:

@@ -16,7 +16,7 @@ import time
 import warnings
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import date
-from functools import cache
+from functools import cache, partial
 
 import dagster as dg
 import pyarrow as pa
@@ -26,17 +26,22 @@ from b3_assets.capture.bronze import BRONZE_SCHEMA, response_from_bronze
 from b3_assets.defs.lake_quality import (
     BRONZE_RULES,
     DRIFT,
+    PREVIEW_RULES,
     REFINED_RULES,
     chain_check_specs,
     drift_findings,
     refined_findings,
     report,
 )
+from b3_assets.defs.lake_quality import (
+    preview_findings as lake_preview_findings,
+)
 from b3_assets.defs.metadata import (
     analytics_metadata,
     column_schema,
     contract_schema,
     markdown_table,
+    preview_metadata,
     top_weights_from_ativos,
     top_weights_from_bronze,
 )
@@ -51,7 +56,8 @@ from b3_assets.defs.resources import (
 from b3_assets.refine import quality
 from b3_assets.source.b3_client import B3ApiError
 from b3_assets.source.served_date import DateNotServedError
-from b3_contract.lake_keys import Unit, raw_object_key
+from b3_assets.source.trading_calendar import current_session, is_rebalance_session
+from b3_contract.lake_keys import Unit, preview_object_key, raw_object_key
 from b3_contract.tables import ANALYTIC_TABLES, PORTFOLIO_TABLES, PREVIEW_TABLES, TABLES
 
 # Single-run backfills are what make a 250-date refine one engine run (see bench/).
@@ -70,8 +76,9 @@ class ChainRun:
     """One execution of the chain: its dates, what it materializes and checks per index, and
     the indices that failed (each stops there; the others go on)."""
 
-    def __init__(self, context: dg.AssetExecutionContext) -> None:
+    def __init__(self, context: dg.AssetExecutionContext, family: str = "") -> None:
         self.context = context
+        self.family = family  # "preview": the preview stages fail apart from the daily ones
         self.dates = partition_dates(context)
         self.keys = set(context.selected_asset_keys)
         self.checks = set(context.selected_asset_check_keys)
@@ -108,16 +115,23 @@ class ChainRun:
 
     def fail(self, index: str, reason: str) -> None:
         self.failed[index] = reason
-        self.context.log.error(f"{index}: {reason}")
+        self.context.log.error(f"{self.name(index)}: {reason}")
 
-    def finish(self) -> None:
-        if self.failed:
-            every = {k.path[0] for k in self.keys} | {k.asset_key.path[0] for k in self.checks}
-            lines = "; ".join(f"{index}: {why}" for index, why in sorted(self.failed.items()))
-            raise dg.Failure(
-                f"{len(self.failed)} of {len(every)} indices failed: {lines}",
-                metadata={"indices_failed": sorted(self.failed)},
-            )
+    def name(self, index: str) -> str:
+        return f"{index} {self.family}".strip()
+
+
+def finish(*runs: ChainRun) -> None:
+    """Fails the step naming every index (and family) that did not make it."""
+    failed = {run.name(index): why for run in runs for index, why in run.failed.items()}
+    if failed:
+        first = runs[0]
+        every = {k.path[0] for k in first.keys} | {k.asset_key.path[0] for k in first.checks}
+        lines = "; ".join(f"{name}: {why}" for name, why in sorted(failed.items()))
+        raise dg.Failure(
+            f"{len({n.split()[0] for n in failed})} of {len(every)} indices failed: {lines}",
+            metadata={"indices_failed": sorted(failed)},
+        )
 
 
 DESCRIPTIONS = {
@@ -130,6 +144,17 @@ DESCRIPTIONS = {
     CATALOG: "The index's refined partitions registered for SQL (carteira_*, and ibov_* for "
     "IBOV): DuckDB views locally, Glue Data Catalog on AWS. Units whose refined rows break a "
     "blocking rule are refused.",
+}
+PREVIEW_DESCRIPTIONS = {
+    PREVIEW_RAW: "B3's preview of the next quadrimester (GetQuartelyPreview) and its current "
+    "theoretical portfolio (GetTheoricalPortfolio) of the index, byte for byte, filed under the "
+    "capture session (their header has no date) with the quadrimester the preview forecasts. B3 "
+    "serves them only now: a day without a preview (outside the weeks before a rebalance) is "
+    "recorded as 'none served', not an error.",
+    PREVIEW_BRONZE: "Every served answer of the session as Parquet (B3's strings untouched, "
+    "`_carteira` previa or teorica), plus ingestion columns.",
+    PREVIEW_LAKE: "The preview bronze file in the lake as previa/raw/INDEX/DATE/"
+    "dados_originais.parquet: the preview refine's input (never a daily refine's).",
 }
 KINDS = {
     RAW: {"json"},
@@ -183,6 +208,34 @@ def chain_specs(indices: Sequence[str]) -> list[dg.AssetSpec]:
                 **common,
             )
         )
+        upstream = None
+        for name in PREVIEW_CAPTURE_STAGES:
+            specs.append(
+                dg.AssetSpec(
+                    asset_key(index, name),
+                    deps=[asset_key(index, upstream)] if upstream else [],
+                    description=PREVIEW_DESCRIPTIONS[name],
+                    kinds=KINDS[{PREVIEW_RAW: RAW, PREVIEW_BRONZE: BRONZE}.get(name, LAKE)],
+                    **common,
+                )
+            )
+            upstream = name
+        for name, table in PREVIEW_TABLES.items():
+            deps = {
+                "carteira_previa": [PREVIEW_LAKE],
+                "carteira_previa_mudancas": ["carteira_previa", "carteira_ativos"],
+            }[name]
+            specs.append(
+                dg.AssetSpec(
+                    asset_key(index, name),
+                    deps=[asset_key(index, up) for up in deps],
+                    description=f"{table.description} Rows of {index}; query every index as "
+                    f"{name}.",
+                    kinds={"parquet", "sql"},
+                    metadata={"dagster/column_schema": contract_schema(table.columns)},
+                    **common,
+                )
+            )
     return specs
 
 
@@ -209,14 +262,16 @@ def build_assets(indices: Sequence[str]) -> list[dg.AssetsDefinition]:
         """Each selected stage in order, for the selected indices and dates; an index that fails
         a stage (B3 error, nothing captured, a blocking rule) stops there and is named when the
         step ends, after every other index has gone through."""
-        run = ChainRun(context)
+        run, previews = ChainRun(context), ChainRun(context, "preview")
+        yield from _preview_capture(previews, b3_api, capture_store, lake)
         yield from _raw(run, b3_api, capture_store)
         bronze_findings = yield from _bronze(run, capture_store)
         yield from _lake(run, capture_store, lake, bronze_findings)
         yield from _refine(run, lake, refiner)
         refined = yield from _refined_checks(run, lake)
         yield from _catalog(run, lake, catalog, refined)
-        run.finish()
+        yield from _preview_refine(previews, lake, refiner, catalog)  # after today's portfolio
+        finish(run, previews)
 
     return [index_portfolios]
 
@@ -508,6 +563,163 @@ def _catalog(
                 row[2] for row in rows if row[0].startswith("carteira_")
             )
         yield dg.MaterializeResult(asset_key=asset_key(index, CATALOG), metadata=metadata)
+
+
+def _preview_capture(
+    run: ChainRun, b3_api: B3ApiResource, capture_store: CaptureStoreResource, lake: LakeResource
+) -> Iterator[dg.MaterializeResult]:
+    """The preview's raw, bronze and lake stages. B3 serves the preview of now only: the current
+    session is asked (offline, any session has its sample), a captured one is kept, and a past
+    session never captured is named and skipped (no index fails for it)."""
+    now = current_session()
+    for index in run.indices(PREVIEW_RAW):
+        held, fetched, none_served, not_captured = [], [], [], []
+        for day in run.dates:
+            unit = Unit(index, day)
+            fetch = None
+            if b3_api.offline or day == now:
+                fetch = partial(b3_api.fetch_theoretical, index, day=day)
+            try:
+                capture, was_fetched = capture_store.capture_previews(unit, fetch)
+            except B3ApiError as exc:
+                run.fail(index, f"B3's preview or theoretical portfolio: {exc}")
+                break
+            if capture is None:
+                not_captured.append(day)
+                continue
+            held.append(capture)
+            if was_fetched:
+                fetched.append(day)
+            if not capture.served("previa"):
+                none_served.append(day)
+        if index in run.failed:
+            continue
+        if not_captured:
+            run.context.log.warning(
+                f"{index}: no preview captured for {len(not_captured)} past session(s), and B3 "
+                f"serves only today's ({now}): {', '.join(map(str, not_captured))}"
+            )
+        if not held:
+            continue
+        newest = held[-1]
+        previa = newest.answers.get("previa")
+        yield dg.MaterializeResult(
+            asset_key=asset_key(index, PREVIEW_RAW),
+            metadata={
+                "index": index,
+                "session": str(newest.unit.day),
+                "path": dg.MetadataValue.path(str(capture_store.preview_raw_dir(newest.unit))),
+                "preview_served": newest.served("previa"),
+                "theoretical_served": newest.served("teorica"),
+                "target_quadrimester": newest.quadrimester,
+                "origin": previa.origin if previa else "none",
+                "source_url": previa.source_url if previa else "",
+                "sessions_fetched_now": [str(d) for d in fetched],
+                "sessions_none_served": [str(d) for d in none_served],
+                "sessions_not_captured": [str(d) for d in not_captured],
+            },
+        )
+    for index in run.indices(PREVIEW_BRONZE):
+        captured = [d for d in run.dates if capture_store.preview_capture(Unit(index, d))]
+        rows, written, served, path = 0, [], [], None
+        for day in captured:
+            path_now, table, changed = capture_store.preview_bronze(Unit(index, day))
+            if table is None:
+                continue
+            path, rows = path_now, rows + table.num_rows
+            served.append(day)
+            if changed:
+                written.append(str(day))
+        if not captured:
+            continue
+        yield dg.MaterializeResult(
+            asset_key=asset_key(index, PREVIEW_BRONZE),
+            metadata={
+                "index": index,
+                "dagster/row_count": rows,
+                "path": dg.MetadataValue.path(str(path)) if path else "none: nothing served",
+                "sessions_written": written,
+                "sessions_with_answers": [str(d) for d in served],
+                "sessions_nothing_served": [str(d) for d in captured if d not in served],
+            },
+        )
+    for index in run.indices(PREVIEW_LAKE):
+        units = [Unit(index, d) for d in run.dates]
+        present = [u for u in units if capture_store.preview_bronze_path(u).exists()]
+        if not present:
+            continue
+        objects = [
+            lake.put_file(preview_object_key(u), capture_store.preview_bronze_path(u))
+            for u in present
+        ]
+        yield dg.MaterializeResult(
+            asset_key=asset_key(index, PREVIEW_LAKE),
+            metadata={
+                "index": index,
+                "uri": objects[-1].uri,
+                "objects_uploaded": sum(o.changed for o in objects),
+                "objects_unchanged": sum(not o.changed for o in objects),
+                "sessions": [str(u.day) for u in present],
+            },
+        )
+
+
+def preview_units(lake: LakeResource, index: str, dates: Sequence[date]) -> list[Unit]:
+    """The sessions a preview refine covers: those with a preview object, and the first sessions
+    of a quadrimester (the rebalance the last preview forecast) once the index has any preview."""
+    units = [Unit(index, day) for day in dates]
+    with_object = [u for u in units if lake.exists(preview_object_key(u))]
+    has_any = bool(with_object) or bool(
+        lake.list_objects(f"{PREVIEW_TABLES['carteira_previa'].index_prefix(index)}/")
+    )
+    rebalances = [u for u in units if has_any and is_rebalance_session(u.day)]
+    return sorted(set(with_object) | set(rebalances))
+
+
+def _preview_refine(
+    run: ChainRun, lake: LakeResource, refiner: RefinerResource, catalog: CatalogResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """carteira_previa and carteira_previa_mudancas of the selected indices' sessions in one
+    engine run, then the preview rules on what the lake holds."""
+    indices = sorted({i for name in PREVIEW_TABLES for i in run.indices(name)})
+    units = [unit for index in indices for unit in preview_units(lake, index, run.dates)]
+    outputs = refiner.refine_previews(run.context, lake, units) if units else {}
+    if outputs:
+        catalog.register_previews(lake)
+    for index in indices:
+        mine = [u for u in units if u.index == index]
+        if not mine:
+            run.context.log.info(f"{index}: no preview in the lake for these sessions")
+            continue
+        for name, output in outputs.items():
+            if asset_key(index, name) not in run.keys:
+                continue
+            rows = {
+                str(u.day): n for u, n in sorted(output.rows_by_unit.items()) if u.index == index
+            }
+            metadata = {
+                **output.details,
+                "index": index,
+                "dagster/row_count": sum(rows.values()),
+                "dagster/column_schema": contract_schema(PREVIEW_TABLES[name].columns),
+                "location": output.location,
+                "files_written_in_run": output.files,
+                "rows_by_session": rows,
+            }
+            metadata |= preview_metadata(lake, name, mine)
+            yield dg.MaterializeResult(asset_key=asset_key(index, name), metadata=metadata)
+    for index in run.checked("carteira_previa", PREVIEW_RULES):
+        found = {}
+        for day in run.dates:
+            findings = lake_preview_findings(lake, Unit(index, day))
+            if findings is not None:
+                found[day] = findings
+        chosen = {
+            rule: text
+            for rule, text in PREVIEW_RULES.items()
+            if dg.AssetCheckKey(asset_key(index, "carteira_previa"), rule) in run.checks
+        }
+        yield from report(run, asset_key(index, "carteira_previa"), chosen, found)
 
 
 def stage_keys(indices: Sequence[str], *names: str) -> list[dg.AssetKey]:

@@ -9,8 +9,19 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from b3_assets.defs.assets import CAPTURE_STAGES, CATALOG, REFINE_STAGES, stage_keys
+from b3_assets.defs.assets import (
+    CAPTURE_STAGES,
+    CATALOG,
+    PREVIEW_CAPTURE_STAGES,
+    PREVIEW_REFINE_STAGES,
+    REFINE_STAGES,
+    stage_keys,
+)
 from b3_assets.settings import Settings
+
+# The preview rides with the daily portfolio: captured with it, refined with it (after it).
+CAPTURING = CAPTURE_STAGES + PREVIEW_CAPTURE_STAGES
+REFINING = REFINE_STAGES + PREVIEW_REFINE_STAGES
 
 PIPELINE, CAPTURE, REFINE, CATALOG_CHECK, FRESHNESS = (
     "pipeline",
@@ -45,7 +56,7 @@ class Jobs:
 
     @property
     def daily_stages(self) -> tuple[str, ...]:
-        return CAPTURE_STAGES if self.settings.lambda_refines else CAPTURE_STAGES + REFINE_STAGES
+        return CAPTURING if self.settings.lambda_refines else CAPTURING + REFINING
 
 
 def build_jobs(settings: Settings, indices: Sequence[str]) -> Jobs:
@@ -55,26 +66,28 @@ def build_jobs(settings: Settings, indices: Sequence[str]) -> Jobs:
     return Jobs(
         pipeline=dg.define_asset_job(
             PIPELINE,
-            selection=assets(*CAPTURE_STAGES, *REFINE_STAGES),
+            selection=assets(*CAPTURING, *REFINING),
             description="B3 -> raw -> bronze -> lake -> refined tables -> catalog, for the "
             "selected indices and trading dates.",
         ),
         capture=dg.define_asset_job(
             CAPTURE,
-            selection=assets(*CAPTURE_STAGES),
+            selection=assets(*CAPTURING),
             description="B3 -> raw -> bronze -> raw object in the lake (B3_TRIGGER=lambda "
             "refines it).",
         ),
         refine=dg.define_asset_job(
             REFINE,
-            selection=assets(*REFINE_STAGES),
+            selection=assets(*REFINING),
             description="The lake's raw objects -> refined tables -> catalog (one engine run per "
             "range, all its indices together).",
         ),
         catalog_check=dg.define_asset_job(
             CATALOG_CHECK,
             selection=assets(CATALOG)
-            | dg.AssetSelection.checks_for_assets(*stage_keys(indices, *REFINE_STAGES[:-1])),
+            | dg.AssetSelection.checks_for_assets(
+                *stage_keys(indices, *REFINE_STAGES[:-1], "carteira_previa")
+            ),
             description="Checks the refined tables of a refine that Dagster did not launch (the "
             "Lambda's), then registers them in the catalog.",
         ),

@@ -21,7 +21,7 @@ from b3_assets.defs.resources.interfaces import LakeResource
 from b3_assets.refine import quality
 from b3_assets.source.trading_calendar import trading_days
 from b3_contract.lake_keys import Unit, partition_prefix, raw_object_key
-from b3_contract.tables import TABLES
+from b3_contract.tables import PREVIEW_TABLES, TABLES
 
 if TYPE_CHECKING:
     from b3_assets.defs.assets import ChainRun
@@ -58,9 +58,22 @@ REFINED_RULES = {
 }
 
 
+PREVIEW_RULES = {
+    "weights_sum_to_100": "Σ participacao_pct of the preview = 100.000 (± 0.001).",
+    "quantities_positive": "Every theoretical quantity of the preview is positive.",
+    "no_repeated_ticker": "No ticker appears twice in one preview.",
+}
+"""carteira_previa's rules, per (index, capture session). They judge a forecast: a failure is
+reported, and nothing is refused."""
+
+
 def chain_check_specs(indices: Sequence[str]) -> list[dg.AssetCheckSpec]:
     """Every rule of every index, on the asset it judges."""
-    rules = {"portfolio_bronze": {**BRONZE_RULES, DRIFT: DRIFT_DESCRIPTION}, **REFINED_RULES}
+    rules = {
+        "portfolio_bronze": {**BRONZE_RULES, DRIFT: DRIFT_DESCRIPTION},
+        **REFINED_RULES,
+        "carteira_previa": PREVIEW_RULES,
+    }
     return [
         dg.AssetCheckSpec(
             name,
@@ -141,6 +154,12 @@ def drift_findings(
 def _rows(lake: LakeResource, table: str, unit: Unit) -> list[dict]:
     found = lake.read_table(partition_prefix(TABLES[table].prefix, unit))
     return [] if found is None else found.to_pylist()
+
+
+def preview_findings(lake: LakeResource, unit: Unit) -> list[quality.Finding] | None:
+    """None when the unit has no carteira_previa rows (no preview served that session)."""
+    found = lake.read_table(partition_prefix(PREVIEW_TABLES["carteira_previa"].prefix, unit))
+    return None if found is None else quality.preview_findings(found.to_pylist())
 
 
 def refined_findings(lake: LakeResource, unit: Unit) -> dict[str, list[quality.Finding]] | None:

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from b3_assets.source.models import parse_br_decimal
 from b3_contract.lake_keys import Month, Unit, month_prefix, partition_prefix
-from b3_contract.tables import ANALYTIC_TABLES
+from b3_contract.tables import ANALYTIC_TABLES, PREVIEW_TABLES
 
 if TYPE_CHECKING:
     from b3_assets.defs.resources import LakeResource
@@ -185,3 +185,60 @@ def _month_starts(first: date, last: date) -> list[date]:
         days.append(day)
         day = (day + timedelta(days=32)).replace(day=1)
     return days
+
+
+def preview_metadata(lake: LakeResource, name: str, units: Iterable[Unit]) -> dict[str, Any]:
+    """Figures of one preview table for the newest session of the run that has a preview, read
+    back from the lake (Glue and DuckDB runs alike); carteira_previa_mudancas also draws the
+    entering and leaving names."""
+    spec = PREVIEW_TABLES[name]
+    for unit in sorted(units, reverse=True):
+        found = lake.read_table(partition_prefix(spec.prefix, unit))
+        if found is not None and found.num_rows:
+            break
+    else:
+        return {}
+    rows = found.to_pylist()
+    if name == "carteira_previa":
+        return {
+            "session": str(unit.day),
+            "target_quadrimester": rows[0]["quadrimestre"],
+            "origin": rows[0]["origem"],
+            "constituents": len(rows),
+            "weights_sum_pct": float(sum(r["participacao_pct"] for r in rows)),
+        }
+    ahead = [r for r in rows if r["comparacao"] == "previa"]
+    done = [r for r in rows if r["comparacao"] == "realizada"]
+    kinds = Counter(r["tipo_mudanca"] for r in ahead)
+    missed = Counter(r["tipo_mudanca"] for r in done)
+    out: dict[str, Any] = {
+        "session": str(unit.day),
+        "target_quadrimester": rows[0]["quadrimestre"],
+        "entering": kinds["entrada"],
+        "leaving": kinds["saida"],
+        "staying": kinds["permanece"],
+        "compared_with_portfolio_of": str(ahead[0]["data_carteira"]) if ahead else "none held",
+        "forecast_error_checked": bool(done),
+    }
+    if done:
+        out["unforecast_entries"] = missed["entrada"]
+        out["forecast_entries_that_did_not_happen"] = missed["saida"]
+        out["largest_weight_error_pp"] = float(max(abs(r["variacao_pp"]) for r in done))
+    if ahead:
+        out["entries_and_exits"] = dg.MetadataValue.md(
+            markdown_table(
+                ["change", "ticker", "company", "weight now %", "weight in preview %"],
+                [
+                    [
+                        r["tipo_mudanca"],
+                        r["acao"],
+                        r["empresa"],
+                        r["participacao_antes_pct"],
+                        r["participacao_depois_pct"],
+                    ]
+                    for r in sorted(ahead, key=lambda r: (r["tipo_mudanca"], r["acao"]))
+                    if r["tipo_mudanca"] != "permanece"
+                ],
+            )
+        )
+    return out

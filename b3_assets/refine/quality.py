@@ -272,6 +272,44 @@ def _cumulative_weight_ends_at_100(ativos: list[dict[str, Any]]) -> Finding:
 # ---------------------------------------------------------------- warnings: freshness and drift
 
 
+def preview_findings(rows: list[dict[str, Any]]) -> list[Finding]:
+    """The preview's rules on one (index, capture session) of carteira_previa: a forecast is
+    still a portfolio, so its weights sum to 100, every quantity is positive, no ticker twice."""
+    weights = [row.get("participacao_pct") for row in rows]
+    total = sum((w for w in weights if w is not None), Decimal(0))
+    missing = sum(w is None for w in weights)
+    not_positive = sorted(
+        str(row.get("acao")) for row in rows if not (row.get("qtd_teorica") or 0) > 0
+    )
+    seen: set[Any] = set()
+    repeated = sorted(
+        {str(r.get("acao")) for r in rows if r.get("acao") in seen or seen.add(r.get("acao"))}
+    )
+    return [
+        Finding(
+            "weights_sum_to_100",
+            bool(rows) and not missing and abs(total - 100) <= WEIGHT_TOLERANCE,
+            f"{len(rows)} weights sum to {total} (100 ± {WEIGHT_TOLERANCE} expected)"
+            + (f"; {missing} missing" if missing else ""),
+            {"sum_participacao_pct": float(total), "rows": len(rows)},
+        ),
+        Finding(
+            "quantities_positive",
+            bool(rows) and not not_positive,
+            f"quantity missing or not positive: {not_positive[:5]}"
+            if not_positive
+            else f"{len(rows)} positive theoretical quantities",
+            {"not_positive": not_positive[:20]},
+        ),
+        Finding(
+            "no_repeated_ticker",
+            not repeated,
+            f"repeated tickers: {repeated[:5]}" if repeated else f"{len(rows)} distinct tickers",
+            {"repeated": repeated[:20]},
+        ),
+    ]
+
+
 def freshness_finding(newest: date | None, previous_session: date) -> Finding:
     """Warns when nothing has been captured for the last B3 session before today."""
     return Finding(

@@ -207,8 +207,7 @@ def _quadrimester_reason(title: str) -> str | None:
     return (
         f"it is B3's quadrimester (theoretical) portfolio of {match['index']} for "
         f"{first}-{last} {match['year']} (title {title!r}), not a daily 'Carteira do Dia'; "
-        f"b3 import takes the daily files ({match['index']}Dia_DD-MM-YY.csv, title "
-        f"'{match['index']} - Carteira do Dia dd/mm/yy')"
+        "parse_quadrimester_csv reads it (`b3 import` takes both kinds)"
     )
 
 
@@ -419,3 +418,12 @@ def parse_quadrimester_csv(data: bytes, name: str) -> QuadrimesterCsv:
     }
     _validated(_PreviewPage, response, name, _QUADRIMESTER)
     return QuadrimesterCsv(index, first_day, months, response)
+
+
+def parse_b3_csv(data: bytes, name: str) -> PortfolioCsv | QuadrimesterCsv:
+    """Either of B3's portfolio downloads, told apart by the title line: a daily 'Carteira do
+    Dia' or a quadrimester 'Carteira Set. a Dez. 2023' (what `b3 import` takes)."""
+    lines = _lines(data, name)
+    if QUADRIMESTER_TITLE.fullmatch(_title_line(lines[0])):
+        return parse_quadrimester_csv(data, name)
+    return parse_portfolio_csv(data, name)

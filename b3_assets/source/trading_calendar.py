@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 import exchange_calendars as xcals
 import pandas as pd
 
+from b3_contract.previews import current_quadrimester, quadrimester_start
+
 B3_TIMEZONE = ZoneInfo("America/Sao_Paulo")
 FIRST_DATE = date(2000, 1, 3)
 
@@ -110,3 +112,17 @@ def previous_session(now: datetime | None = None) -> date:
     if position == 0:
         raise ValueError(f"no B3 session is known before {today} (calendar starts {sessions[0]})")
     return sessions[position - 1]
+
+
+def first_session(quadrimester: str) -> date | None:
+    """B3's first session of a quadrimester ('2025-09'): its rebalance, moved by a holiday on
+    the 1st. None past the calendar."""
+    try:
+        return next_trading_day(quadrimester_start(quadrimester))
+    except ValueError:
+        return None
+
+
+def is_rebalance_session(day: date) -> bool:
+    """Whether `day` is the first session of its quadrimester (Jan, May or Sep)."""
+    return first_session(current_quadrimester(day)) == day

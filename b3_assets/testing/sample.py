@@ -464,3 +464,59 @@ def sample_csv(trading_date: datetime.date, index: str = "IBOV") -> bytes:
         f"Redutor;;;{header['reductor']}",
     ]
     return ("\n".join(lines) + "\n").encode("iso-8859-1")
+
+
+PREVIEW_WINDOW_SESSIONS = 15  # the sample publishes the preview on the last 15 sessions before
+
+
+def sample_theoretical(day: datetime.date, kind: str = "preview", index: str = "IBOV") -> dict:
+    """A synthetic GetQuartelyPreview ("preview") or GetTheoricalPortfolio ("theoretical") answer
+    of `index` on session `day`, in B3's pt-BR strings and shape (header without a date, `cont`
+    per row). The preview is published only in the last PREVIEW_WINDOW_SESSIONS sessions before
+    a rebalance and lists the next quadrimester's members (the sample's own rotation, so it
+    differs from today's portfolio); otherwise B3's empty answer. The theoretical portfolio is
+    today's members, always served."""
+    from b3_assets.source.trading_calendar import first_session, trading_days
+    from b3_contract.previews import next_quadrimester, quadrimester_start
+
+    check_index(index)
+    if kind not in ("preview", "theoretical"):
+        raise ValueError(f"kind must be 'preview' or 'theoretical', not {kind!r}")
+    target = quadrimester_start(next_quadrimester(day))
+    if kind == "preview":
+        start = first_session(next_quadrimester(day)) or target
+        window = trading_days(day, start)[:-1]
+        if len(window) > PREVIEW_WINDOW_SESSIONS:
+            return {
+                "page": {"pageNumber": 1, "pageSize": 9999, "totalRecords": 0, "totalPages": 0},
+                "header": None,
+                "results": [],
+            }
+        year, quad = target.year, (target.month - 1) // 4
+    else:
+        year, quad = day.year, (day.month - 1) // 4
+    rows = _members(year, quad, index)
+    parts = _weights(rows, day, index)
+    qtys = _quantities(rows, day, index, quad)
+    cont = _rng(index, "cont", kind, day.isoformat())
+    items = [
+        {
+            "cod": ticker,
+            "asset": asset,
+            "type": _type_field(share_class, "", gov),
+            "theoricalQty": format_br_integer(qtys[i]),
+            "part": _fmt_fixed(parts[i], 3),
+            "cont": cont.randint(1, 3),
+        }
+        for i, (ticker, asset, share_class, gov, *_) in enumerate(rows)
+    ]
+    items.sort(key=lambda item: item["asset"])
+    return {
+        "page": {"pageNumber": 1, "pageSize": 9999, "totalRecords": len(items), "totalPages": 1},
+        "header": {
+            "part": _fmt_fixed(_TOTAL_THOUSANDTHS, 3),
+            "theoricalQty": format_br_integer(sum(qtys)),
+            "reductor": _fmt_fixed(_reductor(index, day, quad), 8),
+        },
+        "results": items,
+    }

@@ -120,7 +120,7 @@ def test_the_quadrimester_portfolio_is_refused_saying_what_it_is() -> None:
     assert message.startswith(QUADRIMESTER)
     assert "quadrimester (theoretical) portfolio of IBOV for Sep-Dec 2023" in message
     assert "not a daily 'Carteira do Dia'" in message
-    assert "b3 import takes the daily files" in message
+    assert "parse_quadrimester_csv reads it" in message
 
 
 @pytest.mark.parametrize(

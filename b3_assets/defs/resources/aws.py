@@ -150,7 +150,6 @@ class GlueRefinerResource(RefinerResource):
             )
         return outputs
 
-
     def refine_previews(
         self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
     ) -> dict[str, TableOutput]:

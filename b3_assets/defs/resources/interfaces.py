@@ -19,14 +19,31 @@ from b3_assets.capture.bronze import (
     build_bronze,
     response_from_bronze,
 )
+from b3_assets.capture.previews import (
+    PreviewCapture,
+    build_preview_bronze,
+    capture_previews,
+    preview_bronze_path,
+    read_preview_capture,
+)
+from b3_assets.capture.previews import raw_dir as preview_raw_dir
 from b3_assets.capture.raw import Capture, capture_portfolio, raw_json_path, read_capture
 from b3_assets.lake.local import LakeObject, StoredObject
 from b3_assets.refine.catalog import QueryResult
 from b3_assets.settings import DEFAULT_API_URL
-from b3_assets.source.b3_client import B3ApiError, B3Client, FetchedPortfolio, canonical_json
+from b3_assets.source.b3_client import (
+    THEORETICAL_METHODS,
+    B3ApiError,
+    B3Client,
+    FetchedPortfolio,
+    FetchedTheoretical,
+    TheoreticalKind,
+    canonical_json,
+    is_none_served,
+)
 from b3_assets.source.served_date import check_served_date
 from b3_assets.source.trading_calendar import current_session
-from b3_assets.testing.sample import sample_portfolio
+from b3_assets.testing.sample import sample_portfolio, sample_theoretical
 from b3_contract.lake_keys import Unit
 
 
@@ -75,6 +92,31 @@ class B3ApiResource(dg.ConfigurableResource):
 
         return fetch
 
+    def fetch_theoretical(
+        self, index: str, kind: TheoreticalKind, day: date | None = None
+    ) -> FetchedTheoretical:
+        """B3's preview or theoretical portfolio of `index` now (pt-BR, every page). Offline,
+        the sample of `day` (default: today's session): a preview only in the weeks before a
+        rebalance, as B3 does."""
+        if self.offline:
+            response = sample_theoretical(day or current_session(), kind, index)
+            source = f"offline-sample:{THEORETICAL_METHODS[kind]}/{index}"
+            return FetchedTheoretical(
+                kind,
+                index,
+                "pt-br",
+                not is_none_served(response),
+                canonical_json(response),
+                response,
+                source,
+                datetime.now(UTC),
+                1,
+            )
+        client = B3Client(
+            self.api_url, index, self.segment, self.page_size, self.timeout, self.retries
+        )
+        return client.fetch_theoretical(kind)
+
     def served_date(self, index: str = "IBOV") -> date:
         if self.offline:
             return current_session()
@@ -116,6 +158,23 @@ class CaptureStoreResource(dg.ConfigurableResource):
 
     def bronze_dates(self, index: str) -> list[date]:
         return bronze_dates(self.root, index)
+
+    def capture_previews(
+        self, unit: Unit, fetch: Callable[[str], FetchedTheoretical] | None
+    ) -> tuple[PreviewCapture | None, bool]:
+        return capture_previews(self.root, unit, fetch)
+
+    def preview_capture(self, unit: Unit) -> PreviewCapture | None:
+        return read_preview_capture(self.root, unit)
+
+    def preview_raw_dir(self, unit: Unit) -> Path:
+        return preview_raw_dir(self.root, unit)
+
+    def preview_bronze(self, unit: Unit) -> tuple[Path | None, pa.Table | None, bool]:
+        return build_preview_bronze(self.root, unit)
+
+    def preview_bronze_path(self, unit: Unit) -> Path:
+        return preview_bronze_path(self.root, unit)
 
 
 class Lake(Protocol):
@@ -218,6 +277,10 @@ class CatalogResource(dg.ConfigurableResource):
     def register(self, lake: LakeResource, units: list[Unit]) -> dict[str, dict[Unit, int]]:
         """Makes the units' partitions queryable in every table (carteira_* and the IBOV
         tables); returns what it counts per table and unit."""
+
+    def register_previews(self, lake: LakeResource) -> None:
+        """Makes new preview partitions queryable. On AWS the Glue job registers the partitions
+        it writes, so there is nothing left to do; the local catalog refreshes its views."""
 
     @abstractmethod
     def describe(self) -> str: ...

@@ -15,7 +15,6 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from b3_assets.capture.files import file_lock
-from b3_assets.capture.previews import first_session
 from b3_assets.defs.resources.interfaces import (
     CatalogResource,
     LakeResource,
@@ -27,7 +26,7 @@ from b3_assets.defs.resources.interfaces import (
 from b3_assets.lake.local import PART_FILE, LocalLake
 from b3_assets.refine import engine as refine
 from b3_assets.refine.catalog import QueryResult, catalog_lock, register_tables, run_query
-from b3_assets.source.trading_calendar import trading_days
+from b3_assets.source.trading_calendar import first_session, trading_days
 from b3_contract.analytics import CARTEIRA_COLUMNS, plan_analytics
 from b3_contract.lake_keys import (
     Month,
@@ -295,6 +294,12 @@ class DuckDBCatalogResource(CatalogResource):
                 u: n for u, n in counts[view.table.name].items() if u.index == view.index
             }
         return counts
+
+    def register_previews(self, lake: LakeResource) -> None:
+        if not isinstance(lake, LocalLakeResource):
+            raise TypeError("the DuckDB catalog works on the local lake only")
+        with catalog_lock(Path(self.path)):
+            register_tables(Path(self.path), Path(lake.root))
 
 
 class DuckDBQueryResource(QueryResource):
