@@ -13,6 +13,12 @@ and carteira_concentracao by index and date) from the fresh carteira_ativos and 
 around the run's units: b3_contract.analytics plans which partitions change and what to read, as
 for the local DuckDB refine (b3_assets/defs/resources/local.py), so both write the same partitions.
 
+With `--refine previews` the units are (index, capture session) of B3's quadrimester preview: the
+run reads previa/raw/INDEX/DATE/dados_originais.parquet (a unit without one has no preview, and
+loses its partition), writes carteira_previa and the carteira_previa_mudancas partitions that
+b3_contract.previews plans (as the local `_refine_previews` does), and only reads the daily
+tables. `--refine daily` (the default) never writes a preview table.
+
 It is started either by Dagster (PipesGlueClient: the Pipes arguments are present and the figures
 go back to the materialization) or by the Lambda on a new raw object (no Pipes: the figures are
 logged). With --staging_dir (the local runner, B3_GLUE_RUNNER=local) Spark reads and writes local
@@ -46,7 +52,14 @@ from typing import TYPE_CHECKING, Any
 
 # Shipped beside this script: the wheel locally, `--extra-py-files glue/b3_contract.zip` on Glue.
 from b3_contract.analytics import CARTEIRA_COLUMNS, plan_analytics
-from b3_contract.glue_runs import UNITS_ARGUMENT, parse_units
+from b3_contract.glue_runs import (
+    DAILY,
+    PREVIEWS,
+    REFINE_ARGUMENT,
+    UNITS_ARGUMENT,
+    check_mode,
+    parse_units,
+)
 from b3_contract.glue_tables import (
     Table,
     partition_input,
@@ -60,9 +73,18 @@ from b3_contract.lake_keys import (
     by_index,
     month_prefix,
     partition_prefix,
+    preview_object_key,
     raw_object_key,
 )
-from b3_contract.tables import ANALYTIC_TABLES, INDEX_TABLES, PORTFOLIO_TABLES, TABLES, RefinedTable
+from b3_contract.previews import Comparison, plan_previews, quadrimester_start
+from b3_contract.tables import (
+    ANALYTIC_TABLES,
+    INDEX_TABLES,
+    PORTFOLIO_TABLES,
+    PREVIEW_TABLES,
+    TABLES,
+    RefinedTable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -91,6 +113,7 @@ class JobArgs:
     units: tuple[Unit, ...]
     glue_prefix: str = "glue/"
     staging_dir: str | None = None
+    refine: str = DAILY  # or PREVIEWS (b3_contract.glue_runs)
 
 
 # ---------------------------------------------------------------- arguments
@@ -119,6 +142,10 @@ def validate_args(raw: dict[str, str | None]) -> JobArgs:
     prefix = raw.get("glue_prefix") or "glue/"
     if not PREFIX_RE.fullmatch(prefix):
         raise JobArgumentError(f"--glue_prefix {prefix!r} must be a relative key prefix like glue/")
+    try:
+        mode = check_mode(raw.get("refine") or DAILY)
+    except ValueError as exc:
+        raise JobArgumentError(str(exc)) from None
     return JobArgs(
         job_name=str(raw["JOB_NAME"]),
         bucket=bucket,
@@ -126,18 +153,20 @@ def validate_args(raw: dict[str, str | None]) -> JobArgs:
         units=parse_units_argument(str(raw["units"])),
         glue_prefix=prefix,
         staging_dir=raw.get("staging_dir") or None,
+        refine=mode,
     )
 
 
 def resolve_args(argv: Sequence[str]) -> JobArgs:
     """Glue's getResolvedOptions when awsglue is there; the same names through argparse if not."""
     required = ["JOB_NAME", "bucket", "database", "units"]
-    optional = [name for name in ("glue_prefix", "staging_dir") if f"--{name}" in argv]
+    names = ("glue_prefix", "staging_dir", REFINE_ARGUMENT.removeprefix("--"))
+    optional = [name for name in names if f"--{name}" in argv]
     try:
         from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
     except ImportError:
         parser = argparse.ArgumentParser(prog="refine_job", add_help=False)
-        for name in [*required, "glue_prefix", "staging_dir"]:
+        for name in [*required, *names]:
             parser.add_argument(f"--{name}")
         known, _ = parser.parse_known_args(list(argv[1:]))
         return validate_args(vars(known))
@@ -180,9 +209,19 @@ def pinned(frame: DataFrame, table: RefinedTable) -> DataFrame:
     expected = [name for name, _ in table.columns]
     if frame.columns != expected:
         raise RuntimeError(f"{table.name}: SQL produced {frame.columns}, expected {expected}")
+    return typed(frame, table)
+
+
+def typed(frame: DataFrame, table: RefinedTable) -> DataFrame:
+    """The table's columns by name, in the contract's order and types."""
     return frame.selectExpr(
         *(f"CAST(`{name}` AS {kind}) AS `{name}`" for name, kind in table.columns)
     )
+
+
+def empty_frame(spark: SparkSession, columns: Iterable[tuple[str, str]]) -> DataFrame:
+    """No rows, these columns: a view the SQL reads when there is nothing to put in it."""
+    return spark.createDataFrame([], ", ".join(f"`{name}` {kind}" for name, kind in columns))
 
 
 def refine(spark, bronze_paths: Sequence[str], sql: dict[str, str], tables: Sequence[RefinedTable]):
@@ -231,6 +270,19 @@ def trading_sessions(first: date, last: date) -> list[date]:
     """B3's sessions in [first, last] (b3_assets.source.trading_calendar.trading_days)."""
     sessions = _bvmf_sessions()
     return list(sessions[bisect_left(sessions, first) : bisect_right(sessions, last)])
+
+
+def first_session(quadrimester: str) -> date | None:
+    """B3's first session of a quadrimester ('2025-09'), None outside the calendar: what
+    b3_assets.capture.previews.first_session answers for the local refine."""
+    try:
+        start = quadrimester_start(quadrimester)
+    except ValueError:
+        return None
+    sessions = _bvmf_sessions()
+    if start < CALENDAR_START or start > sessions[-1]:
+        return None
+    return sessions[bisect_left(sessions, start)]
 
 
 def _target_keys(column: str, targets: Iterable[Target]) -> Column:
@@ -430,6 +482,15 @@ class Lake:
             self.s3.download_file(self.bucket, key, str(target))
             paths.append(str(target))
         return paths
+
+    def preview_inputs(self, units: Sequence[Unit]) -> list[str]:
+        """Where Spark reads the units' preview objects: only those that exist (a unit without
+        one has no preview; the caller removes its partition)."""
+        keys = [key for key in map(preview_object_key, units) if self.keys(key)]
+        if self.staging is None:
+            return [self.uri(key) for key in keys]
+        self.stage(keys)
+        return [self.location(key) for key in keys]
 
     def output(self, prefix: str) -> str:
         if self.staging is None:
@@ -659,22 +720,41 @@ def run_analytics(
 
 
 def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None) -> dict[str, Any]:
+    """The run its `--refine` asks for: the daily tables, or the preview's; the summary names
+    each table written."""
     timings = timings or Timings()
     timings.count_calls(s3)
     timings.count_calls(glue)
     lake = Lake(s3, args.bucket, args.staging_dir)
+    store = Store(lake, glue, args.database, args.units, timings)
+    if args.refine == PREVIEWS:
+        summary = run_previews(spark, args.glue_prefix, store, log)
+    else:
+        summary = run_daily(spark, args.glue_prefix, store, log)
+    return {
+        "refine": args.refine,
+        "tables": summary,
+        "timings_s": timings.seconds,
+        "aws_calls": timings.calls,
+    }
+
+
+def run_daily(
+    spark: SparkSession, glue_prefix: str, store: Store, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """The refine tables of the run's raw objects, then the analytics."""
+    lake, timings = store.lake, store.timings
     tables = list(TABLES.values())
-    units = list(args.units)
+    units = list(store.units)
     indices = list(by_index(units))
     with timings.phase("read_sql"):
-        sql = load_sql(lake, args.glue_prefix, PORTFOLIO_TABLES.values())
+        sql = load_sql(lake, glue_prefix, PORTFOLIO_TABLES.values())
     log(
         f"refining {len(units)} unit(s) of {', '.join(indices)}: "
         f"{min(u.day for u in units)} .. {max(u.day for u in units)}"
     )
     with timings.phase("stage_inputs"):
         inputs = lake.raw_inputs(units)
-    store = Store(lake, glue, args.database, tuple(units), timings)
     summary: dict[str, Any] = {}
     with timings.phase("spark_sql_and_write"):
         frames = refine(spark, inputs, sql, tables)
@@ -686,7 +766,127 @@ def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None)
         log(_table_line(table.name, summary[table.name]))
     summary |= run_analytics(spark, laid["carteira_ativos"], sql, store, log)
     laid["carteira_ativos"].unpersist()
-    return {"tables": summary, "timings_s": timings.seconds, "aws_calls": timings.calls}
+    return summary
+
+
+# ---------------------------------------------------------------- the preview refine
+
+COMPARISON_COLUMNS = (
+    ("indice", "string"),
+    ("data", "date"),
+    ("comparacao", "string"),
+    ("quadrimestre", "string"),
+    ("data_carteira", "date"),
+)  # the view `comparacoes` (b3_assets.refine.engine.COMPARISON_SCHEMA)
+
+
+def previews(spark: SparkSession, preview_paths: Sequence[str], sql: dict[str, str]) -> DataFrame:
+    """carteira_previa from the preview objects (the view `previa_bronze`); none: no rows."""
+    table = PREVIEW_TABLES["carteira_previa"]
+    if not preview_paths:
+        return empty_frame(spark, table.columns)
+    spark.read.parquet(*preview_paths).createOrReplaceTempView("previa_bronze")
+    return pinned(spark.sql(sql[table.sql_file]), table)
+
+
+def preview_changes(
+    spark: SparkSession,
+    comparisons: Sequence[Comparison],
+    previa: DataFrame,
+    carteira: DataFrame | None,
+    sql: dict[str, str],
+) -> DataFrame:
+    """carteira_previa_mudancas of the planned pairs (the view `comparacoes`) from carteira_previa
+    rows (`previa`) and daily rows (`carteira`; None: none)."""
+    rows = [
+        (c.unit.index, c.unit.day, c.comparison, c.quadrimester, c.portfolio_day)
+        for c in comparisons
+    ]
+    schema = ", ".join(f"`{name}` {kind}" for name, kind in COMPARISON_COLUMNS)
+    spark.createDataFrame(rows, schema).createOrReplaceTempView("comparacoes")
+    typed(previa, PREVIEW_TABLES["carteira_previa"]).createOrReplaceTempView("previa")
+    if carteira is None:
+        kinds = dict(ANALYTIC_TABLES["carteira_historico"].columns)
+        carteira = empty_frame(spark, [(name, kinds[name]) for name in CARTEIRA_COLUMNS])
+    as_carteira(carteira).createOrReplaceTempView("carteira")
+    table = PREVIEW_TABLES["carteira_previa_mudancas"]
+    return pinned(spark.sql(sql[table.sql_file]), table)
+
+
+def stored_previews(spark: SparkSession, lake: Lake, units: Sequence[Unit]) -> DataFrame | None:
+    """carteira_previa rows of stored units (their partition folders, `data` from the path);
+    None for no units."""
+    if not units:
+        return None
+    table = PREVIEW_TABLES["carteira_previa"]
+    schema = ", ".join(f"`{name}` {kind}" for name, kind in table.columns)
+    parts = []
+    for index, days in by_index(units).items():
+        folders = [partition_prefix(table.prefix, Unit(index, day)) for day in days]
+        lake.stage_folders(folders)
+        frame = (
+            spark.read.option("basePath", lake.location(table.index_prefix(index) + "/"))
+            .schema(schema)
+            .parquet(*map(lake.location, folders))
+        )
+        parts.append(typed(frame, table))
+    return functools.reduce(lambda left, right: left.unionByName(right), parts)
+
+
+def run_previews(
+    spark: SparkSession, glue_prefix: str, store: Store, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """carteira_previa of the run's preview units and the carteira_previa_mudancas partitions
+    b3_contract.previews plans, exactly as the local `_refine_previews`: stored preview sessions
+    are the `data=` folders of carteira_previa, daily ones those of carteira_ativos. The daily
+    tables are only read."""
+    lake, timings, units = store.lake, store.timings, list(store.units)
+    previa_table = PREVIEW_TABLES["carteira_previa"]
+    with timings.phase("read_sql"):
+        sql = load_sql(lake, glue_prefix, PREVIEW_TABLES.values())
+    log(
+        f"refining the previews of {len(units)} unit(s) of {', '.join(by_index(units))}: "
+        f"{min(u.day for u in units)} .. {max(u.day for u in units)}"
+    )
+    with timings.phase("stage_inputs"):
+        inputs = lake.preview_inputs(units)
+    with timings.phase("spark_sql_and_write"):
+        previa = previews(spark, inputs, sql).cache()
+        held = previa.select("indice", "data").distinct().collect()
+    with timings.phase("preview_inputs"):
+        indices = sorted({unit.index for unit in units})
+        ativos = TABLES["carteira_ativos"].prefix
+        plan = plan_previews(
+            units,
+            {Unit(row["indice"], row["data"]) for row in held},
+            {index: lake.partition_dates(previa_table.prefix, index) for index in indices},
+            {index: lake.partition_dates(ativos, index) for index in indices},
+            first_session,
+        )
+        stored = stored_previews(spark, lake, plan.previews_read)
+        carteira = stored_carteira(spark, lake, plan.daily_read)
+    log(
+        f"previews: {len(inputs)} object(s) for {len(units)} unit(s), {len(plan.changes)} change "
+        f"list(s), {len(plan.comparisons)} comparison(s), {len(plan.previews_read)} stored "
+        f"preview(s) and {len(plan.daily_read)} daily session(s) read"
+    )
+    every = previa if stored is None else previa.unionByName(stored)
+    frames = {
+        previa_table.name: previa,
+        "carteira_previa_mudancas": preview_changes(spark, plan.comparisons, every, carteira, sql),
+    }
+    # Rows are reported for every partition the plan rewrites, as the local refine does.
+    rewritten = dataclasses.replace(store, units=tuple(sorted({*plan.units, *plan.changes})))
+    summary = {}
+    for name, targets in plan.targets().items():
+        table = PREVIEW_TABLES[name]
+        frame = laid_out(keep_targets(frames[name], table, targets), table).cache()
+        summary[name] = store_table(frame, table, targets, rewritten)
+        summary[name]["partitions_rewritten"] = len(targets)
+        frame.unpersist()
+        log(_table_line(name, summary[name]))
+    previa.unpersist()
+    return summary
 
 
 def register(

@@ -1,6 +1,8 @@
 """The Lambda of the AWS-native trigger: S3 ObjectCreated on raw/INDEX/DATE/dados_originais.parquet
 -> one Glue run of the refine job per bucket, covering every (index, date) unit of the event
-(docs/automation.md).
+(docs/automation.md); on previa/raw/INDEX/DATE/dados_originais.parquet (B3's quadrimester preview)
+-> one preview-mode run (`--refine previews`) per bucket. A preview object never starts a daily
+run, and a daily object never a preview run.
 
 Standard library, the runtime's boto3 and b3_contract (the rules it shares with the code
 location), which `b3 package-lambda` puts beside this file in the deployment package.
@@ -17,17 +19,23 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from b3_contract.glue_runs import UNITS_ARGUMENT, job_runs, runs_refining, units_argument
-from b3_contract.lake_keys import Unit, raw_key_unit
+from b3_contract.glue_runs import DAILY, PREVIEWS, job_runs, run_arguments, runs_refining
+from b3_contract.lake_keys import Unit, preview_key_unit, raw_key_unit
 
 _clients: dict[str, Any] = {}
+EXPECTED_KEYS = (
+    "not a raw/INDEX/YYYY-MM-DD/dados_originais.parquet or "
+    "previa/raw/INDEX/YYYY-MM-DD/dados_originais.parquet key"
+)
 
 
 @dataclass
 class BucketRun:
-    """One Glue run to start: the bucket, its (index, date) units and the objects that asked."""
+    """One Glue run to start: the bucket, what it refines (`--refine`: daily or previews), its
+    (index, date) units and the objects that asked."""
 
     bucket: str
+    mode: str = DAILY
     units: list[Unit] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     first_event: datetime | None = None
@@ -51,16 +59,17 @@ def _event_time(record: dict[str, Any]) -> datetime | None:
 
 
 def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
-    """The runs an S3 event asks for: one per bucket, with its distinct units in order.
+    """The runs an S3 event asks for: one per bucket and mode (daily raw objects, preview
+    objects), with its distinct units in order.
 
-    Records that are not an ObjectCreated of a raw object key (b3_contract.lake_keys; of the
-    allowed bucket, when one is set) are skipped with the reason; nothing here raises on bad
-    input.
+    Records that are not an ObjectCreated of a raw or preview object key (b3_contract.lake_keys;
+    of the allowed bucket, when one is set) are skipped with the reason; nothing here raises on
+    bad input.
     """
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         return Plan([], [{"key": "", "reason": "not an S3 event: no Records list"}])
-    runs: dict[str, BucketRun] = {}
+    runs: dict[tuple[str, str], BucketRun] = {}
     skipped: list[dict[str, str]] = []
     for record in records:
         s3 = record.get("s3") if isinstance(record, dict) else None
@@ -77,13 +86,13 @@ def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
         if bucket_allowed and bucket != bucket_allowed:
             skipped.append({"key": key, "reason": f"bucket {bucket!r} is not {bucket_allowed!r}"})
             continue
-        unit = raw_key_unit(key)
+        unit, mode = raw_key_unit(key), DAILY
         if unit is None:
-            skipped.append(
-                {"key": key, "reason": "not a raw/INDEX/YYYY-MM-DD/dados_originais.parquet key"}
-            )
+            unit, mode = preview_key_unit(key), PREVIEWS
+        if unit is None:
+            skipped.append({"key": key, "reason": EXPECTED_KEYS})
             continue
-        run = runs.setdefault(bucket, BucketRun(bucket))
+        run = runs.setdefault((bucket, mode), BucketRun(bucket, mode))
         if unit not in run.units:
             run.units.append(unit)
         run.keys.append(key)
@@ -109,21 +118,28 @@ def glue_client() -> Any:
 
 
 def active_runs_for(glue: Any, job_name: str, run: BucketRun) -> dict[str, list[Unit]]:
-    """Runs of the job already refining some of these units since the event: {id: units}.
+    """Runs of the job already refining some of these units in the run's mode since the event:
+    {id: units}.
 
     S3 retries a failed invocation with the same records; a run started by the first attempt
     must not be started again. A run that began before the object was written read the old file,
-    so it does not count.
+    so it does not count, nor does a run of the other mode (it writes other tables).
     """
-    return runs_refining(job_runs(glue, job_name), run.units, run.bucket, run.first_event)
+    runs = job_runs(glue, job_name)
+    return runs_refining(runs, run.units, run.bucket, run.first_event, mode=run.mode)
 
 
 def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:
-    """Starts one run per bucket for its units that no active run covers; one failing bucket
-    does not stop the others."""
+    """Starts one run per bucket and mode for its units that no active run covers; one failing
+    run does not stop the others."""
     started, running, failed = [], [], []
     for run in plan.runs:
-        fields = {"units": [str(u) for u in run.units], "bucket": run.bucket, "keys": run.keys}
+        fields = {
+            "units": [str(u) for u in run.units],
+            "bucket": run.bucket,
+            "refine": run.mode,
+            "keys": run.keys,
+        }
         try:
             busy = active_runs_for(glue, job_name, run)
             for job_run_id, units in busy.items():
@@ -136,8 +152,7 @@ def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:
                 continue
             fields["units"] = [str(u) for u in todo]
             response = glue.start_job_run(
-                JobName=job_name,
-                Arguments={UNITS_ARGUMENT: units_argument(todo), "--bucket": run.bucket},
+                JobName=job_name, Arguments=run_arguments(todo, run.bucket, run.mode)
             )
         except Exception as exc:  # reported below; the invocation then fails so S3 retries
             error = f"{type(exc).__name__}: {exc}"

@@ -1,12 +1,14 @@
 """The report of one index over a period: one self-contained HTML file (`b3 report`).
 
 `load_report_data` asks the analytic tables four questions (one query per table, in Athena SQL,
-so the same text runs on the local DuckDB catalog and on Athena) and keeps the answers as plain
-rows in a `ReportData`; `render_report` turns that into one HTML document. The document needs
-nothing but itself: the CSS is inline, the charts are inline SVG, there is no script, and its
-Content-Security-Policy forbids every fetch, so it opens the same offline, from an e-mail or from
-a file share years later, and prints cleanly (`@media print`). Splitting loading from rendering
-keeps the rendering a pure function of plain data, testable without any engine.
+so the same text runs on the local DuckDB catalog and on Athena), and the preview tables two
+(the previews of the next rebalance; then what the latest one changes, and how the last preview
+before each rebalance of the period did), and keeps the answers as plain rows in a `ReportData`;
+`render_report` turns that into one HTML document. The document needs nothing but itself: the
+CSS is inline, the charts are inline SVG, there is no script, and its Content-Security-Policy
+forbids every fetch, so it opens the same offline, from an e-mail or from a file share years
+later, and prints cleanly (`@media print`). Splitting loading from rendering keeps the rendering
+a pure function of plain data, testable without any engine.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from b3_assets.analytics import charts
-from b3_assets.source.trading_calendar import trading_days
+from b3_assets.source.trading_calendar import next_trading_day, trading_days
 from b3_contract.lake_keys import IndexCodeError, check_index
+from b3_contract.previews import current_quadrimester, next_quadrimester, quadrimester_start
 
 if TYPE_CHECKING:
     from b3_assets.refine.catalog import QueryResult
@@ -85,6 +88,33 @@ class Capture(NamedTuple):
     total_ativos: int | None
 
 
+class PreviewSession(NamedTuple):
+    """carteira_previa summed up per capture session: one preview B3 served (or a CSV filed)."""
+
+    data: date
+    quadrimestre: str
+    origem: str | None
+    total_ativos: int
+    data_coleta: datetime | None
+
+
+class PreviewChange(NamedTuple):
+    """A row of carteira_previa_mudancas. comparacao 'previa': antes = the daily portfolio of
+    data_carteira, depois = the preview of `data`; 'realizada': antes = the last preview before
+    the rebalance, depois = the portfolio of its first session (data_carteira)."""
+
+    data: date
+    comparacao: str
+    quadrimestre: str
+    data_carteira: date | None
+    tipo_mudanca: str
+    acao: str
+    empresa: str | None
+    participacao_antes_pct: float | None
+    participacao_depois_pct: float | None
+    variacao_pp: float | None
+
+
 @dataclass(frozen=True)
 class ReportData:
     """Everything the report shows, as plain rows: what `render_report` needs and nothing else."""
@@ -97,6 +127,10 @@ class ReportData:
     concentration: list[Concentration]
     changes: list[Change]  # entries and exits only
     captures: list[Capture]
+    # the previews of the next rebalance after `end`, captured up to `end`
+    previews: list[PreviewSession] = field(default_factory=list)
+    # 'previa' rows of the latest of `previews`; 'realizada' rows of the period's rebalances
+    preview_changes: list[PreviewChange] = field(default_factory=list)
 
     @property
     def captured(self) -> list[date]:
@@ -112,6 +146,11 @@ class ReportData:
         """Sessions of the period with nothing captured, as (first, last, sessions) runs."""
         held = set(self.captured)
         return session_runs([day for day in self.sessions if day not in held], self.sessions)
+
+    @property
+    def preview(self) -> PreviewSession | None:
+        """The latest preview of the next rebalance, captured up to `end`."""
+        return max(self.previews, default=None)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -131,9 +170,34 @@ def _period_filter(index: str, start: date, end: date) -> str:
     )
 
 
+def first_session(quadrimester: str) -> date | None:
+    """B3's first session of a quadrimester: its rebalance (None past the calendar)."""
+    try:
+        return next_trading_day(quadrimester_start(quadrimester))
+    except ValueError:
+        return None
+
+
+def next_rebalance(day: date) -> str:
+    """The quadrimester of the first rebalance after `day` (a Jan 1 holiday puts January's
+    rebalance after Jan 1)."""
+    current = current_quadrimester(day)
+    first = first_session(current)
+    return current if first is not None and first > day else next_quadrimester(day)
+
+
+def _quadrimester_before(label: str) -> date:
+    """The first day of the quadrimester before `label`: previews of `label` are captured from
+    then on (each forecasts the next quadrimester after its session)."""
+    return quadrimester_start(current_quadrimester(quadrimester_start(label) - timedelta(days=1)))
+
+
 def report_queries(index: str, start: date, end: date) -> dict[str, str]:
-    """The four queries of a report, one per table, in Athena (Trino) SQL."""
+    """The queries of a report that need no earlier answer, in Athena (Trino) SQL: one per
+    daily table, and the previews of the next rebalance after `end` captured up to `end`."""
     where = _period_filter(index, start, end)
+    upcoming = next_rebalance(end)
+    since = _quadrimester_before(upcoming)
     months = f"mes BETWEEN {_literal(f'{start:%Y-%m}')} AND {_literal(f'{end:%Y-%m}')}"
     return {
         "carteira_historico": (
@@ -156,7 +220,42 @@ def report_queries(index: str, start: date, end: date) -> dict[str, str]:
             "SELECT data, origem, data_coleta, defasagem_dias, total_ativos "
             f"FROM carteira_header WHERE {where} ORDER BY data"
         ),
+        "carteira_previa": (
+            "SELECT data, quadrimestre, origem, count(*) AS total_ativos, "
+            "max(data_coleta) AS data_coleta "
+            f"FROM carteira_previa WHERE {_period_filter(index, since, end)} "
+            f"AND quadrimestre = {_literal(upcoming)} "
+            "GROUP BY data, quadrimestre, origem ORDER BY data"
+        ),
     }
+
+
+def preview_changes_query(index: str, start: date, end: date, session: date | None) -> str | None:
+    """carteira_previa_mudancas for the report: the 'previa' rows of the preview captured on
+    `session` (the latest of the next rebalance), and the 'realizada' rows (the last preview
+    against the portfolio B3 started) of the rebalances from `start` to `end`. None when there
+    is neither a preview nor a rebalance in the period to ask about."""
+    wanted = []
+    if session is not None:
+        wanted.append(f"(comparacao = 'previa' AND data = DATE {_literal(session.isoformat())})")
+    if rebalance_sessions(trading_days(start, end)):
+        wanted.append(
+            "(comparacao = 'realizada' AND data_carteira BETWEEN "
+            f"DATE {_literal(start.isoformat())} AND DATE {_literal(end.isoformat())})"
+        )
+    if not wanted:
+        return None
+    # the last preview before a rebalance of the period is captured from the quadrimester
+    # before the period's first one on: the lower bound of `data` prunes the partitions
+    since = _quadrimester_before(current_quadrimester(start))
+    since = min(since, session) if session is not None else since
+    return (
+        "SELECT data, comparacao, quadrimestre, data_carteira, tipo_mudanca, acao, empresa, "
+        "participacao_antes_pct, participacao_depois_pct, variacao_pp "
+        f"FROM carteira_previa_mudancas WHERE {_period_filter(index, since, end)} "
+        f"AND ({' OR '.join(wanted)}) "
+        "ORDER BY data, comparacao, tipo_mudanca, acao"
+    )
 
 
 def _check_index(index: str) -> str:
@@ -211,7 +310,8 @@ def _typed(
 
 
 def load_report_data(query: Query, index: str, start: date, end: date) -> ReportData:
-    """Runs the report's four queries for `index` from `start` to `end` (both inclusive).
+    """Runs the report's queries for `index` from `start` to `end` (both inclusive): the four
+    daily tables, carteira_previa, then carteira_previa_mudancas of what that found.
 
     `query` is `resources_for(settings)["queries"].query` (DuckDB locally, Athena on AWS) or any
     callable taking Athena SQL and returning a `QueryResult`. Raises `ReportError` when the index
@@ -296,6 +396,45 @@ def load_report_data(query: Query, index: str, start: date, end: date) -> Report
             },
         )
     ]
+    previews = [
+        PreviewSession(*row)
+        for row in _typed(
+            query(sql["carteira_previa"]),
+            "carteira_previa",
+            {
+                "data": _day,
+                "quadrimestre": str,
+                "origem": _text,
+                "total_ativos": int,
+                "data_coleta": _timestamp,
+            },
+        )
+    ]
+    latest = max(previews, default=None)
+    changes_sql = preview_changes_query(index, start, end, latest.data if latest else None)
+    preview_changes = (
+        [
+            PreviewChange(*row)
+            for row in _typed(
+                query(changes_sql),
+                "carteira_previa_mudancas",
+                {
+                    "data": _day,
+                    "comparacao": str,
+                    "quadrimestre": str,
+                    "data_carteira": _day,
+                    "tipo_mudanca": str,
+                    "acao": str,
+                    "empresa": _text,
+                    "participacao_antes_pct": _number,
+                    "participacao_depois_pct": _number,
+                    "variacao_pp": _number,
+                },
+            )
+        ]
+        if changes_sql
+        else []
+    )
     return ReportData(
         index=index,
         start=start,
@@ -305,6 +444,8 @@ def load_report_data(query: Query, index: str, start: date, end: date) -> Report
         concentration=concentration,
         changes=changes,
         captures=captures,
+        previews=previews,
+        preview_changes=preview_changes,
     )
 
 
@@ -381,6 +522,89 @@ def rebalances(changes: Iterable[Change]) -> list[Rebalance]:
     return out
 
 
+@dataclass(frozen=True)
+class NextRebalance:
+    """What the latest preview of the next rebalance says against today's portfolio."""
+
+    preview: PreviewSession
+    rows: list[PreviewChange]  # its 'previa' comparison (none without a daily portfolio)
+    entries: list[PreviewChange]  # heaviest in the preview first
+    exits: list[PreviewChange]  # heaviest today first
+    moves: list[PreviewChange]  # names that stay, largest |weight change| first (top 10)
+
+    @property
+    def compared(self) -> date | None:
+        """The daily portfolio the preview is compared with (data_carteira)."""
+        return max((r.data_carteira for r in self.rows if r.data_carteira), default=None)
+
+
+def next_rebalance_of(data: ReportData, moves: int = 10) -> NextRebalance | None:
+    """The latest preview of the next rebalance after the report's end, or None."""
+    preview = data.preview
+    if preview is None:
+        return None
+    rows = [c for c in data.preview_changes if c.comparacao == "previa" and c.data == preview.data]
+    kept = [r for r in rows if r.tipo_mudanca == "permanece" and r.variacao_pp]
+    return NextRebalance(
+        preview=preview,
+        rows=rows,
+        entries=sorted(
+            (r for r in rows if r.tipo_mudanca == "entrada"),
+            key=lambda r: (-(r.participacao_depois_pct or 0.0), r.acao),
+        ),
+        exits=sorted(
+            (r for r in rows if r.tipo_mudanca == "saida"),
+            key=lambda r: (-(r.participacao_antes_pct or 0.0), r.acao),
+        ),
+        moves=sorted(kept, key=lambda r: (-abs(r.variacao_pp or 0.0), r.acao))[:moves],
+    )
+
+
+@dataclass(frozen=True)
+class PreviewOutcome:
+    """How the last preview before a rebalance compared with the portfolio B3 started."""
+
+    quadrimester: str
+    session: date  # the preview's capture session
+    started: date  # the rebalance's first session (data_carteira)
+    missed: list[PreviewChange]  # in B3's portfolio, not in the preview
+    extra: list[PreviewChange]  # in the preview, not in B3's portfolio
+    errors: list[PreviewChange]  # names in both, largest |weight error| first
+    held: int  # names in both
+
+    @property
+    def mean_error(self) -> float | None:
+        """The mean absolute weight error in points over the names in both."""
+        if not self.held:
+            return None
+        return sum(abs(r.variacao_pp or 0.0) for r in self.errors) / self.held
+
+
+def preview_outcomes(data: ReportData) -> list[PreviewOutcome]:
+    """The 'realizada' comparisons of the period's rebalances, oldest first."""
+    groups: dict[tuple[date, date], list[PreviewChange]] = defaultdict(list)
+    for row in data.preview_changes:
+        if row.comparacao == "realizada" and row.data_carteira is not None:
+            groups[(row.data_carteira, row.data)].append(row)
+    out = []
+    for (started, session), rows in sorted(groups.items()):
+        kept = [r for r in rows if r.tipo_mudanca == "permanece"]
+        out.append(
+            PreviewOutcome(
+                quadrimester=rows[0].quadrimestre,
+                session=session,
+                started=started,
+                missed=sorted(
+                    (r for r in rows if r.tipo_mudanca == "entrada"), key=lambda r: r.acao
+                ),
+                extra=sorted((r for r in rows if r.tipo_mudanca == "saida"), key=lambda r: r.acao),
+                errors=sorted(kept, key=lambda r: (-abs(r.variacao_pp or 0.0), r.acao)),
+                held=len(kept),
+            )
+        )
+    return out
+
+
 def summary(data: ReportData) -> str:
     """One line about the report, for the CLI."""
     held, gaps = data.captured, data.gaps
@@ -390,11 +614,19 @@ def summary(data: ReportData) -> str:
     exits = sum(len(g.exits) for g in groups)
     last = data.last
     constituents = sum(1 for c in data.constituents if c.data == last)
-    return (
+    line = (
         f"{data.index} {data.start}..{data.end}: {len(held)} of {len(data.sessions)} sessions "
         f"captured ({missing} not captured), {constituents} constituents on {last}, "
         f"{len(groups)} rebalance(s) with {entries} entries and {exits} exits"
     )
+    upcoming = next_rebalance_of(data)
+    if upcoming is not None:
+        line += (
+            f"; next rebalance {upcoming.preview.quadrimestre}: the preview of "
+            f"{upcoming.preview.data} has {len(upcoming.entries)} entries and "
+            f"{len(upcoming.exits)} exits"
+        )
+    return line
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -511,7 +743,9 @@ def _table(
     return f"<table>{title}<thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _key_figures(data: ReportData, groups: list[Rebalance]) -> str:
+def _key_figures(
+    data: ReportData, groups: list[Rebalance], upcoming: NextRebalance | None = None
+) -> str:
     held, last = data.captured, data.last
     first_day = min(c.data for c in data.constituents)
     on_last = [c for c in data.constituents if c.data == last]
@@ -572,6 +806,20 @@ def _key_figures(data: ReportData, groups: list[Rebalance]) -> str:
             "dates imported from B3's downloads · fetched from B3's API",
         ),
     ]
+    if upcoming is not None:
+        items.append(
+            (
+                "Next rebalance",
+                charts.quadrimester_name(upcoming.preview.quadrimestre),
+                f"preview of {upcoming.preview.data}: "
+                + (
+                    f"{_plural(len(upcoming.entries), 'entry', 'entries')}, "
+                    f"{_plural(len(upcoming.exits), 'exit')}"
+                    if upcoming.rows
+                    else "no daily portfolio to compare"
+                ),
+            )
+        )
     cards = "".join(
         f"<div><dt>{_e(label)}</dt><dd>{_e(value)}<small>{_e(note)}</small></dd></div>"
         for label, value, note in items
@@ -711,6 +959,230 @@ def _rebalance_section(data: ReportData, groups: list[Rebalance]) -> str:
             '<p class="muted">Changes of composition outside a rebalance (a delisting, a '
             "merger or another corporate event).</p>"
             + _table(head, _change_rows(others, with_date=True))
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.3f}"
+
+
+def _preview_origin(preview: PreviewSession) -> str:
+    if preview.origem == "csv":
+        return "imported from B3's quadrimester CSV download"
+    if preview.data_coleta is not None:
+        return f"fetched from B3's API at {preview.data_coleta:%Y-%m-%d %H:%M} UTC"
+    return _origin_label(preview.origem)
+
+
+def _next_rebalance_section(data: ReportData, upcoming: NextRebalance | None) -> str:
+    """The latest preview of the next rebalance: who enters, who leaves, the largest moves."""
+    if upcoming is None:
+        return ""
+    preview = upcoming.preview
+    name = charts.quadrimester_name(preview.quadrimestre)
+    first = first_session(preview.quadrimestre)
+    compared = upcoming.compared
+    sessions = sorted(p.data for p in data.previews)
+    items = [
+        (
+            "Target",
+            name,
+            f"quadrimester {preview.quadrimestre}"
+            + (f", from its first session {first}" if first else ""),
+        ),
+        ("Preview captured", str(preview.data), _preview_origin(preview)),
+        (
+            "Compared with",
+            str(compared) if compared else "–",
+            "the daily portfolio of that session"
+            if compared
+            else f"no daily portfolio captured up to {preview.data}",
+        ),
+        ("Entering", str(len(upcoming.entries)), "weight: in the preview"),
+        ("Leaving", str(len(upcoming.exits)), "weight: today"),
+        (
+            "Previews captured",
+            str(len(sessions)),
+            f"of {name}: {_span(sessions[0], sessions[-1])}",
+        ),
+    ]
+    cards = "".join(
+        f"<div><dt>{_e(label)}</dt><dd>{_e(value)}<small>{_e(note)}</small></dd></div>"
+        for label, value, note in items
+    )
+    parts = [
+        f'<section id="next-rebalance"><h2>Next rebalance: {_e(name)}</h2>',
+        f"<p>B3 publishes the next quadrimester's portfolio (its preview) in the weeks before "
+        f"each rebalance. The latest {_e(data.index)} preview captured up to {_e(data.end)} is "
+        f"that of {_e(preview.data)}, with {_plural(preview.total_ativos, 'name')} "
+        f"(<code>carteira_previa</code>); against today's portfolio "
+        f"(<code>carteira_previa_mudancas</code>) it says:</p>",
+        f'<dl class="figures">{cards}</dl>',
+    ]
+    if not upcoming.rows:
+        parts.append(
+            f"<p>No comparison: no {_e(data.index)} daily portfolio is captured up to "
+            f"{_e(preview.data)}, so who enters and who leaves cannot be told.</p></section>"
+        )
+        return "".join(parts)
+    fig = charts.rebalance_chart(
+        [row._asdict() for row in upcoming.rows], data.index, preview.quadrimestre, preview.data
+    )
+    parts.append(
+        _chart(
+            "next-rebalance",
+            fig,
+            f"Names entering with their weight in the preview of {preview.data}; names leaving "
+            f"with their weight on {compared}.",
+        )
+    )
+    today = f"weight on {compared} (%)"
+    in_preview = "weight in the preview (%)"
+    parts.append(f"<h3>Entering: {len(upcoming.entries)}</h3>")
+    parts.append(
+        _table(
+            [("acao", ""), ("empresa", ""), (in_preview, "num")],
+            (
+                (
+                    "entrada",
+                    [
+                        f"<strong>{_e(r.acao)}</strong>",
+                        _e(r.empresa or ""),
+                        _pct(r.participacao_depois_pct),
+                    ],
+                )
+                for r in upcoming.entries
+            ),
+        )
+        if upcoming.entries
+        else "<p>No name enters.</p>"
+    )
+    parts.append(f"<h3>Leaving: {len(upcoming.exits)}</h3>")
+    parts.append(
+        _table(
+            [("acao", ""), ("empresa", ""), (today, "num")],
+            (
+                (
+                    "saida",
+                    [
+                        f"<strong>{_e(r.acao)}</strong>",
+                        _e(r.empresa or ""),
+                        _pct(r.participacao_antes_pct),
+                    ],
+                )
+                for r in upcoming.exits
+            ),
+        )
+        if upcoming.exits
+        else "<p>No name leaves.</p>"
+    )
+    if upcoming.moves:
+        parts.append(
+            "<h3>The largest weight moves</h3><div data-moves>"
+            + _table(
+                [
+                    ("acao", ""),
+                    ("empresa", ""),
+                    (today, "num"),
+                    (in_preview, "num"),
+                    ("change (points)", "num"),
+                ],
+                (
+                    (
+                        "",
+                        [
+                            f"<strong>{_e(r.acao)}</strong>",
+                            _e(r.empresa or ""),
+                            _pct(r.participacao_antes_pct),
+                            _pct(r.participacao_depois_pct),
+                            _signed(r.variacao_pp),
+                        ],
+                    )
+                    for r in upcoming.moves
+                ),
+                f"The {_plural(len(upcoming.moves), 'name')} staying in the index whose weight "
+                "the preview moves most.",
+            )
+            + "</div>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+OUTCOME_KINDS = {  # tipo_mudanca of a 'realizada' row, from the preview to B3's portfolio
+    "entrada": "not in the preview",
+    "saida": "not in B3's portfolio",
+    "permanece": "weight error",
+}
+
+
+def _last_preview_section(outcomes: list[PreviewOutcome], errors: int = 5) -> str:
+    """How the last preview before each rebalance of the period did: its forecast's error."""
+    if not outcomes:
+        return ""
+    parts = [
+        '<section id="last-preview"><h2>How the last preview did</h2>',
+        "<p>The preview is a forecast: B3 settles the portfolio only on the rebalance. Each "
+        "table compares the last preview captured before a rebalance with the portfolio B3 "
+        "started on its first session (<code>carteira_previa_mudancas</code>, comparison "
+        "<code>realizada</code>).</p>",
+    ]
+    for outcome in outcomes:
+        wrong = len(outcome.missed) + len(outcome.extra)
+        mean = outcome.mean_error
+        largest = outcome.errors[0].variacao_pp if outcome.errors else None
+        note = (
+            f"{_plural(len(outcome.missed), 'name')} of B3's portfolio missing from the preview, "
+            f"{_plural(len(outcome.extra), 'name')} of the preview missing from B3's portfolio"
+            + (
+                f"; on the {outcome.held} names in both, weights off by {mean:.3f} points on "
+                f"average (largest {abs(largest or 0.0):.3f})"
+                if mean is not None
+                else ""
+            )
+            + "."
+        )
+        rows = [
+            *outcome.missed,
+            *outcome.extra,
+            *[r for r in outcome.errors[:errors] if r.variacao_pp],
+        ]
+        parts.append(
+            f'<div class="rebalance" data-preview-outcome="{_e(outcome.started)}">'
+            f"<h3>Rebalance of {_e(outcome.started)} "
+            f"({_e(charts.quadrimester_name(outcome.quadrimester))}): the preview of "
+            f"{_e(outcome.session)}</h3><p>{_e(note)}</p>"
+            + (
+                _table(
+                    [
+                        ("", ""),
+                        ("acao", ""),
+                        ("empresa", ""),
+                        ("preview (%)", "num"),
+                        ("B3's portfolio (%)", "num"),
+                        ("error (points)", "num"),
+                    ],
+                    (
+                        (
+                            r.tipo_mudanca if r.tipo_mudanca != "permanece" else "",
+                            [
+                                _e(OUTCOME_KINDS.get(r.tipo_mudanca, r.tipo_mudanca)),
+                                f"<strong>{_e(r.acao)}</strong>",
+                                _e(r.empresa or ""),
+                                _pct(r.participacao_antes_pct),
+                                _pct(r.participacao_depois_pct),
+                                _signed(r.variacao_pp),
+                            ],
+                        )
+                        for r in rows
+                    ),
+                )
+                if rows or wrong
+                else "<p>The preview was exact.</p>"
+            )
+            + "</div>"
         )
     parts.append("</section>")
     return "".join(parts)
@@ -889,21 +1361,26 @@ def render_report(data: ReportData) -> str:
             f"no {data.index} portfolio is held from {data.start} to {data.end}: nothing to report"
         )
     groups = rebalances(data.changes)
+    upcoming = next_rebalance_of(data)
+    outcomes = preview_outcomes(data)
     title = f"{data.index} portfolio report, {data.start} to {data.end}"
+    previews = ", carteira_previa and carteira_previa_mudancas" if upcoming or outcomes else ""
     body = "".join(
         [
             f"<header><h1>{_e(data.index)} portfolio report</h1>"
             f'<p class="lead">{_e(data.start)} to {_e(data.end)} · '
             f"{_plural(len(data.sessions), 'B3 session')} · "
             f"{_plural(len(data.captured), 'date')} captured</p></header>",
-            _key_figures(data, groups),
+            _key_figures(data, groups, upcoming),
             _charts(data),
             _rebalance_section(data, groups),
+            _last_preview_section(outcomes),
+            _next_rebalance_section(data, upcoming),
             _concentration_section(data),
             _provenance_section(data),
             "<footer>Made by <code>b3 report</code> from the tables carteira_historico, "
-            "carteira_concentracao, carteira_mudancas and carteira_header of b3-lake. Weights "
-            "are B3's, in percent of the index.</footer>",
+            f"carteira_concentracao, carteira_mudancas{previews} and carteira_header of "
+            "b3-lake. Weights are B3's, in percent of the index.</footer>",
         ]
     )
     return (

@@ -263,8 +263,8 @@ def build_assets(indices: Sequence[str]) -> list[dg.AssetsDefinition]:
         a stage (B3 error, nothing captured, a blocking rule) stops there and is named when the
         step ends, after every other index has gone through."""
         run, previews = ChainRun(context), ChainRun(context, "preview")
-        yield from _preview_capture(previews, b3_api, capture_store, lake)
-        yield from _raw(run, b3_api, capture_store)
+        served_now = yield from _raw(run, b3_api, capture_store)
+        yield from _preview_capture(previews, b3_api, capture_store, lake, served_now)
         bronze_findings = yield from _bronze(run, capture_store)
         yield from _lake(run, capture_store, lake, bronze_findings)
         yield from _refine(run, lake, refiner)
@@ -278,10 +278,12 @@ def build_assets(indices: Sequence[str]) -> list[dg.AssetsDefinition]:
 
 def _raw(
     run: ChainRun, b3_api: B3ApiResource, capture_store: CaptureStoreResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Generator[dg.MaterializeResult, None, dict[str, set[date]]]:
     """In a range, dates that cannot be fetched (another date served, or B3 unreachable) are
-    skipped and named, so a backfill over captured history works without B3."""
+    skipped and named, so a backfill over captured history works without B3. Returns each
+    index's dates fetched now: the session B3 is serving."""
     fetch = b3_api.fetcher()
+    served_now: dict[str, set[date]] = {}
     for index in run.indices(RAW):
         captured, fetched, refused, unreachable, b3_error = [], [], [], [], ""
         for day in run.dates:
@@ -294,6 +296,7 @@ def _raw(
             captured.append(capture)
             if was_fetched:
                 fetched.append(day)
+                served_now.setdefault(index, set()).add(day)
         if not captured:
             run.fail(index, b3_error or "B3 serves only the current portfolio")
             continue
@@ -328,6 +331,7 @@ def _raw(
                 "b3_error": b3_error,
             },
         )
+    return served_now
 
 
 def _bronze(
@@ -566,18 +570,23 @@ def _catalog(
 
 
 def _preview_capture(
-    run: ChainRun, b3_api: B3ApiResource, capture_store: CaptureStoreResource, lake: LakeResource
+    run: ChainRun,
+    b3_api: B3ApiResource,
+    capture_store: CaptureStoreResource,
+    lake: LakeResource,
+    served_now: dict[str, set[date]],
 ) -> Iterator[dg.MaterializeResult]:
-    """The preview's raw, bronze and lake stages. B3 serves the preview of now only: the current
-    session is asked (offline, any session has its sample), a captured one is kept, and a past
-    session never captured is named and skipped (no index fails for it)."""
+    """The preview's raw, bronze and lake stages. B3 serves the preview of now only, so it is
+    asked for the session B3 is serving (the daily portfolio this run fetched, else today's;
+    offline, any session has its sample), a captured one is kept, and a past session never
+    captured is named and skipped (no index fails for it)."""
     now = current_session()
     for index in run.indices(PREVIEW_RAW):
         held, fetched, none_served, not_captured = [], [], [], []
         for day in run.dates:
             unit = Unit(index, day)
             fetch = None
-            if b3_api.offline or day == now:
+            if b3_api.offline or day == now or day in served_now.get(index, set()):
                 fetch = partial(b3_api.fetch_theoretical, index, day=day)
             try:
                 capture, was_fetched = capture_store.capture_previews(unit, fetch)

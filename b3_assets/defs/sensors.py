@@ -1,9 +1,11 @@
 """The two ways new raw data gets refined without anyone pressing a button (docs/automation.md).
 
 - `raw_objects_sensor` (B3_TRIGGER=dagster, and always locally): watches the lake's raw/ prefix
-  and requests the refine for each new or replaced object's (index, date).
+  and requests the refine for each new or replaced object's (index, date); and previa/raw/
+  (B3's quadrimester preview), requesting the preview's tables for each (index, capture session).
 - `glue_job_runs_sensor` (B3_TRIGGER=lambda on AWS): Dagster launches no Glue; it watches the
-  runs the Lambda started and records the refined partitions they wrote, with run id and state.
+  runs the Lambda started and records the refined partitions they wrote, with run id and state
+  (a preview-mode run: the preview's tables, never the daily ones).
 
 Both are always defined, so the UI shows them, but only the one of the environment's trigger acts:
 the other says why it is idle. Glue is never launched twice for one object.
@@ -12,12 +14,19 @@ the other says why it is idle. Glue is never launched twice for one object.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import dagster as dg
 
-from b3_assets.defs.assets import CATALOG, REFINE_STAGES, asset_key, stage_keys
+from b3_assets.defs.assets import (
+    CATALOG,
+    PREVIEW_REFINE_STAGES,
+    REFINE_STAGES,
+    asset_key,
+    stage_keys,
+)
 from b3_assets.defs.jobs import Jobs
 from b3_assets.defs.lake_quality import REFINED_RULES
 from b3_assets.defs.partitions import range_tags, trading_date_partitions, unit_runs
@@ -26,22 +35,72 @@ from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.lake.local import StoredObject
 from b3_assets.refine.watermark import Watermark
 from b3_assets.settings import Settings
-from b3_contract.glue_runs import TERMINAL_STATES, glue_run_units, started_by_dagster
-from b3_contract.lake_keys import RAW_PREFIX, Unit, raw_key_unit
-from b3_contract.tables import PORTFOLIO_TABLES
+from b3_contract.glue_runs import (
+    DAILY,
+    PREVIEWS,
+    TERMINAL_STATES,
+    glue_run_mode,
+    glue_run_units,
+    started_by_dagster,
+)
+from b3_contract.lake_keys import (
+    PREVIEW_RAW_PREFIX,
+    RAW_PREFIX,
+    Unit,
+    preview_key_unit,
+    raw_key_unit,
+)
+from b3_contract.tables import PORTFOLIO_TABLES, PREVIEW_TABLES
 
-REFINED_PROBE = "carteira_ativos"  # every refine writes all three tables together
+
+@dataclass(frozen=True)
+class Refine:
+    """One kind of refine a lake object asks for: where its objects live, which key rule they
+    follow, which stages refine them, and the table whose materialization says it is done."""
+
+    prefix: str
+    key_unit: Callable[[str], Unit | None]
+    stages: tuple[str, ...]
+    probe: str  # every refine of the kind writes this table with the others
+    run_key: str  # the run key's prefix, and the b3/trigger tag
+
+
+REFINES = {
+    DAILY: Refine(RAW_PREFIX, raw_key_unit, REFINE_STAGES, "carteira_ativos", "raw-object"),
+    PREVIEWS: Refine(
+        PREVIEW_RAW_PREFIX,
+        preview_key_unit,
+        PREVIEW_REFINE_STAGES,
+        "carteira_previa",
+        "preview-object",
+    ),
+}
+REFINED_PROBE = REFINES[DAILY].probe
+GLUE_RUN_TABLES = {DAILY: tuple(PORTFOLIO_TABLES), PREVIEWS: tuple(PREVIEW_TABLES)}
+"""The tables a finished Glue run of each `--refine` mode wrote."""
+
+
+def object_unit(key: str) -> tuple[str, Unit | None]:
+    """The refine a lake key asks for and its unit; (DAILY, None) for any other key."""
+    for mode, refine in REFINES.items():
+        unit = refine.key_unit(key)
+        if unit is not None:
+            return mode, unit
+    return DAILY, None
 
 
 def _status(active: bool) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if active else dg.DefaultSensorStatus.STOPPED
 
 
-def refined_after(instance: dg.DagsterInstance, unit: Unit, moment: datetime) -> bool:
-    """Whether the unit's refined partition was materialized after `moment` (by any run)."""
+def refined_after(
+    instance: dg.DagsterInstance, unit: Unit, moment: datetime, probe: str = REFINED_PROBE
+) -> bool:
+    """Whether the unit's refined partition (of the `probe` table) was materialized after
+    `moment` (by any run)."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=asset_key(unit.index, REFINED_PROBE), asset_partitions=[str(unit.day)]
+            asset_key=asset_key(unit.index, probe), asset_partitions=[str(unit.day)]
         ),
         limit=1,
     ).records
@@ -106,21 +165,24 @@ def build_raw_objects_sensor(settings: Settings, jobs: Jobs, indices: Sequence[s
     def raw_objects_sensor(
         context: dg.SensorEvaluationContext, lake: LakeResource
     ) -> dg.SensorResult | dg.SkipReason:
-        """Refines each raw/INDEX/DATE/dados_originais.parquet that is new or replaced since the
-        last look, unless a run already refined that unit after the object was written."""
+        """Refines each raw/INDEX/DATE/dados_originais.parquet (the daily tables) and each
+        previa/raw/INDEX/DATE/dados_originais.parquet (the preview's) that is new or replaced
+        since the last look, unless a run already refined that unit after the object was
+        written. One watermark covers both prefixes."""
         if not active:
             return dg.SkipReason(
                 "B3_TRIGGER=lambda: the Lambda starts the Glue job for new raw objects "
                 "(glue_job_runs_sensor records its runs); set B3_TRIGGER=dagster to use this"
             )
-        objects = lake.list_objects(RAW_PREFIX)
+        listed = {mode: lake.list_objects(refine.prefix) for mode, refine in REFINES.items()}
+        objects = [item for items in listed.values() for item in items]
         fresh, watermark = Watermark.parse(context.cursor).select(
             objects, lambda o: o.last_modified, lambda o: o.ident
         )
-        newest: dict[Unit, StoredObject] = {}
+        newest: dict[str, dict[Unit, StoredObject]] = {mode: {} for mode in REFINES}
         ignored = []
         for item in fresh:
-            unit = raw_key_unit(item.key)
+            mode, unit = object_unit(item.key)
             if (
                 unit is None
                 or unit.index not in indices
@@ -128,25 +190,31 @@ def build_raw_objects_sensor(settings: Settings, jobs: Jobs, indices: Sequence[s
             ):
                 ignored.append(item.key)
                 continue
-            newest[unit] = item
+            newest[mode][unit] = item
         if ignored:
             context.log.warning(
-                "not raw objects of a trading date and an index of these definitions (reload "
-                f"the code location for a new index), ignored: {ignored}"
+                "not raw or preview objects of a trading date and an index of these definitions "
+                f"(reload the code location for a new index), ignored: {ignored}"
             )
-        pending = {
-            unit: item.ident
-            for unit, item in sorted(newest.items())
-            if not refined_after(context.instance, unit, item.last_modified)
-        }
-        if len(pending) < len(newest):
-            done = [str(unit) for unit in sorted(set(newest) - set(pending))]
-            context.log.info(f"already refined after their raw object was written: {done}")
+        requests = []
+        for mode, refine in REFINES.items():
+            pending = {
+                unit: item.ident
+                for unit, item in sorted(newest[mode].items())
+                if not refined_after(context.instance, unit, item.last_modified, refine.probe)
+            }
+            if len(pending) < len(newest[mode]):
+                done = [str(unit) for unit in sorted(set(newest[mode]) - set(pending))]
+                context.log.info(
+                    f"already refined after their {refine.prefix} object was written: {done}"
+                )
+            tags = {"b3/trigger": refine.run_key}
+            requests += unit_requests(pending, refine.stages, refine.run_key, tags)
         cursor = watermark.serialize()
-        if not pending:
-            skip = f"no new raw objects to refine ({len(objects)} in raw/)"
+        if not requests:
+            counts = ", ".join(f"{len(listed[m])} in {r.prefix}" for m, r in REFINES.items())
+            skip = f"no new raw objects to refine ({counts})"
             return dg.SensorResult(skip_reason=skip, cursor=cursor)
-        requests = unit_requests(pending, REFINE_STAGES, "raw-object", {"b3/trigger": "raw-object"})
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return raw_objects_sensor
@@ -156,7 +224,9 @@ def glue_run_events(
     job_run: dict, units: list[Unit]
 ) -> list[dg.AssetMaterialization | dg.AssetObservation]:
     """The refined partitions a finished run wrote (materializations), or, when it failed, an
-    observation per unit carrying its state and error."""
+    observation per unit carrying its state and error: the daily tables, or the preview's for a
+    `--refine previews` run."""
+    tables = GLUE_RUN_TABLES[glue_run_mode(job_run)]
     state = job_run["JobRunState"]
     metadata = {
         "glue_job_run_id": job_run["Id"],
@@ -166,6 +236,7 @@ def glue_run_events(
         "completed_on": str(job_run.get("CompletedOn", "")),
         "execution_time_s": job_run.get("ExecutionTime", 0),
         "trigger": "lambda",
+        "glue_refine": glue_run_mode(job_run),
     }
     if state != "SUCCEEDED":
         metadata["error"] = job_run.get("ErrorMessage", "")
@@ -173,7 +244,7 @@ def glue_run_events(
     return [
         kind(asset_key=asset_key(unit.index, name), partition=str(unit.day), metadata=metadata)
         for unit in units
-        for name in PORTFOLIO_TABLES
+        for name in tables
     ]
 
 
@@ -190,7 +261,8 @@ def build_glue_job_runs_sensor(settings: Settings, jobs: Jobs, indices: Sequence
         context: dg.SensorEvaluationContext, glue_job_runs: GlueJobRunsResource
     ) -> dg.SensorResult | dg.SkipReason:
         """Records each refine run the Lambda started once it finishes: the refined partitions
-        of its units (run id and state as metadata), then checks the catalog for them."""
+        of its units (run id and state as metadata), then, for a daily run, checks the catalog
+        for them (a preview run registered its two tables itself)."""
         if not active:
             return dg.SkipReason(
                 "B3_TRIGGER=lambda on AWS only: here Dagster's own runs refine new raw objects "
@@ -209,6 +281,7 @@ def build_glue_job_runs_sensor(settings: Settings, jobs: Jobs, indices: Sequence
                 continue  # its Dagster run recorded the materializations itself
             try:
                 units = glue_run_units(job_run)
+                mode = glue_run_mode(job_run)
             except ValueError as exc:
                 context.log.warning(str(exc))
                 continue
@@ -225,6 +298,8 @@ def build_glue_job_runs_sensor(settings: Settings, jobs: Jobs, indices: Sequence
                 and trading_date_partitions.has_partition_key(str(unit.day))
             ]
             events += glue_run_events(job_run, units)
+            if job_run["JobRunState"] == "SUCCEEDED" and mode == PREVIEWS:
+                continue  # the catalog check covers the daily tables
             if job_run["JobRunState"] == "SUCCEEDED":
                 tags = {"b3/trigger": "lambda", "b3/glue_job_run_id": job_run["Id"]}
                 requests += unit_requests(

@@ -128,7 +128,7 @@ def test_queries_the_refined_tables(catalog) -> None:
     assert types[-3:] == ["VARCHAR", "DATE", "VARCHAR"]
 
 
-def test_the_nine_views_exist(catalog) -> None:
+def test_the_eleven_views_exist(catalog) -> None:
     import duckdb
 
     with duckdb.connect(str(catalog), read_only=True) as con:
@@ -138,6 +138,8 @@ def test_the_nine_views_exist(catalog) -> None:
         "carteira_header",
         "carteira_setores",
         "carteira_historico",
+        "carteira_previa",
+        "carteira_previa_mudancas",
         "carteira_mudancas",
         "carteira_concentracao",
         "ibov_ativos",

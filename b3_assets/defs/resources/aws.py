@@ -4,7 +4,7 @@ Athena for queries."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
@@ -26,10 +26,16 @@ from b3_assets.defs.resources.interfaces import (
 from b3_assets.lake.s3 import S3Lake
 from b3_assets.refine.catalog import QueryResult
 from b3_assets.testing.glue_local import LocalGlueJobRuns
-from b3_contract.glue_runs import UNITS_ARGUMENT, job_runs, runs_refining, units_argument
+from b3_contract.glue_runs import DAILY, PREVIEWS, job_runs, run_arguments, runs_refining
 from b3_contract.glue_tables import unit_expression
 from b3_contract.lake_keys import Unit
-from b3_contract.tables import INDEX_TABLES, PORTFOLIO_TABLES, IndexTable, RefinedTable
+from b3_contract.tables import (
+    INDEX_TABLES,
+    PORTFOLIO_TABLES,
+    PREVIEW_TABLES,
+    IndexTable,
+    RefinedTable,
+)
 
 PIPES_PREFIX = "pipes/"
 
@@ -94,23 +100,36 @@ class GlueRefinerResource(RefinerResource):
     def refine(
         self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
     ) -> dict[str, TableOutput]:
+        return self._run(context, units, DAILY)
+
+    def refine_previews(
+        self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
+    ) -> dict[str, TableOutput]:
+        return self._run(context, units, PREVIEWS)
+
+    def _run(
+        self, context: dg.AssetExecutionContext, units: list[Unit], mode: str
+    ) -> dict[str, TableOutput]:
+        """One run of the job in `mode` (`--refine`) for the units, unless a run of the same
+        mode is refining one of them: a daily and a preview run write different tables."""
         params = {
             "JobName": self.job_name,
             "Arguments": {
-                UNITS_ARGUMENT: units_argument(units),
-                "--bucket": self.bucket,
+                **run_arguments(units, self.bucket, mode),
                 "--database": self.database,
             },
         }
+        what = "the previews of these units" if mode == PREVIEWS else "these units"
         with aws.aws_errors(f"running Glue job {self.job_name}", self.bucket):
             launcher = self.launcher()
-            busy = runs_refining(job_runs(launcher, self.job_name), units, self.bucket)
+            runs = job_runs(launcher, self.job_name)
+            busy = runs_refining(runs, units, self.bucket, mode=mode)
             if busy:
                 running = "; ".join(
                     f"{run_id} ({', '.join(map(str, taken))})" for run_id, taken in busy.items()
                 )
                 raise dg.Failure(
-                    f"Glue job {self.job_name} is already refining these units: {running}. Two "
+                    f"Glue job {self.job_name} is already refining {what}: {running}. Two "
                     "runs of one unit would interleave their writes; run again once it ends."
                 )
             invocation = self.pipes_client(launcher).run(
@@ -146,14 +165,14 @@ class GlueRefinerResource(RefinerResource):
                         {"glue_index_table": table["index_table"]} if "index_table" in table else {}
                     ),
                     "objects_removed": table["objects_removed"],
+                    **(
+                        {"partitions_rewritten": table["partitions_rewritten"]}
+                        if "partitions_rewritten" in table
+                        else {}
+                    ),
                 },
             )
         return outputs
-
-    def refine_previews(
-        self, context: dg.AssetExecutionContext, lake: LakeResource, units: list[Unit]
-    ) -> dict[str, TableOutput]:
-        raise NotImplementedError("HELPER-A: the Glue job's preview refine")
 
 
 class GlueCatalogResource(CatalogResource):
@@ -170,12 +189,20 @@ class GlueCatalogResource(CatalogResource):
         return f"glue://{self.database}"
 
     def register(self, lake: LakeResource, units: list[Unit]) -> dict[str, dict[Unit, int]]:
+        return self._check(units, [*PORTFOLIO_TABLES.values(), *INDEX_TABLES.values()])
+
+    def register_previews(
+        self, lake: LakeResource, units: Sequence[Unit] = ()
+    ) -> dict[str, dict[Unit, int]]:
+        """The preview's tables (carteira_previa, carteira_previa_mudancas), checked and counted
+        like the daily ones: the preview-mode Glue run registered their partitions."""
+        return self._check(units, list(PREVIEW_TABLES.values()))
+
+    def _check(
+        self, units: Sequence[Unit], specs: Sequence[RefinedTable | IndexTable]
+    ) -> dict[str, dict[Unit, int]]:
         glue = aws.client("glue")
         counts: dict[str, dict[Unit, int]] = {}
-        specs: list[RefinedTable | IndexTable] = [
-            *PORTFOLIO_TABLES.values(),
-            *INDEX_TABLES.values(),
-        ]
         for spec in specs:
             name = spec.name
             with aws.aws_errors(f"reading Glue table {self.database}.{name}"):
