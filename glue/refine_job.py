@@ -274,7 +274,7 @@ def trading_sessions(first: date, last: date) -> list[date]:
 
 def first_session(quadrimester: str) -> date | None:
     """B3's first session of a quadrimester ('2025-09'), None outside the calendar: what
-    b3_assets.capture.previews.first_session answers for the local refine."""
+    b3_assets.source.trading_calendar.first_session answers for the local refine."""
     try:
         start = quadrimester_start(quadrimester)
     except ValueError:

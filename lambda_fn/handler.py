@@ -35,10 +35,10 @@ class BucketRun:
     (index, date) units and the objects that asked."""
 
     bucket: str
-    mode: str = DAILY
     units: list[Unit] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     first_event: datetime | None = None
+    mode: str = DAILY
 
 
 @dataclass
@@ -92,7 +92,7 @@ def plan_runs(event: Any, bucket_allowed: str | None = None) -> Plan:
         if unit is None:
             skipped.append({"key": key, "reason": EXPECTED_KEYS})
             continue
-        run = runs.setdefault((bucket, mode), BucketRun(bucket, mode))
+        run = runs.setdefault((bucket, mode), BucketRun(bucket, mode=mode))
         if unit not in run.units:
             run.units.append(unit)
         run.keys.append(key)

@@ -4,7 +4,11 @@
 carteira_mudancas and carteira_header, with the columns and types those tables have in the lake,
 over a run of real B3 sessions: CSV imports first (no sectors, no capture time), then API
 captures, a gap of two sessions with nothing captured, entries and exits at each rebalance (the
-first session of January, May or September) and one exit between rebalances. `Synthetic.query`
+first session of January, May or September) and one exit between rebalances. carteira_previa and
+carteira_previa_mudancas are there too, empty unless `previews=True`: then B3's previews of each
+rebalance of the period (the last one a CSV import, off by one name each way: the forecast's
+error) and of the next rebalance after the period (captured on its last four sessions: two
+names leave, three enter). `Synthetic.query`
 runs Athena (Trino) SQL on it through sqlglot, as `b3 query` does on the local catalog, and returns
 the same `QueryResult`; the other fields are what the report must say.
 """
@@ -23,6 +27,7 @@ import sqlglot
 
 from b3_assets.refine.catalog import QueryResult
 from b3_assets.source.trading_calendar import trading_days
+from b3_contract.previews import next_quadrimester
 
 # Sectors as B3 writes them in segment-2 captures (tests/fixtures/b3/portfolio_day_IBOV_seg2_*).
 SECTORS = (
@@ -91,6 +96,34 @@ DDL: dict[str, tuple[tuple[str, str], ...]] = {
         ("indice", "VARCHAR"),
         ("data", "DATE"),
     ),
+    "carteira_previa": (
+        ("empresa", "VARCHAR"),
+        ("tipo", "VARCHAR"),
+        ("participacao_pct", "DECIMAL(7,3)"),
+        ("qtd_teorica", "BIGINT"),
+        ("ranking", "INTEGER"),
+        ("quadrimestre", "VARCHAR"),
+        ("data_coleta", "TIMESTAMPTZ"),
+        ("origem", "VARCHAR"),
+        ("acao", "VARCHAR"),
+        ("indice", "VARCHAR"),
+        ("data", "DATE"),
+    ),
+    "carteira_previa_mudancas": (
+        ("comparacao", "VARCHAR"),
+        ("acao", "VARCHAR"),
+        ("empresa", "VARCHAR"),
+        ("tipo_mudanca", "VARCHAR"),
+        ("participacao_antes_pct", "DECIMAL(7,3)"),
+        ("participacao_depois_pct", "DECIMAL(7,3)"),
+        ("variacao_pp", "DECIMAL(8,3)"),
+        ("qtd_teorica_antes", "BIGINT"),
+        ("qtd_teorica_depois", "BIGINT"),
+        ("quadrimestre", "VARCHAR"),
+        ("data_carteira", "DATE"),
+        ("indice", "VARCHAR"),
+        ("data", "DATE"),
+    ),
     "carteira_header": (
         ("data_carteira", "DATE"),
         ("qtd_teorica_total", "BIGINT"),
@@ -118,6 +151,35 @@ class Stock:
     qtd: int
 
 
+Holding = dict[str, tuple[Stock, float, int]]  # ticker: (stock, weight in %, quantity)
+
+
+@dataclass(frozen=True)
+class PreviewFacts:
+    """The latest preview of the next rebalance after the period, as the report must show it."""
+
+    session: date
+    quadrimester: str
+    compared: date  # the daily portfolio it is compared with
+    sessions: list[date]  # every preview of that quadrimester captured in the period
+    names: int
+    entries: dict[str, float]  # ticker: weight in the preview
+    exits: dict[str, float]  # ticker: weight today
+    moves: list[tuple[str, float, float, float]]  # top 10 (ticker, today, preview, change)
+
+
+@dataclass(frozen=True)
+class OutcomeFacts:
+    """How the last preview before a rebalance of the period compares with B3's portfolio."""
+
+    session: date  # the preview's capture session
+    quadrimester: str
+    missed: dict[str, float]  # in B3's portfolio, not in the preview: ticker: actual weight
+    extra: dict[str, float]  # in the preview, not in B3's portfolio: ticker: preview weight
+    held: int  # names in both
+    mean_error: float  # mean |weight error| in points over the names in both
+
+
 @dataclass(frozen=True)
 class Synthetic:
     """The DuckDB, its `query` callable, and the facts the report must state."""
@@ -132,6 +194,8 @@ class Synthetic:
     rebalances: dict[date, tuple[list[str], list[str]]]  # session: (entries, exits)
     other_exit: tuple[date, str]  # an exit between rebalances (a delisting)
     rows: int = field(default=0)
+    next_preview: PreviewFacts | None = None
+    outcomes: dict[date, OutcomeFacts] = field(default_factory=dict)  # by rebalance session
 
     @property
     def start(self) -> date:
@@ -191,8 +255,155 @@ def _weights(members: list[Stock]) -> dict[str, float]:
     return {stock.acao: round(100 * stock.weight / total, 3) for stock in members}
 
 
-def build(sessions: int = 60, tickers: int = 80, index: str = "IBOV", seed: int = 13) -> Synthetic:
-    """The four tables over `sessions` B3 sessions of about `tickers` constituents."""
+def _compare(
+    index: str,
+    session: date,
+    comparison: str,
+    quadrimester: str,
+    portfolio_day: date,
+    before: Holding,
+    after: Holding,
+) -> list[tuple]:
+    """carteira_previa_mudancas rows of one comparison, as glue/sql/previa_mudancas.sql makes."""
+    rows = []
+    for acao in sorted(before.keys() | after.keys()):
+        old, new = before.get(acao), after.get(acao)
+        kind = "entrada" if old is None else "saida" if new is None else "permanece"
+        w_old, w_new = (old[1] if old else None), (new[1] if new else None)
+        rows.append(
+            (
+                comparison,
+                acao,
+                (new or old)[0].empresa,
+                kind,
+                w_old,
+                w_new,
+                round((w_new or 0.0) - (w_old or 0.0), 3),
+                old[2] if old else None,
+                new[2] if new else None,
+                quadrimester,
+                portfolio_day,
+                index,
+                session,
+            )
+        )
+    return rows
+
+
+def _preview_rows(
+    index: str, session: date, quadrimester: str, holding: Holding, csv: bool, minute: int
+) -> list[tuple]:
+    """carteira_previa rows of one preview (a CSV import has no capture time)."""
+    collected = None if csv else datetime.combine(session, time(20, minute), UTC)
+    ordered = sorted(holding.items(), key=lambda item: (-item[1][1], item[0]))
+    return [
+        (
+            stock.empresa,
+            stock.tipo,
+            weight,
+            qtd,
+            ranking,
+            quadrimester,
+            collected,
+            "csv" if csv else "api",
+            acao,
+            index,
+            session,
+        )
+        for ranking, (acao, (stock, weight, qtd)) in enumerate(ordered, 1)
+    ]
+
+
+def _forecast(rng: random.Random, members: list[Stock]) -> Holding:
+    """A preview of `members`: B3's weights as of some days before, so they differ a little."""
+    drifted = {s.acao: s.weight * math.exp(rng.gauss(0, 0.05)) for s in members}
+    total = sum(drifted.values())
+    return {s.acao: (s, round(100 * drifted[s.acao] / total, 3), s.qtd) for s in members}
+
+
+def _previews(
+    rng: random.Random,
+    index: str,
+    captured: list[date],
+    portfolios: dict[date, Holding],
+    rebalances: dict[date, tuple[list[str], list[str]]],
+    spare: list[Stock],
+) -> tuple[list[tuple], list[tuple], PreviewFacts, dict[date, OutcomeFacts]]:
+    """carteira_previa and carteira_previa_mudancas rows, and what the report must say."""
+    previa: list[tuple] = []
+    mudancas: list[tuple] = []
+    outcomes = {}
+    for rebalance, (joining, leaving) in sorted(rebalances.items()):
+        quadrimester = rebalance.strftime("%Y-%m")
+        actual = portfolios[rebalance]
+        stocks = {acao: held[0] for day in portfolios.values() for acao, held in day.items()}
+        # the preview misses one name that entered and keeps one that left
+        members = [actual[a][0] for a in actual if a != joining[0]] + [stocks[leaving[0]]]
+        position = captured.index(rebalance)
+        sessions = captured[max(0, position - 3) : position]
+        for n, day in enumerate(sessions):
+            last = n == len(sessions) - 1
+            forecast = _forecast(rng, members)
+            previa += _preview_rows(index, day, quadrimester, forecast, last, n)
+            mudancas += _compare(index, day, "previa", quadrimester, day, portfolios[day], forecast)
+            if last:
+                mudancas += _compare(
+                    index, day, "realizada", quadrimester, rebalance, forecast, actual
+                )
+                both = forecast.keys() & actual.keys()
+                errors = [abs(round(actual[a][1] - forecast[a][1], 3)) for a in both]
+                outcomes[rebalance] = OutcomeFacts(
+                    session=day,
+                    quadrimester=quadrimester,
+                    missed={joining[0]: actual[joining[0]][1]},
+                    extra={leaving[0]: forecast[leaving[0]][1]},
+                    held=len(both),
+                    mean_error=sum(errors) / len(errors),
+                )
+    # the next rebalance: two of today's smallest names leave, three new ones enter
+    end = captured[-1]
+    quadrimester = next_quadrimester(end)
+    today = portfolios[end]
+    ranked = sorted(today, key=lambda a: (today[a][1], a))
+    leaving = {ranked[1], ranked[2]}
+    joining = [spare.pop() for _ in range(3)]
+    members = [today[a][0] for a in today if a not in leaving] + joining
+    sessions = captured[-4:]
+    forecast: Holding = {}
+    for n, day in enumerate(sessions):
+        forecast = _forecast(rng, members)
+        previa += _preview_rows(index, day, quadrimester, forecast, False, 30 + n)
+        mudancas += _compare(index, day, "previa", quadrimester, day, portfolios[day], forecast)
+    moves = sorted(
+        (
+            (a, today[a][1], forecast[a][1], round(forecast[a][1] - today[a][1], 3))
+            for a in today.keys() & forecast.keys()
+            if round(forecast[a][1] - today[a][1], 3) != 0
+        ),
+        key=lambda move: (-abs(move[3]), move[0]),
+    )
+    facts = PreviewFacts(
+        session=end,
+        quadrimester=quadrimester,
+        compared=end,
+        sessions=sessions,
+        names=len(forecast),
+        entries={s.acao: forecast[s.acao][1] for s in joining},
+        exits={a: today[a][1] for a in leaving},
+        moves=moves[:10],
+    )
+    return previa, mudancas, facts, outcomes
+
+
+def build(
+    sessions: int = 60,
+    tickers: int = 80,
+    index: str = "IBOV",
+    seed: int = 13,
+    previews: bool = False,
+) -> Synthetic:
+    """The tables over `sessions` B3 sessions of about `tickers` constituents (with previews:
+    those of the period's rebalances and of the next one)."""
     rng = random.Random(seed)
     period = _period(sessions)
     position = {day: i for i, day in enumerate(period)}
@@ -214,7 +425,8 @@ def build(sessions: int = 60, tickers: int = 80, index: str = "IBOV", seed: int 
     rebalances: dict[date, tuple[list[str], list[str]]] = {}
     other_exit: tuple[date, str] | None = None
     historico, concentracao, mudancas, header = [], [], [], []
-    previous: dict[str, tuple[Stock, float, int]] = {}
+    portfolios: dict[date, Holding] = {}
+    previous: Holding = {}
     previous_day: date | None = None
     for day in captured:
         for stock in members:
@@ -346,7 +558,16 @@ def build(sessions: int = 60, tickers: int = 80, index: str = "IBOV", seed: int 
             )
         )
         previous = {s.acao: (s, weights[s.acao], s.qtd) for s in members}
+        portfolios[day] = previous
         previous_day = day
+
+    previa: list[tuple] = []
+    previa_mudancas: list[tuple] = []
+    next_preview, outcomes = None, {}
+    if previews:
+        previa, previa_mudancas, next_preview, outcomes = _previews(
+            rng, index, captured, portfolios, rebalances, spare
+        )
 
     connection = duckdb.connect(":memory:")
     connection.execute("SET TimeZone = 'UTC'")
@@ -355,6 +576,8 @@ def build(sessions: int = 60, tickers: int = 80, index: str = "IBOV", seed: int 
         ("carteira_concentracao", concentracao),
         ("carteira_mudancas", mudancas),
         ("carteira_header", header),
+        ("carteira_previa", previa),
+        ("carteira_previa_mudancas", previa_mudancas),
     ):
         connection.execute(f"CREATE TABLE {name} ({', '.join(map(' '.join, DDL[name]))})")
         columns = [column for column, _ in DDL[name]]
@@ -374,4 +597,6 @@ def build(sessions: int = 60, tickers: int = 80, index: str = "IBOV", seed: int 
         rebalances=rebalances,
         other_exit=other_exit,
         rows=len(historico),
+        next_preview=next_preview,
+        outcomes=outcomes,
     )

@@ -1,11 +1,11 @@
 """`b3 deploy`: what the AWS path needs in an account, created or updated idempotently.
 
-The bucket (public access blocked, encrypted), the Glue job script, refine and analytic SQL and
-table contract under s3://BUCKET/glue/, the Glue database and its nine tables (carteira_* with the
-three analytic ones for every index, ibov_* for IBOV; b3_contract.glue_tables, the definition the
-Glue job keeps them to), the job's IAM role (unless an ARN is given) and the Glue job (with
-dagster-pipes and exchange_calendars installed). Running it again changes nothing that is already
-as wanted.
+The bucket (public access blocked, encrypted), the Glue job script, refine, analytic and preview
+SQL and table contract under s3://BUCKET/glue/, the Glue database and its eleven tables
+(carteira_* with the three analytic ones and the preview's two for every index, ibov_* for IBOV;
+b3_contract.glue_tables, the definition the Glue job keeps them to), the job's IAM role (unless
+an ARN is given) and the Glue job (with dagster-pipes and exchange_calendars installed). Running
+it again changes nothing that is already as wanted.
 
 infra/template.yaml is the full deployment (it adds the Lambda trigger, the Athena workgroup and
 the bucket policy, and declares the same tables). CloudFormation cannot upload files, so after
@@ -45,6 +45,10 @@ WORKERS = 2
 MAX_CONCURRENT_RUNS = 3
 JOB_TIMEOUT_MINUTES = 60
 JOB_MODULES = ("dagster-pipes", "exchange_calendars")  # --additional-python-modules, pinned
+DESCRIPTION = (
+    "b3-lake refine: raw/INDEX/DATE/dados_originais.parquet -> refined tables "
+    "(--refine previews: previa/raw/ -> the preview's tables)"
+)
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def additional_python_modules() -> str:
 
 def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
     return {
-        "Description": "b3-lake refine: raw/INDEX/DATE/dados_originais.parquet -> refined tables",
+        "Description": DESCRIPTION,
         "Role": role_arn,
         "Command": {
             "Name": "glueetl",
@@ -146,8 +150,9 @@ def job_definition(target: Target, role_arn: str) -> dict[str, Any]:
 
 
 def role_policy(target: Target, account: str) -> dict[str, Any]:
-    """Least privilege for the job: read raw/ and glue/, read and write refined/ (the analytics
-    read the stored sessions around a run), this database only."""
+    """Least privilege for the job: read raw/, previa/raw/ (the preview mode's input) and glue/,
+    read and write refined/ (the analytics and the preview's changes read stored sessions), this
+    database only."""
     bucket = f"arn:aws:s3:::{target.bucket}"
     glue = f"arn:aws:glue:{target.region}:{account}"
     return {
@@ -159,9 +164,10 @@ def role_policy(target: Target, account: str) -> dict[str, Any]:
                 "Action": ["s3:GetObject"],
                 "Resource": [
                     f"{bucket}/raw/*",
+                    f"{bucket}/previa/raw/*",  # --refine previews
                     f"{bucket}/glue/*",
                     f"{bucket}/pipes/*",
-                    f"{bucket}/refined/*",  # the analytics' stored sessions
+                    f"{bucket}/refined/*",  # the stored sessions read
                 ],
             },
             {
@@ -176,7 +182,9 @@ def role_policy(target: Target, account: str) -> dict[str, Any]:
                 "Action": ["s3:ListBucket"],
                 "Resource": [bucket],
                 "Condition": {
-                    "StringLike": {"s3:prefix": ["raw/*", "refined/*", "glue/*", "pipes/*"]}
+                    "StringLike": {
+                        "s3:prefix": ["raw/*", "previa/raw/*", "refined/*", "glue/*", "pipes/*"]
+                    }
                 },
             },
             {
@@ -302,7 +310,7 @@ def _table_differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
 
 
 def ensure_tables(glue: Any, target: Target) -> list[Step]:
-    """The six refined tables, before any run: the Glue job upserts the same definitions, so
+    """Every table of the catalog, before any run: the Glue job upserts the same definitions, so
     Athena can query (and the catalog asset check) a table before its first partition."""
     steps = []
     for wanted in all_table_inputs(target.bucket):

@@ -2,12 +2,14 @@
 DuckDB (after sqlglot) must give identical tables over B3's real fixtures: IBOV's API answers and
 the CSV downloads of other indices (no capture time, funds without sectors), and identical
 analytic tables (carteira_historico, carteira_mudancas, carteira_concentracao) from the
-carteira_ativos each engine produced."""
+carteira_ativos each engine produced; and identical preview tables (carteira_previa,
+carteira_previa_mudancas) from B3's quadrimester CSV and its real preview answer."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -244,3 +246,143 @@ def test_spark_writes_the_partition_layout_and_parquet_types(spark, bronze_files
     for field in schema:
         assert field.type == expected.field(field.name).type, field.name
     assert set(pq.ParquetFile(first).read().column("indice").to_pylist()) == {"IBOV"}
+
+
+# ---- B3's quadrimester preview: carteira_previa and carteira_previa_mudancas ----------------
+
+PREVIEW_FETCHED_AT = datetime(2025, 4, 25, 21, 30, 1, 654321, tzinfo=UTC)
+PREVIEW_SESSIONS = (date(2025, 4, 25), date(2025, 4, 28))  # the last two before May's rebalance
+MAY_REBALANCE = date(2025, 5, 2)  # May 1 is a holiday
+
+
+def fetched_preview(kind: str, raw: bytes, day: date):
+    """B3's pt-BR answer served for `kind` (both endpoints answer it: only the preview's rows
+    may reach carteira_previa)."""
+    from b3_assets.source.b3_client import FetchedTheoretical
+
+    response = json.loads(raw)
+    moment = PREVIEW_FETCHED_AT + timedelta(days=(day - PREVIEW_SESSIONS[0]).days)
+    return FetchedTheoretical(kind, "IBOV", "pt-br", True, raw, response, "http://b3/p", moment, 1)
+
+
+@pytest.fixture(scope="module")
+def preview_inputs(fixtures_dir: Path, tmp_path_factory) -> tuple[list[Path], list[Path]]:
+    """(preview objects, daily bronze files) as the lake holds them for IBOV:
+    previews: the quadrimester CSV of Sep-Dec 2023 (`b3 import`, filed under 2023-08-31) and
+    the real GetTheoricalPortfolio answer captured as the preview on 2025-04-25 and 2025-04-28;
+    daily: 2023-06-26 (CSV), 2025-03-12 and, as the portfolio of May's rebalance session, the
+    real May-August portfolio (2025-07-14's answer under the date 2025-05-02)."""
+    from conftest import import_csvs
+
+    from b3_assets.capture.previews import (
+        build_preview_bronze,
+        capture_previews,
+        write_preview_import,
+    )
+    from b3_assets.source.b3_client import canonical_json
+    from b3_assets.source.csv_download import parse_quadrimester_csv
+
+    data_dir = tmp_path_factory.mktemp("preview-parity")
+    quad = fixtures_dir / "IBOVQuad_9-2023.csv"
+    parsed = parse_quadrimester_csv(quad.read_bytes(), quad.name)
+    raw = canonical_json(parsed.response)
+    imported, _ = write_preview_import(
+        data_dir, parsed, raw, quad, quad.read_bytes(), PREVIEW_FETCHED_AT
+    )
+    assert imported.unit == Unit("IBOV", date(2023, 8, 31))
+    answer = (fixtures_dir / "theorical_portfolio_IBOV_pt-br.json").read_bytes()
+    units = [imported.unit]
+    for day in PREVIEW_SESSIONS:
+        unit = Unit("IBOV", day)
+        capture, _ = capture_previews(data_dir, unit, partial(fetched_preview, raw=answer, day=day))
+        assert capture is not None and capture.quadrimester == "2025-05"
+        units.append(unit)
+    previews = [build_preview_bronze(data_dir, unit)[0] for unit in units]
+
+    import_csvs(data_dir, [fixtures_dir / "IBOVDia_26-06-23.csv"])
+    daily = [build_bronze(data_dir, date(2023, 6, 26), "IBOV")[0]]
+    march = (fixtures_dir / "portfolio_day_IBOV_seg1_2025-03-12.json").read_bytes()
+    may = json.loads((fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json").read_bytes())
+    may["header"]["date"] = "02/05/25"
+    for raw_day in (march, json.dumps(may).encode()):
+        capture, _ = write_raw(data_dir, raw_day, "http://b3/x", FETCHED_AT, "IBOV")
+        daily.append(write_bronze(data_dir, json.loads(raw_day), capture))
+    return previews, daily
+
+
+def test_spark_and_duckdb_give_identical_preview_tables(spark, preview_inputs) -> None:
+    """The Glue job's preview refine (`previews`, `preview_changes`) and the local one
+    (`preview_tables`, `preview_changes`) over the same objects and the same plan: identical
+    carteira_previa and carteira_previa_mudancas, with 'previa' and 'realizada' pairs."""
+    from b3_assets.defs.resources.local import rows_by_unit
+    from b3_assets.source.trading_calendar import first_session
+    from b3_contract.previews import plan_previews
+    from b3_contract.tables import PREVIEW_TABLES
+
+    previews, daily = preview_inputs
+    tables = [*PREVIEW_TABLES.values(), *TABLES.values()]
+    sql = {t.sql_file: refine.spark_sql(t) for t in tables}
+
+    spark_previa = {"carteira_previa": refine_job.previews(spark, list(map(str, previews)), sql)}
+    duckdb_previa = {"carteira_previa": refine.preview_tables(previews)}
+    rows = assert_identical(spark_previa, duckdb_previa, PREVIEW_TABLES["carteira_previa"])
+    per_session = {}
+    for row in rows:  # (..., acao, indice, data)
+        per_session[row[-1]] = per_session.get(row[-1], 0) + 1
+    # the CSV's 86 rows; B3's answer has 92, once: the theoretical portfolio beside it is not a
+    # preview
+    assert per_session == {date(2023, 8, 31): 86, PREVIEW_SESSIONS[0]: 92, PREVIEW_SESSIONS[1]: 92}
+
+    units = sorted(rows_by_unit(duckdb_previa["carteira_previa"]))
+    daily_days = {"IBOV": [date(2023, 6, 26), date(2025, 3, 12), MAY_REBALANCE]}
+    plan = plan_previews(units, units, {}, daily_days, first_session)
+    # the job plans with its own calendar: the same plan
+    assert plan == plan_previews(units, units, {}, daily_days, refine_job.first_session)
+    assert {(c.unit.day, c.comparison, c.portfolio_day) for c in plan.comparisons} == {
+        (date(2023, 8, 31), "previa", date(2023, 6, 26)),
+        (PREVIEW_SESSIONS[0], "previa", date(2025, 3, 12)),
+        (PREVIEW_SESSIONS[1], "previa", date(2025, 3, 12)),
+        (PREVIEW_SESSIONS[1], "realizada", MAY_REBALANCE),  # the last preview before it only
+    }
+
+    spark_daily = refine_job.refine(spark, list(map(str, daily)), sql, list(TABLES.values()))
+    duckdb_daily = refine.refine_files(daily)
+    changes = PREVIEW_TABLES["carteira_previa_mudancas"]
+    on_spark = {
+        changes.name: refine_job.preview_changes(
+            spark,
+            plan.comparisons,
+            spark_previa["carteira_previa"],
+            spark_daily["carteira_ativos"],
+            sql,
+        )
+    }
+    on_duckdb = {
+        changes.name: refine.preview_changes(
+            plan.comparisons, duckdb_previa["carteira_previa"], duckdb_daily["carteira_ativos"]
+        )
+    }
+    rows = assert_identical(on_spark, on_duckdb, changes)
+    columns = [name for name, _ in changes.columns]
+    mudancas = [dict(zip(columns, row, strict=True)) for row in rows]
+    assert {(row["data"], row["comparacao"]) for row in mudancas} == {
+        (c.unit.day, c.comparison) for c in plan.comparisons
+    }
+    realizada = [row for row in mudancas if row["comparacao"] == "realizada"]
+    assert {(r["quadrimestre"], r["data_carteira"]) for r in realizada} == {
+        ("2025-05", MAY_REBALANCE)
+    }
+    # realizada: antes = the preview (92 tickers), depois = the portfolio started (84)
+    assert sum(r["participacao_antes_pct"] is not None for r in realizada) == 92
+    assert sum(r["participacao_depois_pct"] is not None for r in realizada) == 84
+    for row in mudancas:
+        antes, depois = row["participacao_antes_pct"], row["participacao_depois_pct"]
+        assert row["tipo_mudanca"] == (
+            "entrada" if antes is None else "saida" if depois is None else "permanece"
+        )
+        assert row["variacao_pp"] == (depois or 0) - (antes or 0)
+
+    # no pair: the views are empty, the SQL still answers with the contract's columns
+    empty = refine_job.preview_changes(spark, [], spark_previa["carteira_previa"], None, sql)
+    assert empty.columns == columns and empty.count() == 0
+    assert refine_job.previews(spark, [], sql).count() == 0

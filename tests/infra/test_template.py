@@ -15,7 +15,14 @@ from conftest import RAW_FILTER
 
 from b3_assets.aws import deploy
 from b3_contract.glue_tables import all_table_inputs
-from b3_contract.lake_keys import RAW_FILE, Unit, raw_key_unit, raw_object_key
+from b3_contract.lake_keys import (
+    RAW_FILE,
+    Unit,
+    preview_key_unit,
+    preview_object_key,
+    raw_key_unit,
+    raw_object_key,
+)
 from b3_contract.tables import ALL_TABLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,16 +119,23 @@ def test_bucket_is_private_encrypted_tls_only_and_notifies_the_lambda(template):
     assert tls["Effect"] == "Deny" and tls["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}
     }
-    (notification,) = props["NotificationConfiguration"]["LambdaConfigurations"]
-    assert notification["Event"] == "s3:ObjectCreated:*"
-    assert notification["Function"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
-    rules = {r["Name"]: r["Value"] for r in notification["Filter"]["S3Key"]["Rules"]}
+    daily, previews = props["NotificationConfiguration"]["LambdaConfigurations"]
+    for notification in (daily, previews):  # both to the one Lambda
+        assert notification["Event"] == "s3:ObjectCreated:*"
+        assert notification["Function"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+    rules = filter_rules(daily)
     assert rules == {"prefix": "raw/", "suffix": ".parquet"}
     # the moto notification tests (conftest.RAW_FILTER) deliver what this filter delivers
     assert rules == {r["Name"]: r["Value"] for r in RAW_FILTER["Key"]["FilterRules"]}
+    # and tests/lambda_fn/test_s3_notification.py's PREVIEW_FILTER what the preview's delivers
+    assert filter_rules(previews) == {"prefix": "previa/raw/", "suffix": RAW_FILE}
     permission = template["Resources"]["TriggerPermission"]["Properties"]
     assert permission["Principal"] == "s3.amazonaws.com"
     assert resolve(permission["SourceArn"], template) == "arn:aws:s3:::my-b3-lake"
+
+
+def filter_rules(notification: dict[str, Any]) -> dict[str, str]:
+    return {r["Name"]: r["Value"] for r in notification["Filter"]["S3Key"]["Rules"]}
 
 
 def s3_filter_passes(rules: dict[str, str], key: str) -> bool:
@@ -130,15 +144,23 @@ def s3_filter_passes(rules: dict[str, str], key: str) -> bool:
 
 def test_the_trigger_filter_lets_every_indexs_raw_object_through(template):
     """Every raw object key (raw/INDEX/DATE/dados_originais.parquet) reaches the Lambda, which
-    then applies the key rule itself: what the filter also lets through starts nothing."""
+    then applies the key rule itself: what the filter also lets through starts nothing. The
+    preview's filter lets its objects through, and no daily key (each kind reaches the Lambda
+    once, by its own filter)."""
     bucket = template["Resources"]["LakeBucket"]["Properties"]
-    (notification,) = bucket["NotificationConfiguration"]["LambdaConfigurations"]
-    rules = {r["Name"]: r["Value"] for r in notification["Filter"]["S3Key"]["Rules"]}
+    daily, previews = map(filter_rules, bucket["NotificationConfiguration"]["LambdaConfigurations"])
+    rules = daily
     units = [Unit.parse(u) for u in ("IBOV/2025-07-14", "IBXX/2000-01-03", "SMLL/2024-10-22")]
     for unit in units:
         key = raw_object_key(unit)
         assert key.endswith("/" + RAW_FILE) and s3_filter_passes(rules, key), key
-        assert raw_key_unit(key) == unit
+        assert raw_key_unit(key) == unit and preview_key_unit(key) is None
+        assert not s3_filter_passes(previews, key), key
+        preview = preview_object_key(unit)
+        assert s3_filter_passes(previews, preview) and not s3_filter_passes(daily, preview)
+        assert preview_key_unit(preview) == unit and raw_key_unit(preview) is None
+    for key in ("previa/raw/IBOV/2025-07-14/previa_IBOV.json", "previa/bronze/IBOV/x.parquet"):
+        assert not s3_filter_passes(previews, key), key
     for key in (
         "raw/2025-07-14/dados_originais.parquet",  # the earlier layout, moved by `b3 upgrade`
         "raw/IBOV/2025-07-14/copia.parquet",
@@ -172,7 +194,7 @@ def test_glue_role_policy_is_the_one_b3_deploy_creates(template):
 
 
 def test_glue_tables_are_the_ones_b3_deploy_and_the_glue_job_create(template):
-    """Names, columns and their types, partition keys, locations and SerDe: the template's nine
+    """Names, columns and their types, partition keys, locations and SerDe: the template's eleven
     tables are b3_contract's, in the stack's database (created before them)."""
     declared = resources(template, "AWS::Glue::Table")
     tables = {}
@@ -181,7 +203,8 @@ def test_glue_tables_are_the_ones_b3_deploy_and_the_glue_job_create(template):
         assert props["DatabaseName"] == {"Ref": "GlueDatabase"}, name
         assert props["CatalogId"] == ACCOUNT, name
         tables[props["TableInput"]["Name"]] = props["TableInput"]
-    assert len(tables) == len(declared) == len(ALL_TABLE_NAMES) == 9
+    # 6 of the daily portfolio, 2 of the preview, 3 ibov_*
+    assert len(tables) == len(declared) == len(ALL_TABLE_NAMES) == 11
     wanted = {table["Name"]: table for table in all_table_inputs(PARAMS["BucketName"])}
     assert set(tables) == set(wanted) == set(ALL_TABLE_NAMES)
     for name, table in tables.items():
@@ -200,6 +223,30 @@ def test_glue_tables_are_the_ones_b3_deploy_and_the_glue_job_create(template):
         "data",
         "acao",
     ]
+    for name, prefix in (
+        ("carteira_previa", "previa"),
+        ("carteira_previa_mudancas", "previa_mudancas"),
+    ):
+        location = tables[name]["StorageDescriptor"]["Location"]
+        assert location == f"s3://my-b3-lake/refined/{prefix}/"
+        assert [k["Name"] for k in tables[name]["PartitionKeys"]] == ["indice", "data"]
+
+
+def test_the_job_reads_the_preview_objects_and_the_pipeline_may_publish_them(template):
+    """The preview mode reads previa/raw/ (and lists it); Dagster uploads the preview objects."""
+    grants = {}
+    for statement in policy_statements(template):
+        for action in as_list(statement["Action"]):
+            for arn in as_list(resolve(statement["Resource"], template)):
+                grants.setdefault((statement["_owner"], action), set()).add(arn)
+    preview = "arn:aws:s3:::my-b3-lake/previa/raw/*"
+    assert preview in grants[("GlueJobRole", "s3:GetObject")]
+    assert preview not in grants[("GlueJobRole", "s3:PutObject")]  # its input, never its output
+    assert "arn:aws:s3:::my-b3-lake/refined/*" in grants[("GlueJobRole", "s3:PutObject")]
+    assert preview in grants[("PipelineUserPolicy", "s3:PutObject")]
+    role = template["Resources"]["GlueJobRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    (listing,) = [s for s in role["Statement"] if s["Sid"] == "ListTheLake"]
+    assert "previa/raw/*" in listing["Condition"]["StringLike"]["s3:prefix"]
 
 
 def test_lambda_may_only_start_this_job_and_write_its_logs(template):
@@ -247,6 +294,7 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
         "b3_contract/glue_runs.py",
         "b3_contract/glue_tables.py",
         "b3_contract/lake_keys.py",
+        "b3_contract/previews.py",
         "b3_contract/tables.py",
         "handler.py",
     ]
@@ -255,10 +303,11 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
         "event = {'Records': [{'eventSource': 'aws:s3', 'eventName': 'ObjectCreated:Put', "
         "'s3': {'bucket': {'name': 'b'}, 'object': {'key': key}}} for key in "
         "('raw/IBOV/2025-07-14/dados_originais.parquet', 'raw/IBOV/2025-07-14/other.parquet',"
+        " 'previa/raw/IBOV/2025-07-14/dados_originais.parquet',"
         " 'raw/IBXX/2025-07-14/dados_originais.parquet')]}; "
         "plan = handler.plan_runs(event); "
-        "print(','.join(str(u) for r in plan.runs for u in r.units), len(plan.skipped),"
-        " handler.__file__)"
+        "print(';'.join(r.mode + ':' + ','.join(map(str, r.units)) for r in plan.runs),"
+        " len(plan.skipped), handler.__file__)"
     )
     out = subprocess.run(
         [sys.executable, "-S", "-c", probe, str(tmp_path / "lambda")],
@@ -268,7 +317,7 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
         cwd=tmp_path,
     ).stdout.split()
     assert out[:3] == [
-        "IBOV/2025-07-14,IBXX/2025-07-14",
+        "daily:IBOV/2025-07-14,IBXX/2025-07-14;previews:IBOV/2025-07-14",
         "1",
         str(tmp_path / "lambda" / "handler.py"),
     ]

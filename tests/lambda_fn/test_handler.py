@@ -127,6 +127,7 @@ def test_a_unit_being_refined_is_not_started_again_while_the_other_is(
         {
             "units": ["IBOV/2025-07-14"],
             "bucket": aws.bucket,
+            "refine": "daily",
             "keys": [
                 "raw/IBXX/2025-07-14/dados_originais.parquet",
                 "raw/IBOV/2025-07-14/dados_originais.parquet",

@@ -8,9 +8,12 @@ import io
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+from decimal import Decimal
 
 import matplotlib
+import pyarrow as pa
 import pytest
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -28,6 +31,34 @@ def weight(ticker: int, day: int) -> float:
 HISTORY = [(d, t, weight(i, n)) for n, d in enumerate(DAYS) for i, t in enumerate(TICKERS)]
 LAST = [(t, w) for d, t, w in HISTORY if d == DAYS[-1]]
 BY_SECTOR = [(d, SECTORS[i % 3], weight(i, n)) for n, d in enumerate(DAYS) for i in range(30)]
+SESSION = date(2025, 8, 28)  # a preview's capture session
+
+
+def change(acao: str, kind: str, before: float | None, after: float | None, **extra) -> dict:
+    """A carteira_previa_mudancas row as a pyarrow table's to_pylist() gives it."""
+    return {
+        "comparacao": "previa",
+        "acao": acao,
+        "empresa": f"{acao[:4]} SA",
+        "tipo_mudanca": kind,
+        "participacao_antes_pct": before,
+        "participacao_depois_pct": after,
+        "variacao_pp": round((after or 0) - (before or 0), 3),
+        "quadrimestre": "2025-09",
+        "data_carteira": SESSION,
+        "indice": "IBOV",
+        "data": SESSION,
+        **extra,
+    }
+
+
+ENTRIES = {"NEWA3": 0.412, "NEWB11": 1.25, "NEWC4": 0.087}
+EXITS = {"OLDA3": 0.21, "OLDB4": 0.055}
+CHANGES = [
+    *(change(t, "entrada", None, w) for t, w in ENTRIES.items()),
+    *(change(t, "saida", w, None) for t, w in EXITS.items()),
+    change("STAY3", "permanece", 5.0, 5.5),
+]
 
 
 def decoded(fig: Figure) -> Image.Image:
@@ -57,6 +88,7 @@ CHARTS = {
         gaps=[(DAYS[10], DAYS[11])],
     ),
     "sector_history": lambda: charts.sector_history_chart(BY_SECTOR, "IBOV"),
+    "rebalance": lambda: charts.rebalance_chart(CHANGES, "IBOV", "2025-09", SESSION),
 }
 
 
@@ -160,3 +192,127 @@ def test_markdown_image_inlines_the_png_for_dagster() -> None:
     assert match.group(1) == r"IBOV weights \[2025-07-14\]"
     assert base64.b64decode(match.group(2)) == png
     assert b"Matplotlib" not in png  # no software chunk (and so no URL) in the image
+
+
+def bars_of(ax) -> list[tuple[str, float, str]]:
+    """(tick label, bar width, bar colour) of a horizontal bar panel, top to bottom."""
+    labels = [label.get_text() for label in ax.get_yticklabels()]
+    return [
+        (label, bar.get_width(), to_hex(bar.get_facecolor()))
+        for label, bar in zip(labels, ax.patches, strict=True)
+    ]
+
+
+def test_the_rebalance_chart_draws_entries_and_exits_sorted_by_weight() -> None:
+    fig = charts.rebalance_chart(CHANGES, "IBOV", "2025-09", SESSION)
+    upper, lower = fig.axes
+    assert bars_of(upper) == [
+        (t, pytest.approx(w), charts.ENTRY_COLOUR.lower())
+        for t, w in sorted(ENTRIES.items(), key=lambda item: -item[1])
+    ]
+    assert bars_of(lower) == [
+        (t, pytest.approx(w), charts.EXIT_COLOUR.lower())
+        for t, w in sorted(EXITS.items(), key=lambda item: -item[1])
+    ]
+    assert upper.get_title(loc="left") == "Entering: 3"
+    assert lower.get_title(loc="left") == "Leaving: 2"
+    assert upper.get_xlabel() == "weight in the preview (%)"
+    assert lower.get_xlabel() == "weight today (%)"
+    # each bar is labelled with its weight, and both sides share one scale
+    assert [t.get_text() for t in upper.texts] == ["1.25", "0.41", "0.09"]
+    assert upper.get_xlim() == lower.get_xlim()
+    title = fig.get_suptitle()
+    assert "IBOV" in title and "Sep–Dec 2025" in title and "2025-08-28" in title
+    assert "STAY3" not in charts.svg_text(fig)  # a name that stays is no bar
+    assert_drawn(decoded(fig))
+
+
+def test_the_rebalance_chart_says_none_for_an_empty_side() -> None:
+    no_entries = charts.rebalance_chart(
+        [r for r in CHANGES if r["tipo_mudanca"] != "entrada"], "IBOV", "2025-09", SESSION
+    )
+    upper, lower = no_entries.axes
+    assert not upper.axison and len(upper.patches) == 0
+    assert [t.get_text() for t in upper.texts] == ["none: the preview adds no name"]
+    assert upper.get_title(loc="left") == "Entering: 0"
+    assert [label for label, _, _ in bars_of(lower)] == ["OLDA3", "OLDB4"]
+
+    no_exits = charts.rebalance_chart(
+        [r for r in CHANGES if r["tipo_mudanca"] != "saida"], "IBOV", "2025-09", SESSION
+    )
+    upper, lower = no_exits.axes
+    assert [label for label, _, _ in bars_of(upper)] == ["NEWB11", "NEWA3", "NEWC4"]
+    assert not lower.axison and "none" in lower.texts[0].get_text()
+
+    neither = charts.rebalance_chart(
+        [change("STAY3", "permanece", 5.0, 5.5)], "IBOV", "2025-09", SESSION
+    )
+    assert all("none" in ax.texts[0].get_text() for ax in neither.axes)
+    for fig in (no_entries, no_exits, neither):
+        assert_drawn(decoded(fig))
+
+
+def test_the_rebalance_chart_without_a_comparison_says_so() -> None:
+    fig = charts.rebalance_chart([], "SMLL", "2026-01", date(2025, 12, 19))
+    [ax] = fig.axes
+    assert "SMLL" in ax.get_title(loc="left") and "Jan–Apr 2026" in ax.get_title(loc="left")
+    assert "no comparison for the preview captured on 2025-12-19" in ax.texts[0].get_text()
+    assert_drawn(decoded(fig))
+
+
+def test_the_rebalance_chart_caps_each_side_and_counts_the_rest() -> None:
+    many_in = [change(f"IN{n:02d}3", "entrada", None, 0.1 + n / 100) for n in range(20)]
+    many_out = [change(f"OUT{n:02d}4", "saida", 0.2 + n / 100, None) for n in range(17)]
+    fig = charts.rebalance_chart(many_in + many_out, "IBOV", "2025-09", SESSION)
+    upper, lower = fig.axes
+    assert [label for label, _, _ in bars_of(upper)] == [f"IN{n:02d}3" for n in range(19, 4, -1)]
+    rest_in = sum(0.1 + n / 100 for n in range(5))
+    assert upper.get_xlabel() == (
+        f"weight in the preview (%)  ·  +5 more not shown ({rest_in:.2f}% together)"
+    )
+    assert len(bars_of(lower)) == 15
+    assert "+2 more not shown" in lower.get_xlabel()
+    assert upper.get_title(loc="left") == "Entering: 20"
+    assert fig.get_figheight() <= 12.0
+    assert_drawn(decoded(fig))
+
+
+def test_the_rebalance_chart_takes_a_refines_whole_output_as_pyarrow_rows() -> None:
+    """Dagster's metadata passes `table.to_pylist()`: Decimal weights, and rows of other
+    sessions, indices and of the 'realizada' comparison, which the chart leaves out."""
+    other_day = change("ELSE3", "entrada", None, 9.0, data=date(2025, 8, 27))
+    other_index = change("SMAL3", "entrada", None, 9.0, indice="SMLL")
+    realized = change("REAL3", "entrada", None, 9.0, comparacao="realizada")
+    rows = [*CHANGES, other_day, other_index, realized]
+    table = pa.Table.from_pylist(
+        [
+            {
+                **row,
+                "participacao_antes_pct": None
+                if row["participacao_antes_pct"] is None
+                else Decimal(str(row["participacao_antes_pct"])),
+                "participacao_depois_pct": None
+                if row["participacao_depois_pct"] is None
+                else Decimal(str(row["participacao_depois_pct"])),
+            }
+            for row in rows
+        ]
+    )
+    fig = charts.rebalance_chart(table.to_pylist(), "IBOV", "2025-09", SESSION)
+    assert {label for label, _, _ in bars_of(fig.axes[0])} == set(ENTRIES)
+    assert {label for label, _, _ in bars_of(fig.axes[1])} == set(EXITS)
+    md = charts.markdown_image(charts.png_bytes(fig, dpi=60), "IBOV 2025-09 preview")
+    assert md.startswith("![IBOV 2025-09 preview](data:image/png;base64,")
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [("2025-09", "Sep–Dec 2025"), ("2026-01", "Jan–Apr 2026"), ("2024-05", "May–Aug 2024")],
+)
+def test_quadrimesters_are_named_by_their_months(label: str, name: str) -> None:
+    assert charts.quadrimester_name(label) == name
+
+
+def test_a_label_that_is_no_quadrimester_is_refused() -> None:
+    with pytest.raises(ValueError, match="quadrimester"):
+        charts.quadrimester_name("2025-08")

@@ -4,7 +4,7 @@ Athena for queries."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
@@ -29,13 +29,7 @@ from b3_assets.testing.glue_local import LocalGlueJobRuns
 from b3_contract.glue_runs import DAILY, PREVIEWS, job_runs, run_arguments, runs_refining
 from b3_contract.glue_tables import unit_expression
 from b3_contract.lake_keys import Unit
-from b3_contract.tables import (
-    INDEX_TABLES,
-    PORTFOLIO_TABLES,
-    PREVIEW_TABLES,
-    IndexTable,
-    RefinedTable,
-)
+from b3_contract.tables import INDEX_TABLES, PORTFOLIO_TABLES, IndexTable, RefinedTable
 
 PIPES_PREFIX = "pipes/"
 
@@ -189,20 +183,12 @@ class GlueCatalogResource(CatalogResource):
         return f"glue://{self.database}"
 
     def register(self, lake: LakeResource, units: list[Unit]) -> dict[str, dict[Unit, int]]:
-        return self._check(units, [*PORTFOLIO_TABLES.values(), *INDEX_TABLES.values()])
-
-    def register_previews(
-        self, lake: LakeResource, units: Sequence[Unit] = ()
-    ) -> dict[str, dict[Unit, int]]:
-        """The preview's tables (carteira_previa, carteira_previa_mudancas), checked and counted
-        like the daily ones: the preview-mode Glue run registered their partitions."""
-        return self._check(units, list(PREVIEW_TABLES.values()))
-
-    def _check(
-        self, units: Sequence[Unit], specs: Sequence[RefinedTable | IndexTable]
-    ) -> dict[str, dict[Unit, int]]:
         glue = aws.client("glue")
         counts: dict[str, dict[Unit, int]] = {}
+        specs: list[RefinedTable | IndexTable] = [
+            *PORTFOLIO_TABLES.values(),
+            *INDEX_TABLES.values(),
+        ]
         for spec in specs:
             name = spec.name
             with aws.aws_errors(f"reading Glue table {self.database}.{name}"):
