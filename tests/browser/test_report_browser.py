@@ -1,6 +1,6 @@
 """The report in a real browser: Debian's chromium driven by Playwright opens the file from a
 file:// URL. Every chart is visible and drawn, the page fetches nothing but itself, logs no error,
-and a full-page screenshot comes out.
+and a full-page screenshot comes out; with previews captured, "Next rebalance" and its chart too.
 
 Playwright drives the system's chromium (`/usr/bin/chromium`), never a browser downloaded by
 `playwright install`. Without either, the test fails and says how to install them: a browser test
@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,18 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def check_in_browser(report: Path, shot: Path, expect) -> None:
+@pytest.fixture(scope="module")
+def previewed_report(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, report_data.Synthetic]:
+    synthetic = report_data.build(sessions=60, tickers=80, previews=True)
+    data = load_report_data(synthetic.query, synthetic.index, synthetic.start, synthetic.end)
+    path = tmp_path_factory.mktemp("previewed") / "report.html"
+    path.write_text(render_report(data), encoding="utf-8")
+    return path, synthetic
+
+
+def check_in_browser(report: Path, shot: Path, expect, charts_expected: set[str] = CHARTS) -> None:
     """Opens the report from its file:// URL: every chart visible and drawn, nothing fetched
     but the file, no console or page error, `expect(page)` true, and a full-page screenshot."""
     url = report.as_uri()
@@ -84,7 +96,7 @@ def check_in_browser(report: Path, shot: Path, expect) -> None:
 
             charts = page.locator("[data-chart]")
             names = {charts.nth(i).get_attribute("data-chart") for i in range(charts.count())}
-            assert names == CHARTS
+            assert names == charts_expected
             for i in range(charts.count()):
                 chart = charts.nth(i)
                 name = chart.get_attribute("data-chart")
@@ -131,6 +143,102 @@ def test_the_report_opens_offline_with_every_chart_drawn(report: Path, tmp_path:
         assert page.get_by_text("Sessions not captured: 2").is_visible()
 
     check_in_browser(report, tmp_path / "report.png", expect)
+
+
+def test_the_next_rebalance_and_its_chart_are_visible(
+    previewed_report: tuple[Path, report_data.Synthetic], tmp_path: Path
+) -> None:
+    report, synthetic = previewed_report
+    facts = synthetic.next_preview
+    assert facts is not None
+
+    def expect(page) -> None:
+        section = page.locator("#next-rebalance")
+        section.scroll_into_view_if_needed()
+        assert section.is_visible()
+        assert page.get_by_role("heading", name="Next rebalance: Sep–Dec 2025").is_visible()
+        chart = section.locator('[data-chart="next-rebalance"] svg')
+        assert chart.is_visible()
+        # every entering and leaving ticker is drawn in the chart and listed in a visible table
+        drawn = set(chart.locator("text").all_inner_texts())
+        for ticker in [*facts.entries, *facts.exits]:
+            assert ticker in drawn, ticker
+            cell = section.locator("table strong", has_text=ticker).first
+            assert cell.is_visible(), ticker
+        outcome = page.locator("[data-preview-outcome]")
+        assert outcome.count() == 1 and outcome.is_visible()
+
+    check_in_browser(report, tmp_path / "report.png", expect, CHARTS | {"next-rebalance"})
+
+
+@pytest.mark.e2e
+def test_b3_report_of_offline_runs_with_a_preview_in_the_browser(tmp_path: Path) -> None:
+    """The real CLI on a real lake: `b3 run --offline` on the last two sessions before the
+    September 2025 rebalance (the bundled sample serves a preview then) and on its first
+    session. A report up to Aug 29 shows that preview's entries and exits, computed here from
+    the sample's answers; one through Sep 1 shows how the preview did, and no next rebalance."""
+    from b3_assets.testing.sample import sample_portfolio, sample_theoretical
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("B3_", "DAGSTER_"))}
+    env |= {"B3_DATA_DIR": str(tmp_path / "data")}
+    b3 = str(Path(sys.executable).with_name("b3"))
+    for day in ("2025-08-28", "2025-08-29", "2025-09-01"):
+        done = subprocess.run(
+            [b3, "run", "--offline", "--date", day], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    friday = date(2025, 8, 29)
+    preview = {row["cod"] for row in sample_theoretical(friday, "preview")["results"]}
+    daily = {row["cod"] for row in sample_portfolio(friday)["results"]}
+    started = {row["cod"] for row in sample_portfolio(date(2025, 9, 1))["results"]}
+    entering, leaving = preview - daily, daily - preview
+    assert entering and leaving  # the sample's rotation: the comparison has both sides
+
+    reports, printed = {}, {}
+    for name, last in (("before", "2025-08-29"), ("after", "2025-09-01")):
+        reports[name] = tmp_path / f"{name}.html"
+        done = subprocess.run(
+            [b3, "report", "--from", "2025-08-28", "--to", last, "-o", str(reports[name])],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        printed[name] = done.stdout
+    assert (
+        f"next rebalance 2025-09: the preview of 2025-08-29 has {len(entering)} entries and "
+        f"{len(leaving)} exits"
+    ) in printed["before"]
+    assert "next rebalance" not in printed["after"]
+
+    def before(page) -> None:
+        section = page.locator("#next-rebalance")
+        assert section.is_visible()
+        tables = section.locator("table")
+        listed_in = set(tables.nth(0).locator("tbody strong").all_inner_texts())
+        listed_out = set(tables.nth(1).locator("tbody strong").all_inner_texts())
+        assert (listed_in, listed_out) == (entering, leaving)
+        drawn = set(section.locator('[data-chart="next-rebalance"] svg text').all_inner_texts())
+        assert entering | leaving <= drawn
+        assert "Compared with\n2025-08-29" in section.inner_text()
+
+    def after(page) -> None:
+        assert page.locator("#next-rebalance").count() == 0
+        outcome = page.locator('[data-preview-outcome="2025-09-01"]')
+        assert outcome.is_visible()
+        text = outcome.inner_text()
+        assert "the preview of 2025-08-29" in text
+        missed = started - preview
+        extra = preview - started
+        assert (
+            f"{len(missed)} name{'s' if len(missed) != 1 else ''} of B3's portfolio missing"
+        ) in text
+        assert f"{len(extra)} name{'s' if len(extra) != 1 else ''} of the preview missing" in text
+
+    check_in_browser(
+        reports["before"], tmp_path / "before.png", before, CHARTS | {"next-rebalance"}
+    )
+    check_in_browser(reports["after"], tmp_path / "after.png", after)
 
 
 @pytest.mark.e2e

@@ -279,7 +279,8 @@ def test_session_runs_join_sessions_across_weekends_and_holidays() -> None:
 
 
 def test_a_year_of_85_constituents_is_reported_within_5_seconds() -> None:
-    year = report_data.build(sessions=250, tickers=85)
+    """With previews: the two preview queries, the section and its chart count too."""
+    year = report_data.build(sessions=250, tickers=85, previews=True)
     started = time.perf_counter()
     data = load_report_data(year.query, year.index, year.start, year.end)
     loaded = time.perf_counter()
@@ -290,6 +291,7 @@ def test_a_year_of_85_constituents_is_reported_within_5_seconds() -> None:
         f"render {done - loaded:.2f} s, total {done - started:.2f} s, {len(page) // 1024} KiB"
     )
     assert len(data.captured) == 248 and len(year.rebalances) == 3
+    assert 'id="next-rebalance"' in page and page.count("data-preview-outcome=") == 3
     assert done - started < 5.0
 
 
@@ -348,8 +350,9 @@ def table_rows(html: str) -> list[list[str]]:
 
 
 def clip_ids(html: str) -> str:
-    """The document with matplotlib's clip-path ids (random per drawing) made equal."""
-    return re.sub(r"\bp[0-9a-f]{10}\b", "p-id", html)
+    """The document with matplotlib's ids of clip paths and markers (random per drawing) made
+    equal."""
+    return re.sub(r"\b[mp][0-9a-f]{10}\b", "id", html)
 
 
 def after(html: str, marker: str) -> str:
@@ -362,7 +365,7 @@ def test_without_a_preview_neither_section_is_there_and_nothing_else_changes(
     for absent in ('id="next-rebalance"', 'id="last-preview"', "carteira_previa"):
         assert absent not in page
     # the synthetic previews add nothing to the daily tables: stripped of its previews, the
-    # previewed report is the report without them (but for the SVG's random clip-path ids)
+    # previewed report is the report without them (but for the SVGs' random ids)
     stripped = render_report(replace(previewed_data, previews=[], preview_changes=[]))
     assert clip_ids(stripped) == clip_ids(page)
 
