@@ -723,6 +723,8 @@ def _preview_refine(
             findings = lake_preview_findings(lake, Unit(index, day))
             if findings is not None:
                 found[day] = findings
+        if not found:  # no preview in these sessions: nothing to judge, no verdict
+            continue
         chosen = {
             rule: text
             for rule, text in PREVIEW_RULES.items()

@@ -56,7 +56,8 @@ def spark():
 
 def fetched(kind: str, raw: bytes, index: str) -> FetchedTheoretical:
     response = json.loads(raw)
-    return FetchedTheoretical(kind, index, "pt-br", True, raw, response, "http://b3/p", FETCHED_AT, 1)
+    source = "http://b3/p"
+    return FetchedTheoretical(kind, index, "pt-br", True, raw, response, source, FETCHED_AT, 1)
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +106,13 @@ class Bucket:
         }
 
     def rows(self, prefix: str) -> list[dict]:
-        """Every row of the Parquet files under prefix."""
+        """Every row of the Parquet files under prefix, with the `data` of its folder."""
         rows = []
         for number, key in enumerate(self.keys(prefix)):
             path = self.staging / f"read-{len(list(self.staging.iterdir()))}-{number}.parquet"
             self.s3.download_file(self.name, key, str(path))
-            rows += pq.read_table(path).to_pylist()
+            day = date.fromisoformat(key.split("/data=")[1].split("/")[0])
+            rows += [row | {"data": day} for row in pq.read_table(path).to_pylist()]
         return rows
 
     def run(self, spark, units: list[Unit], mode: str) -> dict:
@@ -235,8 +237,11 @@ def test_a_later_preview_rewrites_the_change_list_of_the_one_before(spark, bucke
         for r in before
         if r["comparacao"] == "previa"
     )
-    assert sorted(
-        (r["acao"], r["participacao_antes_pct"], r["participacao_depois_pct"]) for r in after
-    ) == kept
+    assert (
+        sorted(
+            (r["acao"], r["participacao_antes_pct"], r["participacao_depois_pct"]) for r in after
+        )
+        == kept
+    )
     latest = bucket.rows("refined/previa_mudancas/indice=IBOV/data=2025-04-28/")
     assert by_session(latest) == {P28.day: {"previa", "realizada"}}
