@@ -996,12 +996,12 @@ def _next_rebalance_section(data: ReportData, upcoming: NextRebalance | None) ->
         (
             "Compared with",
             str(compared) if compared else "–",
-            "the daily portfolio of that session"
+            "the latest daily portfolio captured up to the preview"
             if compared
             else f"no daily portfolio captured up to {preview.data}",
         ),
-        ("Entering", str(len(upcoming.entries)), "weight: in the preview"),
-        ("Leaving", str(len(upcoming.exits)), "weight: today"),
+        ("Entering", str(len(upcoming.entries)), "in the preview, not in today's portfolio"),
+        ("Leaving", str(len(upcoming.exits)), "in today's portfolio, not in the preview"),
         (
             "Previews captured",
             str(len(sessions)),
