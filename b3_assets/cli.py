@@ -117,10 +117,13 @@ def _queries(settings: Settings):
     own (what DuckDBQueryResource runs), without loading Dagster: a second and a half of a
     report's four seconds."""
     if settings.env == "local":
-        from b3_assets.refine.catalog import run_query
+        from b3_assets.refine.catalog import catalog_lock, register_tables, run_query
 
         _check_layout(settings)
         catalog = settings.data_path / "catalog.duckdb"
+        if catalog.exists():  # a catalog made before a table existed gets its view
+            with catalog_lock(catalog):
+                register_tables(catalog, settings.data_path / "lake")
         return lambda sql: run_query(catalog, sql)
     from b3_assets.defs.resources import resources_for
 

@@ -191,6 +191,8 @@ def preview_metadata(lake: LakeResource, name: str, units: Iterable[Unit]) -> di
     """Figures of one preview table for the newest session of the run that has a preview, read
     back from the lake (Glue and DuckDB runs alike); carteira_previa_mudancas also draws the
     entering and leaving names."""
+    from b3_assets.analytics import charts
+
     spec = PREVIEW_TABLES[name]
     for unit in sorted(units, reverse=True):
         found = lake.read_table(partition_prefix(spec.prefix, unit))
@@ -225,6 +227,10 @@ def preview_metadata(lake: LakeResource, name: str, units: Iterable[Unit]) -> di
         out["forecast_entries_that_did_not_happen"] = missed["saida"]
         out["largest_weight_error_pp"] = float(max(abs(r["variacao_pp"]) for r in done))
     if ahead:
+        out["entering_and_leaving_chart"] = _image(
+            charts.rebalance_chart(ahead, unit.index, rows[0]["quadrimestre"], unit.day),
+            f"{unit.index} preview of {unit.day}",
+        )
         out["entries_and_exits"] = dg.MetadataValue.md(
             markdown_table(
                 ["change", "ticker", "company", "weight now %", "weight in preview %"],

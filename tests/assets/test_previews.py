@@ -2,12 +2,15 @@
 broken preview is reported without refusing anything, and the preview fails apart from the
 daily portfolio."""
 
+import base64
+import io
 import json
 import warnings
 from datetime import UTC, date, datetime
 
 import dagster as dg
 import pytest
+from PIL import Image
 
 from b3_assets.capture.previews import capture_previews
 from b3_assets.defs.assets import (
@@ -60,6 +63,10 @@ def test_an_offline_session_before_a_rebalance_gets_its_preview_checked(data_dir
     changes = metadata(result, "carteira_previa_mudancas")
     assert changes["compared_with_portfolio_of"] == "2025-08-27"
     assert changes["entering"] >= 1 and changes["leaving"] >= 1
+    picture = changes["entering_and_leaving_chart"]
+    encoded = picture.split("data:image/png;base64,", 1)[1].rstrip(")")
+    image = Image.open(io.BytesIO(base64.b64decode(encoded)))
+    assert image.size[0] >= 400 and image.size[1] >= 200
     previa = metadata(result, "carteira_previa")
     assert previa["constituents"] == raw_count(data_dir)
     assert abs(previa["weights_sum_pct"] - 100) <= 0.001

@@ -120,8 +120,9 @@ def test_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
     tables = {t["Name"]: t for t in glue.get_tables(DatabaseName="b3_refined")["TableList"]}
     names = ("ativos", "header", "setores")
     analytics = {"carteira_historico", "carteira_mudancas", "carteira_concentracao"}
+    previews = {"carteira_previa", "carteira_previa_mudancas"}  # `b3 deploy` creates them
     assert set(tables) == {f"{kind}_{name}" for kind in ("carteira", "ibov") for name in names} | (
-        analytics
+        analytics | previews
     )
     assert [k["Name"] for k in tables["carteira_ativos"]["PartitionKeys"]] == [
         "indice",

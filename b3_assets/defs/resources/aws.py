@@ -61,6 +61,22 @@ class _PipesMessagesUnderPrefix(PipesS3MessageReader):
             yield {**params, "key_prefix": f"{PIPES_PREFIX}messages/{params['key_prefix']}"}
 
 
+@contextmanager
+def _own_results(context: dg.AssetExecutionContext) -> Iterator[None]:
+    """PipesGlueClient marks the step as one that must yield every selected output, as a step
+    returning the external run's results would. The chain's step yields its own results from
+    the job's summary, and skips a stage with nothing to write (a preview B3 did not serve)
+    exactly as it does with the DuckDB refiner, so the mark is taken back after the run."""
+    step = getattr(getattr(context, "op_execution_context", None), "_step_execution_context", None)
+    marked = getattr(step, "requires_typed_event_stream", True)
+    try:
+        yield
+    finally:
+        if not marked:
+            step._requires_typed_event_stream = False  # type: ignore[union-attr]
+            step._typed_event_stream_error_message = None  # type: ignore[union-attr]
+
+
 class GlueRefinerResource(RefinerResource):
     """The refine as one run of the Glue job $B3_GLUE_JOB for all the run's dates, launched with
     dagster-aws's PipesGlueClient: the job gets the Dagster context through S3 and sends its
@@ -126,9 +142,10 @@ class GlueRefinerResource(RefinerResource):
                     f"Glue job {self.job_name} is already refining {what}: {running}. Two "
                     "runs of one unit would interleave their writes; run again once it ends."
                 )
-            invocation = self.pipes_client(launcher).run(
-                context=context, start_job_run_params=params
-            )
+            with _own_results(context):
+                invocation = self.pipes_client(launcher).run(
+                    context=context, start_job_run_params=params
+                )
         summaries = [
             message["b3_refine_summary"]
             for message in invocation.get_custom_messages()
