@@ -48,6 +48,11 @@ STAGE_NAMES = [
     "carteira_mudancas",
     "carteira_concentracao",
     "catalog",
+    "preview_raw",
+    "preview_bronze",
+    "preview_lake_object",
+    "carteira_previa",
+    "carteira_previa_mudancas",
 ]
 
 

@@ -13,8 +13,8 @@ import pytest
 from conftest import import_csvs
 
 from b3_assets.definitions import build_definitions
-from b3_assets.defs.assets import CAPTURE_STAGES, REFINE_STAGES, asset_key, stage_keys
-from b3_assets.defs.jobs import build_jobs
+from b3_assets.defs.assets import REFINE_STAGES, asset_key, stage_keys
+from b3_assets.defs.jobs import CAPTURING, REFINING, build_jobs
 from b3_assets.defs.resources import B3ApiResource, LocalLakeResource
 from b3_assets.defs.resources.glue_runs import GlueJobRunsResource
 from b3_assets.defs.schedules import DAILY_CRON, build_daily_schedule, daily_request
@@ -109,7 +109,7 @@ def test_definitions_have_the_schedule_both_sensors_and_one_active(
     assert {k.to_user_string() for k in capture.asset_layer.executable_asset_keys} == {
         f"{index}/{name}"
         for index in ("IBOV", "SMLL")
-        for name in ("portfolio_raw", "portfolio_bronze", "lake_raw_object")
+        for name in CAPTURING  # the daily portfolio's and the preview's capture stages
     }
 
 
@@ -176,7 +176,7 @@ def test_the_schedule_asks_b3_which_date_it_serves(b3_server):
     assert request.partition_key == "2025-07-14"
     assert request.tags["b3/scheduled_for"] == "2025-07-11"
     assert selected(request) == sorted(
-        k.to_user_string() for k in stage_keys(["IBOV"], *CAPTURE_STAGES, *REFINE_STAGES)
+        k.to_user_string() for k in stage_keys(["IBOV"], *CAPTURING, *REFINING)
     )
 
 
@@ -186,7 +186,7 @@ def test_the_schedule_captures_every_configured_index_in_one_run():
     tick = run_schedule(date(2025, 7, 14), ServesTheDay(day="2025-07-14"), settings)
     (request,) = tick.run_requests
     assert request.partition_key == "2025-07-14"
-    wanted = stage_keys(["IBOV", "SMLL", "IDIV"], *CAPTURE_STAGES, *REFINE_STAGES)
+    wanted = stage_keys(["IBOV", "SMLL", "IDIV"], *CAPTURING, *REFINING)
     assert selected(request) == sorted(k.to_user_string() for k in wanted)
 
 
@@ -203,8 +203,8 @@ def test_in_lambda_mode_the_schedule_runs_only_the_capture():
     assert build_daily_schedule(LAMBDA, build_jobs(LAMBDA, INDICES)).job_name == "capture"
     assert request.partition_key == "2025-07-14"
     assert selected(request) == sorted(
-        k.to_user_string() for k in stage_keys(["IBOV"], *CAPTURE_STAGES)
-    )  # the Lambda refines: nothing past the lake object
+        k.to_user_string() for k in stage_keys(["IBOV"], *CAPTURING)
+    )  # the Lambda refines: nothing past the lake objects
 
 
 # ---- the raw/ sensor -------------------------------------------------------------------------

@@ -136,8 +136,15 @@ def test_503_then_recovery_is_retried_and_captures(data_dir, seg2) -> None:
     with served(seg2) as server:
         server.fake.faults.extend([Fault(status=503, body=b"busy")] * 2)
         done = b3(data_dir, server.api_url, "run", "--date", "2025-07-14", retries=3)
-        # Two refusals, three pages to learn the served date, three more in the run itself.
-        assert len(server.fake.requests) == 2 + 3 + 3
+        # Two refusals, three pages to learn the served date, three more in the run itself;
+        # then the preview and the theoretical portfolio of the session B3 serves, once each.
+        methods = [request["method"] for request in server.fake.requests]
+        assert methods.count("GetPortfolioDay") == 2 + 3 + 3
+        assert sorted(set(methods) - {"GetPortfolioDay"}) == [
+            "GetQuartelyPreview",
+            "GetTheoricalPortfolio",
+        ]
+        assert len(methods) == 2 + 3 + 3 + 2
     assert "IBOV 2025-07-14  (" in done.stdout and "[fetched now]" in done.stdout
     after = tree_state(data_dir)
     assert captured(after, before) == captured(before)

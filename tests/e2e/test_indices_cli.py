@@ -137,17 +137,14 @@ def unit_rows(rows: list[dict], index: str, day: date) -> list[dict]:
     return [row for row in rows if row["indice"] == index and row["data"] == day.isoformat()]
 
 
-def test_the_quadrimester_file_is_refused_by_name_and_the_others_imported(every_csv) -> None:
+def test_every_daily_file_and_the_quadrimester_file_are_imported(every_csv) -> None:
     done = every_csv.done
-    assert done.returncode == 1, done.stderr
-    refused = [line for line in done.stderr.splitlines() if line.startswith("refused ")]
-    assert (
-        len(refused) == 1 and refused[0].startswith("refused ") and "IBOVQuad_9-2023" in refused[0]
-    )
-    assert "quadrimester" in refused[0] and "not a daily 'Carteira do Dia'" in refused[0]
-    assert "1 file(s) refused" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "refused" not in done.stderr and "Traceback" not in done.stderr
     imported = [line for line in done.stdout.splitlines() if line.startswith("imported ")]
-    assert len(imported) == len(ALL_DAILY_CSVS) == 12
+    assert len(imported) == len(ALL_DAILY_CSVS) + 1 == 13
+    [quadrimester] = [line for line in imported if "quadrimester" in line]
+    assert quadrimester.startswith("imported IBOV quadrimester 2023-09 (Set. a Dez. 2023)")
     held = {
         (row["indice"], row["data"]): row["total_ativos"]
         for row in every_csv.tables["carteira_header"]
@@ -161,7 +158,10 @@ def test_the_quadrimester_file_is_refused_by_name_and_the_others_imported(every_
     }
     assert not any(day.startswith("2023-09") for _, day in held)  # nothing of the quadrimester
     assert not (every_csv.data_dir / "raw/IBOV/2023-09-01").exists()
-    for line in imported:  # "imported SMLL 2024-10-22: 118 constituents -> .../data=2024-10-22"
+    assert not (every_csv.data_dir / "raw/IBOV/2023-08-31").exists()  # a preview, not a day
+    assert (every_csv.data_dir / "previa/raw/IBOV/2023-08-31/IBOVQuad_9-2023.csv").exists()
+    daily = [line for line in imported if line != quadrimester]
+    for line in daily:  # "imported SMLL 2024-10-22: 118 constituents -> .../data=2024-10-22"
         _, index, day, count, *_ = line.replace(":", "").split()
         assert held[index, day] == int(count), line
         assert line.endswith(f"/indice={index}/data={day}"), line
