@@ -53,12 +53,19 @@ from b3_assets.defs.resources import (
     LakeResource,
     RefinerResource,
 )
+from b3_assets.defs.resources.interfaces import TableOutput
 from b3_assets.refine import quality
 from b3_assets.source.b3_client import B3ApiError
 from b3_assets.source.served_date import DateNotServedError
 from b3_assets.source.trading_calendar import current_session, is_rebalance_session
 from b3_contract.lake_keys import Unit, preview_object_key, raw_object_key
-from b3_contract.tables import ANALYTIC_TABLES, PORTFOLIO_TABLES, PREVIEW_TABLES, TABLES
+from b3_contract.tables import (
+    ANALYTIC_TABLES,
+    PORTFOLIO_TABLES,
+    PREVIEW_TABLES,
+    TABLES,
+    RefinedTable,
+)
 
 # Single-run backfills are what make a 250-date refine one engine run (see bench/).
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -471,18 +478,9 @@ def _refine(
         for name, output in outputs.items():
             if asset_key(index, name) not in run.keys:
                 continue
-            rows = {
-                str(u.day): n for u, n in sorted(output.rows_by_unit.items()) if u.index == index
-            }
             metadata = {
-                **output.details,
-                "index": index,
-                "dagster/row_count": sum(rows.values()),
-                "dagster/column_schema": contract_schema(PORTFOLIO_TABLES[name].columns),
-                "location": output.location,
-                "files_written_in_run": output.files,
+                **output_metadata(index, PORTFOLIO_TABLES[name], output, "rows_by_date"),
                 "units_in_engine_run": len(units),
-                "rows_by_date": rows,
                 "dates_skipped": skipped[index],
             }
             if name == "carteira_ativos" and output.preview is not None:
@@ -490,6 +488,20 @@ def _refine(
                 metadata["top_10_weights"] = dg.MetadataValue.md(top_weights_from_ativos(mine))
             metadata |= charts.get(name, {})
             yield dg.MaterializeResult(asset_key=asset_key(index, name), metadata=metadata)
+
+
+def output_metadata(index: str, table: RefinedTable, output: TableOutput, by: str) -> dict:
+    """What a refine wrote of one table for one index: rows per date (`by` names them)."""
+    rows = {str(u.day): n for u, n in sorted(output.rows_by_unit.items()) if u.index == index}
+    return {
+        **output.details,
+        "index": index,
+        "dagster/row_count": sum(rows.values()),
+        "dagster/column_schema": contract_schema(table.columns),
+        "location": output.location,
+        "files_written_in_run": output.files,
+        by: rows,
+    }
 
 
 def _refined_checks(
@@ -703,18 +715,7 @@ def _preview_refine(
         for name, output in outputs.items():
             if asset_key(index, name) not in run.keys:
                 continue
-            rows = {
-                str(u.day): n for u, n in sorted(output.rows_by_unit.items()) if u.index == index
-            }
-            metadata = {
-                **output.details,
-                "index": index,
-                "dagster/row_count": sum(rows.values()),
-                "dagster/column_schema": contract_schema(PREVIEW_TABLES[name].columns),
-                "location": output.location,
-                "files_written_in_run": output.files,
-                "rows_by_session": rows,
-            }
+            metadata = output_metadata(index, PREVIEW_TABLES[name], output, "rows_by_session")
             metadata |= preview_metadata(lake, name, mine)
             yield dg.MaterializeResult(asset_key=asset_key(index, name), metadata=metadata)
     for index in run.checked("carteira_previa", PREVIEW_RULES):
