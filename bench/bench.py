@@ -32,6 +32,10 @@ Measures:
    what the analytic tables and their charts take of it; sector weights by date over the year on
    carteira_historico against the same on carteira_ativos (in-process, median of 7, after one
    warm-up); `b3 report` over the 250 dates as a CLI process (median of 3).
+9. Previews (`--only previews`, issue 14): a preview season (5 indices x the 14 sessions before
+   the Sep 2025 rebalance and its first session, offline sample) captured in one run and refined
+   in one run; one session of the 5 indices with and without the preview stages (median of 3);
+   the "who enters and leaves" query.
 
 Timings on a shared machine are noisy: the table starts and ends with the load average.
 """
@@ -58,7 +62,7 @@ import duckdb
 
 from b3_assets.capture.bronze import write_bronze
 from b3_assets.capture.raw import write_raw
-from b3_assets.defs.assets import REFINE_STAGES, build_assets, stage_keys
+from b3_assets.defs.assets import CAPTURE_STAGES, REFINE_STAGES, build_assets, stage_keys
 from b3_assets.defs.checks import build_checks
 from b3_assets.defs.partitions import range_tags
 from b3_assets.defs.resources import resources_for
@@ -769,6 +773,81 @@ def bench_analytics() -> None:
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
+PREVIEW_INDICES = ("IBOV", "IBXX", "SMLL", "IDIV", "IFIX")
+
+
+def bench_previews() -> None:
+    """Issue 14: what the preview adds to a daily run, and a whole preview season refined."""
+    from b3_assets.defs.assets import PREVIEW_CAPTURE_STAGES, PREVIEW_REFINE_STAGES
+    from b3_assets.defs.jobs import CAPTURING, REFINING
+
+    window = trading_days(date(2025, 8, 11), date(2025, 8, 29))  # the sample publishes in it
+    season = [*window, date(2025, 9, 1)]  # and the rebalance: the forecast's error
+    data_dir = Path(tempfile.mkdtemp(prefix="b3-bench-previews-"))
+    synthetic_lake(data_dir, season, PREVIEW_INDICES)
+    assets = build_assets(list(PREVIEW_INDICES))
+    resources = resources_for(Settings(data_dir=data_dir), offline=True)
+
+    def run(stages: tuple[str, ...], days: list[date]) -> float:
+        start = time.perf_counter()
+        result = dg.materialize(
+            assets,
+            selection=stage_keys(list(PREVIEW_INDICES), *stages),
+            resources=resources,
+            run_config=QUIET,
+            tags=range_tags(days[0], days[-1]),
+        )
+        seconds = time.perf_counter() - start
+        stop_on_problem(result, f"{stages[0]}..{stages[-1]}")
+        return seconds
+
+    units = len(PREVIEW_INDICES) * len(season)
+    capture = run(PREVIEW_CAPTURE_STAGES, season)
+    report(
+        f"preview capture, {len(PREVIEW_INDICES)} indices x {len(season)} sessions, one run",
+        capture,
+        f"{units} units (offline sample: 2 answers each), raw + bronze + lake",
+    )
+    refine = run(PREVIEW_REFINE_STAGES, season)
+    report(
+        "preview refine of that season, one run",
+        refine,
+        f"carteira_previa + carteira_previa_mudancas ({units} sessions, the rebalance included)",
+    )
+    day = [window[-1]]
+    daily = statistics.median(run((*CAPTURE_STAGES, *REFINE_STAGES), day) for _ in range(3))
+    whole = statistics.median(run((*CAPTURING, *REFINING), day) for _ in range(3))
+    report(
+        f"one session of {len(PREVIEW_INDICES)} indices, daily chain alone (median of 3)",
+        daily,
+        "captured already: re-checked, re-refined",
+    )
+    report(
+        "  the same with the preview stages (median of 3)",
+        whole,
+        f"the preview adds {100 * (whole - daily) / daily:.0f} %",
+    )
+    catalog = data_dir / "catalog.duckdb"
+    sql = (
+        "SELECT tipo_mudanca, acao, participacao_antes_pct, participacao_depois_pct "
+        "FROM carteira_previa_mudancas WHERE indice = 'IBOV' AND comparacao = 'previa' AND "
+        "tipo_mudanca <> 'permanece' AND data = (SELECT max(data) FROM carteira_previa "
+        "WHERE indice = 'IBOV')"
+    )
+    run_query(catalog, sql)
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        rows = run_query(catalog, sql).rows
+        times.append(time.perf_counter() - start)
+    report(
+        "query: who enters and leaves at the next rebalance (median of 7)",
+        statistics.median(times),
+        f"{len(rows)} rows",
+    )
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -777,7 +856,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("aws", "automation", "quality", "indices", "analytics"),
+        choices=("aws", "automation", "quality", "indices", "analytics", "previews"),
         help="run one part only",
     )
     args = parser.parse_args()
@@ -805,6 +884,8 @@ def main() -> None:
         bench_indices(3, args.keep)
     if args.only in (None, "analytics"):
         bench_analytics()
+    if args.only in (None, "previews"):
+        bench_previews()
     ROWS.append(("load average at the end (1 min)", f"{os.getloadavg()[0]:8.1f}  ", ""))
     width = max(len(r[0]) for r in ROWS)
     print(f"\n{'measure'.ljust(width)} | {'wall time':>10} | note")

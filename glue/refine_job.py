@@ -863,8 +863,15 @@ def run_previews(
             {index: lake.partition_dates(ativos, index) for index in indices},
             first_session,
         )
-        stored = stored_previews(spark, lake, plan.previews_read)
-        carteira = stored_carteira(spark, lake, plan.daily_read)
+        # Read now, whole: a daily run of these sessions may be replacing their files meanwhile
+        # (the guard lets a daily and a preview run of one unit run at once).
+        stored, carteira = (
+            None if frame is None else frame.localCheckpoint(eager=True)
+            for frame in (
+                stored_previews(spark, lake, plan.previews_read),
+                stored_carteira(spark, lake, plan.daily_read),
+            )
+        )
     log(
         f"previews: {len(inputs)} object(s) for {len(units)} unit(s), {len(plan.changes)} change "
         f"list(s), {len(plan.comparisons)} comparison(s), {len(plan.previews_read)} stored "

@@ -33,6 +33,12 @@ def test_arguments_parse_without_awsglue() -> None:
     assert parsed.units == (Unit("IBOV", date(2025, 7, 11)), IBOV, IBXX)  # sorted, once each
     assert (parsed.bucket, parsed.database, parsed.glue_prefix) == ("b3-lake", DATABASE, "glue/")
     assert parsed.staging_dir is None
+    assert parsed.refine == "daily"  # without --refine: the daily tables, as before it existed
+
+
+def test_the_refine_argument_picks_the_preview_mode() -> None:
+    assert resolve_args(args(refine="previews")).refine == "previews"
+    assert resolve_args(args(refine="daily")).refine == "daily"
 
 
 @pytest.mark.parametrize(
@@ -51,6 +57,7 @@ def test_arguments_parse_without_awsglue() -> None:
         ({"database": "b3; DROP"}, "not a Glue database name"),
         ({"glue_prefix": "/etc/"}, "relative key prefix"),
         ({"glue_prefix": "glue/../../"}, "relative key prefix"),
+        ({"refine": "preview"}, "--refine 'preview' is not one of daily, previews"),
     ],
 )
 def test_bad_arguments_are_refused_by_name(override, message) -> None:

@@ -115,8 +115,7 @@ def test_the_preview_changes_equal_an_independent_comparison(previewed, fixtures
     rows = query(
         data_dir,
         api_url,
-        "SELECT * FROM carteira_previa_mudancas WHERE indice = 'IBOV' AND data = DATE "
-        "'2025-07-14'",
+        "SELECT * FROM carteira_previa_mudancas WHERE indice = 'IBOV' AND data = DATE '2025-07-14'",
     )
 
     def number(text: str, kind=Decimal):
@@ -215,9 +214,7 @@ def test_importing_the_quadrimester_download_fills_carteira_previa(
     assert "86 tickers" in again.stdout
 
 
-def test_the_rebalance_shows_the_last_previews_error(
-    quad_imported, fixtures_dir, tmp_path
-) -> None:
+def test_the_rebalance_shows_the_last_previews_error(quad_imported, fixtures_dir, tmp_path) -> None:
     """Once the first session of Sep-Dec 2023 is captured, the last preview (the quadrimester
     download, filed on 2023-08-31) gets the 'realizada' comparison: the portfolio B3 started
     against the forecast."""
