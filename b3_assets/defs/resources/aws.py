@@ -68,7 +68,7 @@ def _own_results(context: dg.AssetExecutionContext) -> Iterator[None]:
     the job's summary, and skips a stage with nothing to write (a preview B3 did not serve)
     exactly as it does with the DuckDB refiner, so the mark is taken back after the run. Dagster
     has no public way to opt out (dagster-io/dagster#22117); this sets the step's private flag
-    back, and tests/aws/test_preview_on_aws.py fails if a Dagster upgrade changes it."""
+    back; `b3 run` on AWS without a preview served (tests/e2e/test_aws_cli.py) fails without it."""
     step = getattr(getattr(context, "op_execution_context", None), "_step_execution_context", None)
     marked = getattr(step, "requires_typed_event_stream", True)
     try:
