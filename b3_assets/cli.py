@@ -12,11 +12,13 @@ import filecmp
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from b3_assets.progress import Progress, say
 from b3_assets.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,7 +85,7 @@ def _materialize(
     )
     checks = failed_checks(result)
     for evaluation in checks.warnings:
-        print(f"warning: {check_line(evaluation)}", file=sys.stderr)
+        say(f"warning: {check_line(evaluation)}")
     return materialized_metadata(result), problem(
         result, str(day) if one_date else f"{day}..{last}"
     )
@@ -302,57 +304,58 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from b3_contract.tables import TABLES
 
     _check_layout(settings)
+    started = time.monotonic()
     failures = 0
     quadrimesters: dict[Unit, QuadrimesterCsv] = {}  # preview units the quadrimester files fill
     imported: set[Unit] = set()
     written: set[Unit] = set()  # units whose capture this import wrote or replaced
-    for name in args.files:
-        path = Path(name)
-        try:
-            data = path.read_bytes()
-            parsed = parse_b3_csv(data, path.name)
-        except (OSError, NotAPortfolioCsv) as exc:
-            print(f"refused {name}: {exc}", file=sys.stderr)
-            failures += 1
-            continue
-        if isinstance(parsed, QuadrimesterCsv):
-            capture, _ = write_preview_import(
-                settings.data_path,
-                parsed,
-                canonical_json(parsed.response),
-                path,
-                data,
-                datetime.now(UTC),
+    with Progress("b3 import", len(args.files), "files read", start=started) as reading:
+        for name in reading.each(args.files, lambda name: Path(name).name):
+            path = Path(name)
+            try:
+                data = path.read_bytes()
+                parsed = parse_b3_csv(data, path.name)
+            except (OSError, NotAPortfolioCsv) as exc:
+                say(f"refused {name}: {exc}")
+                failures += 1
+                continue
+            if isinstance(parsed, QuadrimesterCsv):
+                capture, _ = write_preview_import(
+                    settings.data_path,
+                    parsed,
+                    canonical_json(parsed.response),
+                    path,
+                    data,
+                    datetime.now(UTC),
+                )
+                quadrimesters[capture.unit] = parsed
+                continue
+            unit = Unit(parsed.index, parsed.trading_date)
+            try:
+                _check_trading_day(unit.day)
+            except CliError as exc:
+                say(f"refused {name}: {exc}")
+                failures += 1
+                continue
+            raw = canonical_json(parsed.response)
+            existing = read_capture(settings.data_path, unit.day, unit.index)
+            same = existing is not None and existing.sha256 == hashlib.sha256(raw).hexdigest()
+            if existing and not same and not args.replace:
+                say(
+                    f"kept {unit}: already captured from {existing.source_url}; "
+                    f"use --replace to overwrite it with {name}"
+                )
+                imported.add(unit)
+                continue
+            if same:  # write_import would keep it as it is
+                imported.add(unit)
+                continue
+            _, changed = write_import(
+                settings.data_path, raw, path, data, unit.index, datetime.now(UTC)
             )
-            quadrimesters[capture.unit] = parsed
-            continue
-        unit = Unit(parsed.index, parsed.trading_date)
-        try:
-            _check_trading_day(unit.day)
-        except CliError as exc:
-            print(f"refused {name}: {exc}", file=sys.stderr)
-            failures += 1
-            continue
-        raw = canonical_json(parsed.response)
-        existing = read_capture(settings.data_path, unit.day, unit.index)
-        same = existing is not None and existing.sha256 == hashlib.sha256(raw).hexdigest()
-        if existing and not same and not args.replace:
-            print(
-                f"kept {unit}: already captured from {existing.source_url}; "
-                f"use --replace to overwrite it with {name}",
-                file=sys.stderr,
-            )
+            if changed:
+                written.add(unit)
             imported.add(unit)
-            continue
-        if same:  # write_import would keep it as it is
-            imported.add(unit)
-            continue
-        _, changed = write_import(
-            settings.data_path, raw, path, data, unit.index, datetime.now(UTC)
-        )
-        if changed:
-            written.add(unit)
-        imported.add(unit)
     done = _already_refined(settings, imported - written) if settings.env == "local" else {}
     if done:
         location = LocalLake(settings.data_path / "lake").uri(TABLES["carteira_ativos"].prefix)
@@ -361,38 +364,62 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 f"imported {unit.index} {unit.day}: {rows} constituents, unchanged (already "
                 f"refined) -> {location}/indice={unit.index}/data={unit.day}"
             )
+    units = imported - done.keys()
+    runs = unit_runs(units)
+    noun = "portfolios uploaded" if settings.lambda_refines else "portfolios refined"
     problems = []
-    for indices, first, last in unit_runs(imported - done.keys()):
-        # as `b3 run`: with B3_TRIGGER=lambda the upload makes the Lambda refine, so no refine here
-        out, problem = _materialize(
-            settings, indices, first, False, last=last, stages=_daily_stages(settings, False)
-        )
-        if problem:
-            problems.append(problem)
-        span = str(first) if first == last else f"{first}..{last}"
-        for index in indices:
-            lake = out.get(f"{index}/lake_raw_object")
-            ativos = out.get(f"{index}/carteira_ativos")
-            if lake is None:
-                print(f"not imported {index} {span}: see the error below", file=sys.stderr)
-            elif ativos is None:
-                print(
-                    f"imported {index} {span}: {lake['objects_uploaded']} raw object(s) uploaded,"
-                    f" {lake['objects_unchanged']} unchanged (newest {lake['uri']}); the Lambda "
-                    f"refines each uploaded one (Glue job {settings.glue_job})"
-                )
-            else:
-                for day, rows in sorted(ativos["rows_by_date"].items()):
-                    print(
-                        f"imported {index} {day}: {rows} constituents -> "
-                        f"{ativos['location']}/indice={index}/data={day}"
-                    )
+    with Progress("b3 import", len(units), noun, start=started) as refining:
+        for number, (indices, first, last) in enumerate(runs, 1):
+            refining.working_on(_run_label(number, len(runs), indices, first, last))
+            # as `b3 run`: with B3_TRIGGER=lambda the upload makes the Lambda refine, so no
+            # refine here
+            out, problem = _materialize(
+                settings, indices, first, False, last=last, stages=_daily_stages(settings, False)
+            )
+            if problem:
+                problems.append(problem)
+            span = str(first) if first == last else f"{first}..{last}"
+            with refining.paused():
+                for index in indices:
+                    _print_imported(settings, index, span, out)
+            refining.advance(_units_in(units, indices, first, last))
     problems += _import_previews(settings, quadrimesters)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if failures:
         print(f"{failures} file(s) refused", file=sys.stderr)
     return 1 if failures or problems else 0
+
+
+def _run_label(number: int, runs: int, indices: Sequence[str], first: date, last: date) -> str:
+    """What a progress line says is under way: 'run 2 of 3: IBOV, SMLL 2024-01-02..2024-06-28'."""
+    span = str(first) if first == last else f"{first}..{last}"
+    return f"run {number} of {runs}: {', '.join(indices)} {span}"
+
+
+def _units_in(units: set[Unit], indices: Sequence[str], first: date, last: date) -> int:
+    """How many of `units` one run of unit_runs covers (what its progress counts as done)."""
+    return sum(1 for u in units if u.index in indices and first <= u.day <= last)
+
+
+def _print_imported(settings: Settings, index: str, span: str, out: dict[str, dict]) -> None:
+    """The result lines of one index of one import run."""
+    lake = out.get(f"{index}/lake_raw_object")
+    ativos = out.get(f"{index}/carteira_ativos")
+    if lake is None:
+        print(f"not imported {index} {span}: see the error below", file=sys.stderr)
+    elif ativos is None:
+        print(
+            f"imported {index} {span}: {lake['objects_uploaded']} raw object(s) uploaded,"
+            f" {lake['objects_unchanged']} unchanged (newest {lake['uri']}); the Lambda "
+            f"refines each uploaded one (Glue job {settings.glue_job})"
+        )
+    else:
+        for day, rows in sorted(ativos["rows_by_date"].items()):
+            print(
+                f"imported {index} {day}: {rows} constituents -> "
+                f"{ativos['location']}/indice={index}/data={day}"
+            )
 
 
 def _import_previews(settings: Settings, imported: dict[Unit, Any]) -> list[str]:
@@ -441,9 +468,9 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.defs.resources import resources_for
     from b3_assets.source.trading_calendar import is_trading_day, trading_days
     from b3_contract.lake_keys import RAW_PREFIX, raw_key_unit
-    from b3_contract.tables import TABLES
 
     _check_layout(settings)
+    started = time.monotonic()
     first, last = args.first, args.last
     if first > last:
         raise CliError(f"--from {first} is after --to {last}")
@@ -471,19 +498,19 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
             "downloads)"
         )
     problems = []
-    for indices, start, end in unit_runs(present):
-        out, problem = _materialize(settings, indices, start, False, last=end, stages=REFINE_STAGES)
-        if problem:
-            problems.append(problem)
-        for index in indices:
-            rows = {
-                name: (out.get(f"{index}/{name}") or {}).get("rows_by_date", {}) for name in TABLES
-            }
-            mine = [u.day for u in present if u.index == index and start <= u.day <= end]
-            print(f"refined {index}: {len(mine)} captured date(s) from {start} to {end} in one run")
-            for day in mine:
-                counts = ", ".join(f"{name} {rows[name].get(str(day), 0)}" for name in rows)
-                print(f"  {day}  {counts}")
+    runs = unit_runs(present)
+    with Progress("b3 backfill", len(present), "portfolios refined", start=started) as refining:
+        for number, (indices, start, end) in enumerate(runs, 1):
+            refining.working_on(_run_label(number, len(runs), indices, start, end))
+            out, problem = _materialize(
+                settings, indices, start, False, last=end, stages=REFINE_STAGES
+            )
+            if problem:
+                problems.append(problem)
+            with refining.paused():
+                for index in indices:
+                    _print_refined(index, start, end, present, out)
+            refining.advance(_units_in(set(present), indices, start, end))
     for index in sorted(wanted):
         missing = sorted(days - {u.day for u in present if u.index == index})
         if missing:
@@ -492,6 +519,20 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     if problems:
         raise CliError("\n".join(problems))
     return 0
+
+
+def _print_refined(
+    index: str, start: date, end: date, present: Sequence[Unit], out: dict[str, dict]
+) -> None:
+    """The result lines of one index of one backfill run: its dates and rows per table."""
+    from b3_contract.tables import TABLES
+
+    rows = {name: (out.get(f"{index}/{name}") or {}).get("rows_by_date", {}) for name in TABLES}
+    mine = [u.day for u in present if u.index == index and start <= u.day <= end]
+    print(f"refined {index}: {len(mine)} captured date(s) from {start} to {end} in one run")
+    for day in mine:
+        counts = ", ".join(f"{name} {rows[name].get(str(day), 0)}" for name in rows)
+        print(f"  {day}  {counts}")
 
 
 def cmd_indices(args: argparse.Namespace, settings: Settings) -> int:
@@ -661,11 +702,38 @@ def index_code(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# The last line of each subcommand's --help: one command line that works as written.
+EXAMPLES = {
+    "run": "b3 run --index IBOV --index SMLL",
+    "import": "b3 import ~/Downloads/IBOVDia_*.csv",
+    "backfill": "b3 backfill --from 2025-02-01 --to 2025-03-31 --index IBOV",
+    "indices": "b3 indices --offline",
+    "query": (
+        'b3 query "SELECT indice, count(*) AS n FROM carteira_ativos GROUP BY 1" --format csv'
+    ),
+    "report": "b3 report --index IBOV --from 2025-01-02 --to 2025-06-30 -o report.html",
+    "upgrade": "b3 upgrade --dry-run",
+    "deploy": "B3_ENV=aws B3_BUCKET=my-b3-lake b3 deploy",
+    "package-lambda": "b3 package-lambda --out build/lambda",
+}
+
+
+def installed_version() -> str:
+    """The version of the installed b3-lake distribution (pyproject.toml's), for `b3 --version`."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("b3-lake")
+    except PackageNotFoundError:  # run from a checkout that was never `pip install`ed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="b3",
         description="Capture, refine and query the daily portfolios of B3's indices.",
     )
+    parser.add_argument("--version", action="version", version=f"b3-lake {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run", help="materialize the whole chain for the portfolios B3 is serving now"
@@ -777,6 +845,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="default: build/lambda in the repository"
     )
     package.set_defaults(handler=cmd_package_lambda)
+    for name, command in commands.choices.items():
+        command.epilog = f"Example: {EXAMPLES[name]}"
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 

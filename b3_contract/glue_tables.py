@@ -22,15 +22,23 @@ PARQUET_SERDE = {
 Table = RefinedTable | IndexTable
 
 
+def glue_columns(table: Table, columns: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """Glue's column entries, each with the contract's description as its Comment (what the
+    Glue and Athena consoles show beside the column)."""
+    return [
+        {"Name": name, "Type": kind, "Comment": table.descriptions[name]} for name, kind in columns
+    ]
+
+
 def table_input(table: Table, location: str) -> dict[str, Any]:
     return {
         "Name": table.name,
         "Description": table.description,
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
-        "PartitionKeys": [{"Name": n, "Type": k} for n, k in table.partition_columns],
+        "PartitionKeys": glue_columns(table, table.partition_columns),
         "StorageDescriptor": {
-            "Columns": [{"Name": n, "Type": k} for n, k in table.data_columns],
+            "Columns": glue_columns(table, table.data_columns),
             "Location": location,
             **PARQUET_SERDE,
         },
@@ -46,7 +54,7 @@ def partition_input(table: Table, location: str, values: Sequence[str]) -> dict[
     return {
         "Values": list(values),
         "StorageDescriptor": {
-            "Columns": [{"Name": n, "Type": k} for n, k in table.data_columns],
+            "Columns": glue_columns(table, table.data_columns),
             "Location": partition_location(location, table, values),
             **PARQUET_SERDE,
         },

@@ -1,13 +1,19 @@
 """The refined tables' contract: name, SQL file under glue/sql, lake prefix, columns in order
-(partition columns last) with their Spark SQL types, and the key that orders a partition's rows.
+(partition columns last) with their Spark SQL types, the key that orders a partition's rows, and
+what each column means.
 
 The DuckDB refine and the catalog (b3_assets) and the Glue job (glue/refine_job.py) all read
-this one definition; the SQL must produce exactly these columns.
+this one definition; the SQL must produce exactly these columns. Each column's meaning is said
+here once: the Dagster asset pages, the Glue Data Catalog's column comments (so Athena shows
+them) and the README's table section (b3_assets/contract_docs.py) take it from here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+COMMENT_LIMIT = 255
+"""The longest column comment the Glue Data Catalog takes: every description fits in it."""
 
 
 @dataclass(frozen=True)
@@ -21,10 +27,17 @@ class RefinedTable:
     partition_by: tuple[str, ...]
     description: str
     key: tuple[str, ...]
+    descriptions: dict[str, str] = field(hash=False)
+    """What each column means, by name (partition columns too)."""
 
     @property
     def data_columns(self) -> list[tuple[str, str]]:
         return [column for column in self.columns if column[0] not in self.partition_by]
+
+    @property
+    def described_columns(self) -> list[tuple[str, str, str]]:
+        """(name, type, description) of every column in order: what the UI and docs show."""
+        return [(name, kind, self.descriptions[name]) for name, kind in self.columns]
 
     def index_prefix(self, index: str) -> str:
         """One index's folder of the table: every file under it holds that index only."""
@@ -46,6 +59,58 @@ class RefinedTable:
         kinds = dict(self.columns)
         return [(name, kinds[name]) for name in self.partition_by]
 
+
+INDICE = "the index's code as B3 writes it (IBOV, SMLL, IFIX, ...)"
+ORIGEM = "`api` (captured from B3's API) or `csv` (imported from one of B3's CSV downloads)"
+DATA_COLETA = (
+    "when it was captured from B3's API (UTC); null for a CSV import, whose capture time is unknown"
+)
+
+CONSTITUENT: dict[str, str] = {
+    "empresa": "the company, as B3 names it (B3's `asset`)",
+    "tipo": "the share's type as B3 writes it, runs of spaces collapsed: `PN EJ N1`",
+    "classe": "the share class, the type's first word: ON, PN, PNA, PNB, UNT, CI (funds), "
+    "DRN (BDRs) ... as B3 writes it",
+    "governanca": "the governance listing segment, NM, N1 or N2 (the type's last word); null "
+    "when the type names none",
+    "setor": "the sector; only in segment-2 captures of indices B3 splits by sector, null for "
+    "CSV imports and fund indices",
+    "participacao_pct": "the weight in the index, in percent (B3 rounds it to three places)",
+    "participacao_setor_pct": "the total weight of the ticker's sector, in percent (B3's "
+    "`partAcum`); null without sectors",
+    "qtd_teorica": "the theoretical quantity: the ticker's shares in the index's theoretical "
+    "portfolio",
+    "ranking": "1 = the largest weight of that index on that date (ties broken by ticker)",
+    "participacao_acumulada_pct": "the running sum of the weights by ranking; ends at the sum "
+    "of B3's weights, 100 give or take their rounding",
+    "data_coleta": DATA_COLETA,
+    "dias_desde_rebalanceamento": "days from the quadrimester's start (Jan 1, May 1 or Sep 1) "
+    "to `data`",
+    "origem": ORIGEM,
+    "indice": INDICE,
+    "data": "the portfolio's own date, a B3 trading date (B3's `header.date`, or the title line "
+    "of a CSV download), never the capture's clock date",
+    "acao": "the ticker (B3's `cod`)",
+}
+"""What the columns of one constituent on one date mean: carteira_ativos holds them all, and
+carteira_historico most of them."""
+
+HISTORY_COLUMNS = (
+    "data",
+    "acao",
+    "empresa",
+    "tipo",
+    "classe",
+    "governanca",
+    "setor",
+    "participacao_pct",
+    "qtd_teorica",
+    "ranking",
+    "participacao_acumulada_pct",
+    "origem",
+    "indice",
+)
+"""The columns of carteira_ativos that carteira_historico keeps, meaning the same."""
 
 TABLES: dict[str, RefinedTable] = {
     table.name: table
@@ -75,6 +140,7 @@ TABLES: dict[str, RefinedTable] = {
             ("indice", "data", "acao"),
             "One row per constituent per index and trading date.",
             ("indice", "data", "acao"),
+            descriptions=CONSTITUENT,
         ),
         RefinedTable(
             "carteira_header",
@@ -95,6 +161,24 @@ TABLES: dict[str, RefinedTable] = {
             ("indice", "data"),
             "One row per index and trading date: the portfolio's totals.",
             ("indice", "data"),
+            descriptions={
+                "data_carteira": "the portfolio's date as B3's header gives it (the same as "
+                "`data`)",
+                "qtd_teorica_total": "the total theoretical quantity of the portfolio, from B3's "
+                "header",
+                "redutor": "the index's reducer from B3's header: the divisor that turns the "
+                "portfolio's value into index points",
+                "participacao_total_pct": "the total weight from B3's header, in percent "
+                "(normally 100)",
+                "total_ativos": "the number of constituents (rows of carteira_ativos of that "
+                "index and date)",
+                "data_coleta": DATA_COLETA,
+                "defasagem_dias": "`data_carteira` minus the UTC date of `data_coleta` (on a "
+                "Saturday B3 already serves Monday's portfolio: 2); null when `data_coleta` is",
+                "origem": ORIGEM,
+                "indice": INDICE,
+                "data": CONSTITUENT["data"],
+            },
         ),
         RefinedTable(
             "carteira_setores",
@@ -111,6 +195,15 @@ TABLES: dict[str, RefinedTable] = {
             ("indice", "data"),
             "One row per sector per index and trading date (segment-2 captures only).",
             ("indice", "data", "setor"),
+            descriptions={
+                "setor": "the sector, as B3 names it",
+                "total_ativos": "the number of the index's constituents in the sector",
+                "participacao_pct": "the sector's weight in the index: the sum of its "
+                "constituents' weights, in percent",
+                "qtd_teorica": "the sum of the sector's constituents' theoretical quantities",
+                "indice": INDICE,
+                "data": CONSTITUENT["data"],
+            },
         ),
     )
 }
@@ -143,6 +236,10 @@ ANALYTIC_TABLES: dict[str, RefinedTable] = {
             "One row per constituent per index and trading date, one file per index and month "
             "sorted by date and ticker: the table to read history from.",
             ("indice", "data", "acao"),
+            descriptions={
+                **{name: CONSTITUENT[name] for name in HISTORY_COLUMNS},
+                "mes": "the month of `data`, `2025-07`: one file per index and month",
+            },
         ),
         RefinedTable(
             "carteira_mudancas",
@@ -170,6 +267,33 @@ ANALYTIC_TABLES: dict[str, RefinedTable] = {
             "Per index and date with a captured previous session: each ticker that entered, left "
             "or changed weight or quantity since that session.",
             ("indice", "data", "acao"),
+            descriptions={
+                "acao": CONSTITUENT["acao"],
+                "tipo_mudanca": "`entrada` (entered), `saida` (left), `quantidade` (the "
+                "theoretical quantity changed) or `peso` (only the weight moved)",
+                "empresa": CONSTITUENT["empresa"],
+                "setor": "the sector; null without sectors",
+                "participacao_anterior_pct": "the weight on `data_anterior`, in percent; null "
+                "when the ticker entered",
+                "participacao_pct": "the weight on `data`, in percent; null when the ticker left",
+                "variacao_pp": "the weight's change in percentage points, exact (an absent "
+                "weight counts as 0)",
+                "qtd_teorica_anterior": "the theoretical quantity on `data_anterior`; null when "
+                "the ticker entered",
+                "qtd_teorica": "the theoretical quantity on `data`; null when the ticker left",
+                "variacao_qtd_pct": "the theoretical quantity's change, in percent of "
+                "`qtd_teorica_anterior`; null when the ticker entered or left",
+                "data_anterior": "the index's previous captured session, the one compared with",
+                "pregoes_desde_anterior": "B3 sessions from `data_anterior` to `data`: 1 = "
+                "consecutive, more = a gap in the captures",
+                "rebalanceamento": "true when a rebalance (the first session of January, May "
+                "or September) lies in (`data_anterior`, `data`]; false: a change in between, "
+                "a corporate event or an exclusion",
+                "data_rebalanceamento": "the rebalance's session (the latest, if the gap spans "
+                "more than one); null when `rebalanceamento` is false",
+                "indice": INDICE,
+                "data": "the portfolio's date, compared with `data_anterior`",
+            },
         ),
         RefinedTable(
             "carteira_concentracao",
@@ -191,6 +315,22 @@ ANALYTIC_TABLES: dict[str, RefinedTable] = {
             "One row per index and trading date: how concentrated the portfolio is (top weights, "
             "Herfindahl-Hirschman index, effective number of constituents, largest sector).",
             ("indice", "data"),
+            descriptions={
+                "total_ativos": "the number of constituents",
+                "peso_top1_pct": "the largest constituent's weight, in percent",
+                "peso_top5_pct": "the five largest constituents' weight, in percent",
+                "peso_top10_pct": "the ten largest constituents' weight, in percent",
+                "hhi": "the Herfindahl-Hirschman index on percent weights: the sum of their "
+                "squares, 0 to 10,000, exact",
+                "numero_efetivo": "10,000 / `hhi`: the number of equal weights that would be as "
+                "concentrated",
+                "setor_maior": "the sector of the largest total weight (ties broken by name); "
+                "null without sectors",
+                "peso_setor_maior_pct": "that sector's total weight, in percent; null without "
+                "sectors",
+                "indice": INDICE,
+                "data": CONSTITUENT["data"],
+            },
         ),
     )
 }
@@ -227,6 +367,20 @@ PREVIEW_TABLES: dict[str, RefinedTable] = {
             "after the session; `origem` is api (GetQuartelyPreview) or csv (B3's quadrimester "
             "download, filed under the last session before its quadrimester).",
             ("indice", "data", "acao"),
+            descriptions={
+                "empresa": CONSTITUENT["empresa"],
+                "tipo": "the share's type as B3 writes it, runs of spaces collapsed",
+                "participacao_pct": "the weight in the preview, in percent",
+                "qtd_teorica": "the theoretical quantity of the next quadrimester",
+                "ranking": "1 = the largest weight in the preview (ties broken by ticker)",
+                "quadrimestre": "the quadrimester the preview forecasts: `2025-09` = Sep-Dec 2025",
+                "data_coleta": "when B3 served it (UTC); null for a CSV import",
+                "origem": "`api` (GetQuartelyPreview) or `csv` (B3's quadrimester download)",
+                "acao": CONSTITUENT["acao"],
+                "indice": INDICE,
+                "data": "the capture session (the preview has no date of its own; a "
+                "quadrimester download is filed under the last session before its quadrimester)",
+            },
         ),
         RefinedTable(
             "carteira_previa_mudancas",
@@ -255,6 +409,29 @@ PREVIEW_TABLES: dict[str, RefinedTable] = {
             "the rebalance once its first session (`data_carteira`) is captured: the forecast "
             "error (antes = the preview, depois = the portfolio B3 actually started).",
             ("indice", "data", "comparacao", "acao"),
+            descriptions={
+                "comparacao": "`previa`: today's portfolio against the preview; `realizada`: "
+                "the last preview against the portfolio B3 started (the forecast's error)",
+                "acao": CONSTITUENT["acao"],
+                "empresa": CONSTITUENT["empresa"],
+                "tipo_mudanca": "`entrada` (only the after side holds it), `saida` (only the "
+                "before side) or `permanece` (both)",
+                "participacao_antes_pct": "the weight before, in percent: today's portfolio "
+                "(previa) or the preview (realizada); null where the ticker is absent",
+                "participacao_depois_pct": "the weight after, in percent: the preview (previa) "
+                "or the portfolio B3 started (realizada); null where the ticker is absent",
+                "variacao_pp": "after minus before, in percentage points, exact (absent = 0); "
+                "for realizada the actual minus the forecast weight",
+                "qtd_teorica_antes": "the theoretical quantity before; null where the ticker "
+                "is absent",
+                "qtd_teorica_depois": "the theoretical quantity after; null where the ticker "
+                "is absent",
+                "quadrimestre": "the quadrimester the preview forecasts: `2025-09` = Sep-Dec 2025",
+                "data_carteira": "the daily portfolio compared: the latest captured session up "
+                "to `data` (previa), or the rebalance's first session (realizada)",
+                "indice": INDICE,
+                "data": "the preview's capture session",
+            },
         ),
     )
 }
@@ -299,6 +476,20 @@ class IndexTable:
     @property
     def description(self) -> str:
         return f"{self.table.description} {self.index} only (the {self.table.name} files)."
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        """The table's, but `indice`, which here is always this index (read from the files)."""
+        return {
+            **self.table.descriptions,
+            "indice": f"the index's code, always {self.index} here (read from the files of "
+            f"{self.index}'s folder)",
+        }
+
+    @property
+    def described_columns(self) -> list[tuple[str, str, str]]:
+        descriptions = self.descriptions
+        return [(name, kind, descriptions[name]) for name, kind in self.columns]
 
 
 INDEX_TABLES: dict[str, IndexTable] = {

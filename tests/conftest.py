@@ -1,12 +1,18 @@
-"""Shared fixtures: B3's real responses (tests/fixtures/b3) and a local B3 server."""
+"""Shared fixtures: B3's real responses (tests/fixtures/b3) and a local B3 server; and the check,
+once collection is done, that the selected tests' prerequisites (Java for `spark`, chromium and
+Playwright for `browser`) are there, so a missing one stops the run with one message that says
+how to install it instead of dozens of Py4J or browser failures."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +30,112 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "b3"
 SEG2_0714 = FIXTURES / "portfolio_day_IBOV_seg2_2025-07-14.json"
 SEG1_0714 = FIXTURES / "portfolio_day_IBOV_seg1_2025-07-14.json"
 CSV_DATES = ["2025-02-20", "2025-02-24", "2025-03-05", "2025-03-06", "2025-03-11", "2025-03-12"]
+
+
+# Prerequisites of the marked tests (README "Prerequisites").
+JAVA_MAJOR = 17  # Glue 5.0 runs Spark 3.5 on Java 17
+JAVA_INSTALL = (
+    "install a Java 17 runtime (Debian/Ubuntu: `sudo apt-get install openjdk-17-jre-headless`) "
+    "or point JAVA_HOME at one"
+)
+CHROMIUM = Path("/usr/bin/chromium")  # where tests/browser drives Debian's chromium
+_JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
+
+
+def java_problem(environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why pyspark could not start a Java 17+ here, or None. It looks where pyspark's
+    spark-class does: $JAVA_HOME/bin/java when JAVA_HOME is set, else `java` on PATH."""
+    java_home = environ.get("JAVA_HOME")
+    if java_home:
+        java = str(Path(java_home) / "bin" / "java")
+        if not (os.path.isfile(java) and os.access(java, os.X_OK)):
+            return f"JAVA_HOME is {java_home} but {java} is not an executable"
+    else:
+        found = shutil.which("java", path=environ.get("PATH", os.defpath))
+        if found is None:
+            return "JAVA_HOME is not set and there is no `java` on PATH"
+        java = found
+    try:
+        done = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`{java} -version` did not run: {exc}"
+    said = done.stderr + done.stdout
+    match = _JAVA_VERSION.search(said)
+    if done.returncode != 0 or match is None:
+        first = said.strip().splitlines()[0] if said.strip() else "nothing"
+        return f"`{java} -version` did not tell its version (exit {done.returncode}: {first!r})"
+    major = int(match[1])
+    if major == 1 and match[2]:  # "1.8.0_292" is Java 8
+        major = int(match[2])
+    if major < JAVA_MAJOR:
+        return f"{java} is Java {major}, older than {JAVA_MAJOR}"
+    return None
+
+
+def browser_problem() -> str | None:
+    """Why tests/browser could not drive Debian's chromium through Playwright here, or None."""
+    problems = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        problems.append(f'Playwright is not importable ({exc}): `pip install -e ".[dev]"`')
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        problems.append(
+            f"there is no chromium at {CHROMIUM}: `sudo apt-get install chromium` "
+            "(.ci/run installs it)"
+        )
+    return "; ".join(problems) or None
+
+
+def missing_prerequisites(
+    counts: Mapping[str, int], environ: Mapping[str, str] = os.environ
+) -> list[str]:
+    """One line per marker whose selected tests (`counts`: marker -> how many) cannot run here,
+    saying what is missing, how to install it and how to leave those tests out."""
+    lines = []
+    if counts.get("spark"):
+        problem = java_problem(environ)
+        if problem:
+            lines.append(
+                f"{counts['spark']} selected test(s) marked `spark` start Spark and need Java "
+                f"{JAVA_MAJOR} or newer: {problem}; {JAVA_INSTALL}, or leave them out with "
+                "-m 'not spark'"
+            )
+    if counts.get("browser"):
+        problem = browser_problem()
+        if problem:
+            lines.append(
+                f"{counts['browser']} selected test(s) marked `browser` need Debian's chromium "
+                f"and Playwright: {problem}; or leave them out with -m 'not browser'"
+            )
+    return lines
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None, None, None]:
+    """After every deselection (-m, -k): a missing prerequisite of a selected test stops the
+    whole run once, before any test starts. An xdist worker hands the message to the controller
+    (which prints it once, as the reason of the interruption) and runs nothing."""
+    result = yield
+    if config.option.collectonly:  # listing tests needs neither Java nor a browser
+        return result
+    counts = {
+        marker: sum(1 for item in items if item.get_closest_marker(marker))
+        for marker in ("spark", "browser")
+    }
+    lines = missing_prerequisites(counts)
+    if not lines:
+        return result
+    message = "missing prerequisites, no test was run: " + " | ".join(lines)
+    if hasattr(config, "workerinput"):
+        items[:] = []
+        session.shouldstop = message
+        return result
+    pytest.exit(message, returncode=pytest.ExitCode.INTERRUPTED)
 
 
 @pytest.fixture(scope="session")

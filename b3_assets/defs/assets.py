@@ -202,7 +202,7 @@ def chain_specs(indices: Sequence[str]) -> list[dg.AssetSpec]:
                     description=f"{table.description} Rows of {index}; query every index as "
                     f"{name}{also}.",
                     kinds={"parquet", "sql"},
-                    metadata={"dagster/column_schema": contract_schema(table.columns)},
+                    metadata={"dagster/column_schema": contract_schema(table)},
                     **common,
                 )
             )
@@ -239,7 +239,7 @@ def chain_specs(indices: Sequence[str]) -> list[dg.AssetSpec]:
                     description=f"{table.description} Rows of {index}; query every index as "
                     f"{name}.",
                     kinds={"parquet", "sql"},
-                    metadata={"dagster/column_schema": contract_schema(table.columns)},
+                    metadata={"dagster/column_schema": contract_schema(table)},
                     **common,
                 )
             )
@@ -497,7 +497,7 @@ def output_metadata(index: str, table: RefinedTable, output: TableOutput, by: st
         **output.details,
         "index": index,
         "dagster/row_count": sum(rows.values()),
-        "dagster/column_schema": contract_schema(table.columns),
+        "dagster/column_schema": contract_schema(table),
         "location": output.location,
         "files_written_in_run": output.files,
         by: rows,

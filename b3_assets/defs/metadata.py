@@ -12,18 +12,26 @@ import pyarrow as pa
 
 from b3_assets.source.models import parse_br_decimal
 from b3_contract.lake_keys import Month, Unit, month_prefix, partition_prefix
-from b3_contract.tables import ANALYTIC_TABLES, PREVIEW_TABLES
+from b3_contract.tables import ANALYTIC_TABLES, PREVIEW_TABLES, IndexTable, RefinedTable
 
 if TYPE_CHECKING:
     from b3_assets.defs.resources import LakeResource
 
 
-def contract_schema(columns: Iterable[tuple[str, str]]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
+def contract_schema(table: RefinedTable | IndexTable) -> dg.TableSchema:
+    """A table's columns as the asset page lists them: name, type and the contract's
+    description of each (b3_contract.tables says it once)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name, kind, description=description)
+            for name, kind, description in table.described_columns
+        ]
+    )
 
 
 def column_schema(schema: pa.Schema) -> dg.TableSchema:
-    return contract_schema((field.name, str(field.type)) for field in schema)
+    """A Parquet file's columns (bronze: B3's fields, which the contract does not describe)."""
+    return dg.TableSchema(columns=[dg.TableColumn(f.name, str(f.type)) for f in schema])
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

@@ -12,6 +12,11 @@ B3's quadrimester (theoretical) portfolio download has the same layout under the
 `IBOV - Carteira Set. a Dez. 2023` (file `IBOVQuad_9-2023.csv`): `parse_quadrimester_csv` reads it
 as GetQuartelyPreview's answer with the same decoding, line handling and number validation, so
 each parser refuses the other's file by name instead of reading it as the wrong kind.
+
+A refusal names the likely cause in one line where there is one: an HTML page saved under a
+`.csv` name (a failed download), or a file re-saved by a spreadsheet (another separator, numbers
+without B3's thousands dots or with decimal points), instead of a line count or one validation
+error per row.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from b3_assets.source.models import (
     Result,
     format_b3_date,
     parse_b3_date,
+    parse_br_decimal,
+    parse_br_integer,
 )
 from b3_contract.lake_keys import INDEX_CODE, Unit
 
@@ -58,6 +65,31 @@ HEADER = ["Código", "Ação", "Tipo", "Qtde. Teórica", "Part. (%)"]
 PAGE_SIZE = 120  # what the API is asked for; a longer portfolio still comes as one page here
 PREVIEW_PAGE_SIZE = 9999  # what GetQuartelyPreview is asked for (DESIGN.md section 4)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# An HTML page (a failed download saved as .csv): it opens with a tag, and an html, head or body
+# tag comes early (after an optional BOM, XML prolog, doctype or comment).
+_HTML_START = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*<")
+_HTML_TAG = re.compile(rb"<(?:!doctype\s+html|html|head|body)[\s>/]", re.IGNORECASE)
+_HTML_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+# What a spreadsheet's re-save does to B3's numbers, by the kind of field. Only values that do
+# not read as B3 writes them are looked at, so none of these can match a number of B3's own.
+_NO_THOUSANDS_DOTS = "numbers without B3's thousands dots"
+_DECIMAL_POINTS = "decimal points instead of B3's decimal commas"
+_NO_DECIMAL_COMMA = "decimals without B3's decimal comma"
+_EXPONENTS = "numbers in scientific notation"
+_RESAVED_INTEGER = [
+    (re.compile(r"\d+(?:[.,]\d+)?[eE][+-]?\d+", re.ASCII), _EXPONENTS),
+    (re.compile(r"\d{4,}", re.ASCII), _NO_THOUSANDS_DOTS),
+    (re.compile(r"\d+\.\d+", re.ASCII), _DECIMAL_POINTS),
+]
+_RESAVED_DECIMAL = [
+    (re.compile(r"\d+(?:[.,]\d+)?[eE][+-]?\d+", re.ASCII), _EXPONENTS),
+    (re.compile(r"\d{4,}(?:,\d+)?", re.ASCII), _NO_THOUSANDS_DOTS),
+    (re.compile(r"\d[\d,]*\.\d+", re.ASCII), _DECIMAL_POINTS),
+    (re.compile(r"\d{1,3}", re.ASCII), _NO_DECIMAL_COMMA),
+]
+# Other separators a spreadsheet writes instead of B3's `;`, with how the message names them.
+_OTHER_SEPARATORS = {",": "','", "\t": "tabs"}
+_USE_AS_DOWNLOADED = "use the file as downloaded"
 _MONTHS = {
     "jan": "Jan",
     "fev": "Feb",
@@ -211,9 +243,31 @@ def _quadrimester_reason(title: str) -> str | None:
     )
 
 
+def _html_reason(data: bytes) -> str | None:
+    """Why the file is an HTML page (an error or login page saved under the CSV's name); None
+    when it does not look like one."""
+    head = data[:4096]
+    if not _HTML_START.match(head) or not _HTML_TAG.search(head):
+        return None
+    reason = "it is an HTML page, not B3's CSV: the download failed?"
+    title = _HTML_TITLE.search(data[:65536])
+    if title:
+        try:
+            text = title[1].decode("utf-8")
+        except UnicodeDecodeError:
+            text = title[1].decode("iso-8859-1")  # a page written in ISO-8859-1
+        text = " ".join(text.split())
+        if text:
+            return f"{reason} (page title {text[:80]!r})"
+    return reason
+
+
 def _decode(data: bytes, name: str, what: str = _DAILY) -> str:
     if b"\x00" in data:
         raise _fail(name, "it is a binary file", what)
+    html = _html_reason(data)
+    if html:
+        raise _fail(name, html, what)
     if data.startswith(b"\xef\xbb\xbf"):
         raise _fail(
             name, "it is UTF-8 with a BOM, not ISO-8859-1 as B3 writes it (a re-save?)", what
@@ -237,6 +291,21 @@ def _lines(data: bytes, name: str, what: str = _DAILY) -> list[str]:
             name, f"only {len(lines)} non-empty lines (a title, a header, rows, 2 footers)", what
         )
     return lines
+
+
+def _check_separator(lines: list[str], name: str, what: str = _DAILY) -> None:
+    """A header that reads as B3's with another separator is a spreadsheet's re-save: said as
+    such, before the title (padded with that separator) or the header is refused for it."""
+    header = lines[1]
+    for separator, said in _OTHER_SEPARATORS.items():
+        cells = [cell.strip().strip('"').strip() for cell in header.split(separator)]
+        if [cell for cell in cells if cell] == HEADER:
+            raise _fail(
+                name,
+                f"it looks re-saved by a spreadsheet: fields separated by {said} instead of "
+                f"B3's ';' (line 2: {header[:60]!r}); {_USE_AS_DOWNLOADED}",
+                what,
+            )
 
 
 def _check_header(line: str, name: str, what: str = _DAILY) -> None:
@@ -286,13 +355,63 @@ def _one_page(count: int, size: int) -> dict[str, int]:
     }
 
 
+def _resave_sign(text: object, integer: bool) -> str | None:
+    """What a spreadsheet did to this number, if it no longer reads as B3 writes it and looks
+    like one of a spreadsheet's rewritings; None otherwise."""
+    if not isinstance(text, str):
+        return None
+    try:
+        (parse_br_integer if integer else parse_br_decimal)(text)
+    except B3ValueError:
+        pass
+    else:
+        return None
+    for pattern, sign in _RESAVED_INTEGER if integer else _RESAVED_DECIMAL:
+        if pattern.fullmatch(text):
+            return sign
+    return None
+
+
+def _resaved_numbers(response: dict[str, Any]) -> str | None:
+    """One line naming what a spreadsheet did to the numbers (each kind with its first line and
+    value), when that shows on two lines or more; None for a file that does not look re-saved
+    (a single bad value keeps the validation's own message)."""
+    results = response.get("results") or []
+    header = response.get("header") or {}
+    footer = len(results) + 3  # the total line; line 1 is the title, line 2 the header
+    cells = [
+        (number, row.get(key), key == "theoricalQty")
+        for number, row in enumerate(results, start=3)
+        for key in ("theoricalQty", "part")
+    ]
+    cells += [
+        (footer, header.get("theoricalQty"), True),
+        (footer, header.get("part"), False),
+        (footer + 1, header.get("reductor"), False),
+    ]
+    first: dict[str, str] = {}
+    lines = set()
+    for number, text, integer in cells:
+        sign = _resave_sign(text, integer)
+        if sign:
+            lines.add(number)
+            first.setdefault(sign, f"{sign} (line {number}: {text!r})")
+    if len(lines) < 2:
+        return None
+    return f"it looks re-saved by a spreadsheet: {', '.join(first.values())}; {_USE_AS_DOWNLOADED}"
+
+
 def _validated(
     model: type[BaseModel], response: dict[str, Any], name: str, what: str = _DAILY
 ) -> None:
-    """Every number must read as B3 writes it (pt-BR); the strings themselves are kept."""
+    """Every number must read as B3 writes it (pt-BR); the strings themselves are kept. A
+    spreadsheet's re-save is said in one line instead of one validation error per row."""
     try:
         model.model_validate(response)
     except ValidationError as exc:
+        resaved = _resaved_numbers(response)
+        if resaved:
+            raise _fail(name, resaved, what) from exc
         raise _fail(name, f"a value does not read as B3 writes it:\n{exc}", what) from exc
 
 
@@ -303,6 +422,7 @@ def parse_portfolio_csv(data: bytes, name: str) -> PortfolioCsv:
     its index and date must agree with the title. NotAPortfolioCsv says why a file is refused.
     """
     lines = _lines(data, name)
+    _check_separator(lines, name)
     title_text = _title_line(lines[0])
     title = TITLE.fullmatch(title_text)
     if not title:
@@ -393,6 +513,7 @@ def parse_quadrimester_csv(data: bytes, name: str) -> QuadrimesterCsv:
     agree with the title. NotAPortfolioCsv names the file and says why it is refused.
     """
     lines = _lines(data, name, _QUADRIMESTER)
+    _check_separator(lines, name, _QUADRIMESTER)
     index, first_day, months = _quadrimester_of_title(lines[0], name)
     _check_header(lines[1], name, _QUADRIMESTER)
     _check_claim(
@@ -424,6 +545,7 @@ def parse_b3_csv(data: bytes, name: str) -> PortfolioCsv | QuadrimesterCsv:
     """Either of B3's portfolio downloads, told apart by the title line: a daily 'Carteira do
     Dia' or a quadrimester 'Carteira Set. a Dez. 2023' (what `b3 import` takes)."""
     lines = _lines(data, name)
-    if QUADRIMESTER_TITLE.fullmatch(_title_line(lines[0])):
+    # a spreadsheet pads the title with its own separator: the kind still shows
+    if QUADRIMESTER_TITLE.fullmatch(_title_line(lines[0]).rstrip(",\t ")):
         return parse_quadrimester_csv(data, name)
     return parse_portfolio_csv(data, name)

@@ -21,7 +21,7 @@ from b3_assets.aws.deploy import (
     job_definition,
 )
 from b3_contract.glue_tables import all_table_inputs
-from b3_contract.tables import ALL_TABLE_NAMES, INDEX_TABLES, TABLES
+from b3_contract.tables import ALL_TABLE_NAMES, CATALOG_TABLES, INDEX_TABLES, TABLES
 
 
 def clients() -> dict:
@@ -113,8 +113,50 @@ def test_a_table_of_the_earlier_layout_is_updated_and_the_rest_left_alone(target
     assert set(states.values()) == {"unchanged"} and len(states) == len(ALL_TABLE_NAMES) - 1
     table = catalog_tables(glue)["ibov_ativos"]
     assert table["StorageDescriptor"]["Location"] == wanted["StorageDescriptor"]["Location"]
-    assert table["StorageDescriptor"]["Columns"][0] == {"Name": "indice", "Type": "string"}
+    first = table["StorageDescriptor"]["Columns"][0]
+    assert (first["Name"], first["Type"]) == ("indice", "string")
+    assert first["Comment"] == INDEX_TABLES["ibov_ativos"].descriptions["indice"]
     assert {step.state for step in ensure_tables(glue, target)} == {"unchanged"}
+
+
+def test_deploy_writes_the_contracts_descriptions_as_glue_column_comments(target) -> None:
+    """What Athena's console shows beside each column: read back from the catalog `b3 deploy`
+    wrote, every column and partition key of every table carries the contract's words."""
+    deploy(clients(), target)
+    glue = aws_mod.client("glue")
+    for spec in [*CATALOG_TABLES.values(), *INDEX_TABLES.values()]:
+        table = glue.get_table(DatabaseName="b3_refined", Name=spec.name)["Table"]
+        entries = table["PartitionKeys"] + table["StorageDescriptor"]["Columns"]
+        found = [(e["Name"], e["Type"], e.get("Comment")) for e in entries]
+        assert sorted(found) == sorted(spec.described_columns), spec.name
+    ativos = glue.get_table(DatabaseName="b3_refined", Name="carteira_ativos")["Table"]
+    comments = {c["Name"]: c["Comment"] for c in ativos["StorageDescriptor"]["Columns"]}
+    assert comments["participacao_pct"].startswith("the weight in the index")
+
+
+def test_a_table_deployed_without_comments_gets_them(target) -> None:
+    """A catalog deployed before the descriptions existed: `b3 deploy` adds the comments, and
+    so does the Glue job's upsert."""
+    deploy(clients(), target)
+    glue = aws_mod.client("glue")
+    [wanted] = [t for t in all_table_inputs(target.bucket) if t["Name"] == "carteira_header"]
+    bare = json.loads(json.dumps(wanted))
+    for entry in bare["PartitionKeys"] + bare["StorageDescriptor"]["Columns"]:
+        del entry["Comment"]
+    glue.update_table(DatabaseName="b3_refined", TableInput=bare)
+    states = {step.what: step.state for step in ensure_tables(glue, target)}
+    assert states["glue table b3_refined.carteira_header"] == "updated"
+    table = glue.get_table(DatabaseName="b3_refined", Name="carteira_header")["Table"]
+    assert table["StorageDescriptor"]["Columns"] == wanted["StorageDescriptor"]["Columns"]
+    assert table["PartitionKeys"] == wanted["PartitionKeys"]
+    header = TABLES["carteira_header"]
+    location = f"s3://{target.bucket}/{header.prefix}/"
+    assert refine_job.upsert_table(glue, "b3_refined", header, location) == "unchanged"
+    # and the Glue job's own upsert adds them as well, when it meets such a table first
+    glue.update_table(DatabaseName="b3_refined", TableInput=bare)
+    assert refine_job.upsert_table(glue, "b3_refined", header, location) == "updated"
+    table = glue.get_table(DatabaseName="b3_refined", Name="carteira_header")["Table"]
+    assert table["StorageDescriptor"]["Columns"] == wanted["StorageDescriptor"]["Columns"]
 
 
 def test_a_parameter_glue_adds_to_a_table_is_no_change(target) -> None:

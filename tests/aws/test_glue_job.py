@@ -95,7 +95,9 @@ def test_table_inputs_have_the_contract_types_and_parquet_serde() -> None:
     # the IBOV table reads `indice` from the files of IBOV's folder; no `indice` partition key
     ibov = refine_job.table_input(IBOV_ATIVOS, "s3://b3-lake/refined/ativos/indice=IBOV/")
     assert [k["Name"] for k in ibov["PartitionKeys"]] == ["data", "acao"]
-    assert ibov["StorageDescriptor"]["Columns"][0] == {"Name": "indice", "Type": "string"}
+    first = ibov["StorageDescriptor"]["Columns"][0]
+    assert (first["Name"], first["Type"]) == ("indice", "string")
+    assert first["Comment"] == IBOV_ATIVOS.descriptions["indice"]
 
 
 def partition_values(glue, table: str) -> set[tuple[str, ...]]:

@@ -19,6 +19,8 @@ import pytest
 import requests
 from conftest import fresh_moto_account, moto_client, run_refine_job
 
+from b3_contract.tables import CATALOG_TABLES, INDEX_TABLES
+
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 
 B3 = Path(sys.executable).parent / "b3"
@@ -144,6 +146,22 @@ def test_run_on_aws_builds_the_bucket_and_the_catalog(stack) -> None:
     assert {p["Values"][1] for p in ibov_partitions} == {p["Values"][2] for p in ativos_partitions}
     for table in ("carteira_header", "ibov_header"):
         assert len(partitions(env, table)) == 1
+
+
+def test_the_catalog_shows_the_contracts_column_descriptions(stack) -> None:
+    """After the real `b3 deploy` and a Glue run (which upserts the tables and registers the
+    partitions), every column of every table carries the contract's description as its Glue
+    comment, the one Athena's console shows."""
+    glue = moto_client(stack.env, "glue")
+    for spec in [*CATALOG_TABLES.values(), *INDEX_TABLES.values()]:
+        table = glue.get_table(DatabaseName="b3_refined", Name=spec.name)["Table"]
+        entries = table["PartitionKeys"] + table["StorageDescriptor"]["Columns"]
+        found = [(e["Name"], e["Type"], e.get("Comment")) for e in entries]
+        assert sorted(found) == sorted(spec.described_columns), spec.name
+    ibov = INDEX_TABLES["ibov_ativos"]
+    [partition, *_] = partitions(stack.env, "ibov_ativos")
+    comments = {c["Name"]: c.get("Comment") for c in partition["StorageDescriptor"]["Columns"]}
+    assert comments == {name: ibov.descriptions[name] for name, _ in ibov.data_columns}
 
 
 def test_rerun_replaces_the_partitions_without_duplicates(stack) -> None:

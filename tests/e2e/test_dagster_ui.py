@@ -17,6 +17,8 @@ import requests
 from conftest import free_port
 from PIL import Image
 
+from b3_contract.tables import CATALOG_TABLES, INDEX_TABLES, TABLES
+
 pytestmark = pytest.mark.e2e
 
 MATERIALIZATIONS = """
@@ -35,6 +37,22 @@ query Materializations($assetKey: AssetKeyInput!) {
         }
       }
     }
+  }
+}
+"""
+SCHEMA = """
+fragment Columns on MetadataEntry {
+  label
+  ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
+}
+query Columns($assetKey: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $assetKey) {
+    __typename
+    ... on AssetNode { metadataEntries { ...Columns } }
+  }
+  assetOrError(assetKey: $assetKey) {
+    __typename
+    ... on Asset { assetMaterializations(limit: 1) { metadataEntries { ...Columns } } }
   }
 }
 """
@@ -155,3 +173,45 @@ def test_the_numbers_follow_the_data(webserver) -> None:
     }
     hhis = {day: conc[day]["hhi"]["floatValue"] for day in DATES}
     assert all(200 < value < 1500 for value in hhis.values()), hhis
+
+
+def column_schema(url: str, name: str) -> tuple[list[dict], list[dict]]:
+    """The `dagster/column_schema` columns of IBOV's asset `name` as its page gets them: the
+    definition's, and the latest materialization's."""
+    answer = requests.post(
+        f"{url}/graphql",
+        json={"query": SCHEMA, "variables": {"assetKey": {"path": ["IBOV", name]}}},
+        timeout=60,
+    ).json()
+    node, asset = answer["data"]["assetNodeOrError"], answer["data"]["assetOrError"]
+    assert node["__typename"] == "AssetNode" and asset["__typename"] == "Asset", answer
+    [latest] = asset["assetMaterializations"]
+
+    def columns(metadata: list[dict]) -> list[dict]:
+        [schema] = [e["schema"] for e in metadata if e["label"] == "dagster/column_schema"]
+        return schema["columns"]
+
+    return columns(node["metadataEntries"]), columns(latest["metadataEntries"])
+
+
+def test_ibov_ativos_columns_show_the_contracts_descriptions(webserver) -> None:
+    """ibov_ativos is IBOV's folder of carteira_ativos, the asset IBOV/carteira_ativos: its page
+    lists every column with its type and the contract's description, before and after a run."""
+    carteira, ibov = TABLES["carteira_ativos"], INDEX_TABLES["ibov_ativos"]
+    for columns in column_schema(webserver, "carteira_ativos"):
+        shown = [(c["name"], c["type"], c["description"]) for c in columns]
+        assert shown == carteira.described_columns
+        # every column of ibov_ativos but its IBOV-only `indice` reads the same words
+        said = {name: description for name, _, description in shown}
+        for name, _, description in ibov.described_columns:
+            if name != "indice":
+                assert said[name] == description, name
+        assert said["ranking"].startswith("1 = the largest weight")
+
+
+@pytest.mark.parametrize("name", ["carteira_mudancas", "carteira_previa_mudancas"])
+def test_the_analytics_and_preview_pages_show_descriptions_too(webserver, name) -> None:
+    definition, materialized = column_schema(webserver, name)
+    wanted = [(n, k, d) for n, k, d in CATALOG_TABLES[name].described_columns]
+    assert [(c["name"], c["type"], c["description"]) for c in definition] == wanted
+    assert [(c["name"], c["description"]) for c in materialized] == [(n, d) for n, _, d in wanted]

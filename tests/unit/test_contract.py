@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from b3_assets import contract_docs
 from b3_contract.glue_runs import (
     UNITS_ARGUMENT,
     glue_run_units,
@@ -23,7 +24,15 @@ from b3_contract.lake_keys import (
     raw_key_unit,
     raw_object_key,
 )
-from b3_contract.tables import ALL_TABLE_NAMES, ANALYTIC_TABLES, INDEX_TABLES, TABLES
+from b3_contract.tables import (
+    ALL_TABLE_NAMES,
+    ANALYTIC_TABLES,
+    CATALOG_TABLES,
+    COMMENT_LIMIT,
+    INDEX_TABLES,
+    PREVIEW_TABLES,
+    TABLES,
+)
 
 IBOV_0714 = Unit("IBOV", date(2025, 7, 14))
 
@@ -176,7 +185,8 @@ def test_glue_tables_define_the_nine_tables_over_the_same_locations() -> None:
     assert carteira["StorageDescriptor"]["Location"] == "s3://bkt/refined/ativos/"
     assert ibov["StorageDescriptor"]["Location"] == "s3://bkt/refined/ativos/indice=IBOV/"
     # ibov_* reads `indice` from the files, first, as the seed's table did
-    assert ibov["StorageDescriptor"]["Columns"][0] == {"Name": "indice", "Type": "string"}
+    first = ibov["StorageDescriptor"]["Columns"][0]
+    assert (first["Name"], first["Type"]) == ("indice", "string")
     assert "indice" not in [c["Name"] for c in carteira["StorageDescriptor"]["Columns"]]
     header = TABLES["carteira_header"]
     location = "s3://bkt/refined/header/"
@@ -189,3 +199,106 @@ def test_glue_tables_define_the_nine_tables_over_the_same_locations() -> None:
     historico = ANALYTIC_TABLES["carteira_historico"]
     assert unit_expression(historico, IBOV_0714) == "indice = 'IBOV' AND mes = '2025-07'"
     assert [k["Name"] for k in inputs["carteira_historico"]["PartitionKeys"]] == ["indice", "mes"]
+
+
+EVERY_TABLE = [*CATALOG_TABLES.values(), *INDEX_TABLES.values()]
+
+
+@pytest.mark.parametrize("table", EVERY_TABLE, ids=lambda t: t.name)
+def test_every_column_of_every_table_says_what_it_means(table) -> None:
+    """The contract describes each column once, in words Glue takes as a column comment: a
+    column added without a description (or a description left for a removed one) fails."""
+    names = [name for name, _ in table.columns]
+    assert sorted(table.descriptions) == sorted(names), table.name
+    for name, kind, description in table.described_columns:
+        assert description == description.strip() and len(description) >= 10, (name, description)
+        assert len(description) <= COMMENT_LIMIT, (table.name, name, len(description))
+        assert "|" not in description and "\n" not in description, (table.name, name)
+        assert kind == dict(table.columns)[name]
+    assert [n for n, _, _ in table.described_columns] == names
+
+
+def test_the_tables_are_all_described_and_the_ibov_indice_says_ibov() -> None:
+    assert {t.name for t in EVERY_TABLE} == set(ALL_TABLE_NAMES)
+    assert {*TABLES, *ANALYTIC_TABLES, *PREVIEW_TABLES} == set(CATALOG_TABLES)
+    ibov = INDEX_TABLES["ibov_ativos"]
+    carteira = TABLES["carteira_ativos"]
+    assert "IBOV" in ibov.descriptions["indice"]
+    assert ibov.descriptions["indice"] != carteira.descriptions["indice"]
+    for name in ("empresa", "participacao_pct", "data", "acao"):  # the same files, same words
+        assert ibov.descriptions[name] == carteira.descriptions[name]
+    # carteira_historico keeps carteira_ativos' columns, and says the same of them
+    historico = ANALYTIC_TABLES["carteira_historico"]
+    for name, _ in historico.data_columns:
+        assert historico.descriptions[name] == carteira.descriptions[name], name
+
+
+def test_glue_columns_and_partition_keys_carry_the_descriptions_as_comments() -> None:
+    """What `b3 deploy`, the Glue job and the template write: every column's Comment is the
+    contract's description (Athena's console shows it)."""
+    inputs = {table["Name"]: table for table in all_table_inputs("bkt")}
+    for table in EVERY_TABLE:
+        wanted = inputs[table.name]
+        entries = wanted["PartitionKeys"] + wanted["StorageDescriptor"]["Columns"]
+        assert sorted(e["Name"] for e in entries) == sorted(n for n, _ in table.columns)
+        for entry in entries:
+            assert entry["Comment"] == table.descriptions[entry["Name"]], (table.name, entry)
+    header = TABLES["carteira_header"]
+    partition = partition_input(header, "s3://bkt/refined/header/", ["IBOV", "2025-07-14"])
+    comments = {c["Name"]: c["Comment"] for c in partition["StorageDescriptor"]["Columns"]}
+    assert comments == {name: header.descriptions[name] for name, _ in header.data_columns}
+
+
+def test_the_readme_column_tables_are_the_contracts() -> None:
+    """README.md's "The tables" section shows each table's columns as the contract says them;
+    after a contract change `python -m b3_assets.contract_docs` rewrites it, or this fails."""
+    text = contract_docs.README.read_text(encoding="utf-8")
+    assert contract_docs.render_readme(text) == text, "run python -m b3_assets.contract_docs"
+    section = text[text.index("## The tables") : text.index("## Honest limits")]
+    for table in CATALOG_TABLES.values():
+        for name, _, description in table.described_columns:
+            assert f"| `{name}` |" in section and f"| {description} |" in section, name
+    # what a new user reads stays: the intros and the example queries
+    assert section.count("```sql") == 4 and "**`carteira_mudancas`**: *who entered" in section
+
+
+def test_a_stale_or_missing_readme_column_table_is_caught() -> None:
+    text = contract_docs.README.read_text(encoding="utf-8")
+    description = TABLES["carteira_header"].descriptions["redutor"]
+    stale = text.replace(f"| {description} |", "| the reducer |")
+    assert stale != text and contract_docs.render_readme(stale) == text
+    start = text.index("<!-- columns of carteira_setores:")
+    end = text.index("<!-- end of columns -->", start) + len("<!-- end of columns -->")
+    with pytest.raises(contract_docs.StaleError, match="carteira_setores"):
+        contract_docs.render_readme(text[:start] + text[end:])
+
+
+def test_the_templates_glue_tables_are_written_from_the_contract() -> None:
+    """infra/template.yaml's AWS::Glue::Table resources are what the generator writes from
+    all_table_inputs, column comments included (tests/infra compares them as data too)."""
+    text = contract_docs.TEMPLATE.read_text(encoding="utf-8")
+    assert contract_docs.render_template(text) == text, "run python -m b3_assets.contract_docs"
+    comment = TABLES["carteira_ativos"].descriptions["ranking"]
+    assert f'Comment: "{comment}"' in text
+    with pytest.raises(contract_docs.StaleError):
+        contract_docs.render_template(text.replace(contract_docs.TEMPLATE_END, ""))
+
+
+def test_contract_docs_check_says_which_file_is_stale_and_the_rewrite_fixes_it(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    readme, template = tmp_path / "README.md", tmp_path / "infra" / "template.yaml"
+    template.parent.mkdir()
+    readme.write_text(contract_docs.README.read_text(encoding="utf-8"), encoding="utf-8")
+    current = contract_docs.TEMPLATE.read_text(encoding="utf-8")
+    comment = TABLES["carteira_ativos"].descriptions["ranking"]
+    template.write_text(current.replace(comment, "old words"), encoding="utf-8")
+    monkeypatch.setattr(contract_docs, "ROOT", tmp_path)
+    monkeypatch.setattr(contract_docs, "README", readme)
+    monkeypatch.setattr(contract_docs, "TEMPLATE", template)
+    assert contract_docs.main(["--check"]) == 1
+    assert capsys.readouterr().out == "infra/template.yaml: stale from b3_contract/tables.py\n"
+    assert "old words" in template.read_text(encoding="utf-8")  # --check changes nothing
+    assert contract_docs.main([]) == 0
+    assert template.read_text(encoding="utf-8") == current
+    assert contract_docs.main(["--check"]) == 0

@@ -7,7 +7,6 @@ last preview did" (its error at a rebalance of the period); without, nothing cha
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import replace
 from datetime import date, timedelta
 from html.parser import HTMLParser
@@ -278,21 +277,14 @@ def test_session_runs_join_sessions_across_weekends_and_holidays() -> None:
     ]
 
 
-def test_a_year_of_85_constituents_is_reported_within_5_seconds() -> None:
-    """With previews: the two preview queries, the section and its chart count too."""
+def test_a_year_of_85_constituents_with_previews_is_reported() -> None:
+    """A year with its rebalances' previews renders whole (its speed is bench/bench.py's to
+    measure, part 8: a timed assertion would only measure the machine's load)."""
     year = report_data.build(sessions=250, tickers=85, previews=True)
-    started = time.perf_counter()
     data = load_report_data(year.query, year.index, year.start, year.end)
-    loaded = time.perf_counter()
     page = render_report(data)
-    done = time.perf_counter()
-    print(
-        f"\n250 dates x 85 constituents ({year.rows} rows): load {loaded - started:.2f} s, "
-        f"render {done - loaded:.2f} s, total {done - started:.2f} s, {len(page) // 1024} KiB"
-    )
     assert len(data.captured) == 248 and len(year.rebalances) == 3
     assert 'id="next-rebalance"' in page and page.count("data-preview-outcome=") == 3
-    assert done - started < 5.0
 
 
 def test_b3_report_writes_the_file_and_prints_a_summary(
