@@ -192,7 +192,8 @@ def _print_preview(meta: Any) -> None:
         return
     if not raw["preview_served"]:
         teorica = "theoretical portfolio captured" if raw["theoretical_served"] else "nor any"
-        print(f"  preview  none served by B3 on {raw['session']} (recorded; {teorica})")
+        who = "the offline sample" if raw["source_url"].startswith("offline") else "B3"
+        print(f"  preview  none served by {who} on {raw['session']} (recorded; {teorica})")
         return
     line = f"  preview  {raw['target_quadrimester']} captured on {raw['session']}"
     if changes and changes.get("session") == raw["session"]:
