@@ -1040,44 +1040,31 @@ def _next_rebalance_section(data: ReportData, upcoming: NextRebalance | None) ->
     )
     today = f"weight on {compared} (%)"
     in_preview = "weight in the preview (%)"
-    parts.append(f"<h3>Entering: {len(upcoming.entries)}</h3>")
-    parts.append(
-        _table(
-            [("acao", ""), ("empresa", ""), (in_preview, "num")],
-            (
-                (
-                    "entrada",
-                    [
-                        f"<strong>{_e(r.acao)}</strong>",
-                        _e(r.empresa or ""),
-                        _pct(r.participacao_depois_pct),
-                    ],
-                )
-                for r in upcoming.entries
-            ),
-        )
-        if upcoming.entries
-        else "<p>No name enters.</p>"
+    # an entry is shown with its weight in the preview, an exit with its weight today
+    sides = (
+        ("Entering", "entrada", upcoming.entries, in_preview, "participacao_depois_pct", "enters"),
+        ("Leaving", "saida", upcoming.exits, today, "participacao_antes_pct", "leaves"),
     )
-    parts.append(f"<h3>Leaving: {len(upcoming.exits)}</h3>")
-    parts.append(
-        _table(
-            [("acao", ""), ("empresa", ""), (today, "num")],
-            (
+    for title, kind, rows, heading, weight, verb in sides:
+        parts.append(f"<h3>{title}: {len(rows)}</h3>")
+        parts.append(
+            _table(
+                [("acao", ""), ("empresa", ""), (heading, "num")],
                 (
-                    "saida",
-                    [
-                        f"<strong>{_e(r.acao)}</strong>",
-                        _e(r.empresa or ""),
-                        _pct(r.participacao_antes_pct),
-                    ],
-                )
-                for r in upcoming.exits
-            ),
+                    (
+                        kind,
+                        [
+                            f"<strong>{_e(r.acao)}</strong>",
+                            _e(r.empresa or ""),
+                            _pct(getattr(r, weight)),
+                        ],
+                    )
+                    for r in rows
+                ),
+            )
+            if rows
+            else f"<p>No name {verb}.</p>"
         )
-        if upcoming.exits
-        else "<p>No name leaves.</p>"
-    )
     if upcoming.moves:
         parts.append(
             "<h3>The largest weight moves</h3><div data-moves>"
