@@ -230,7 +230,7 @@ def capture_previews(
             answer = Answer(
                 served=fetched.served,
                 raw_file=f"{kind}_{unit.index}.json",
-                sha256=hashlib.sha256(fetched.raw).hexdigest(),
+                sha256=fetched.sha256,
                 source_url=fetched.source_url,
                 origin="api",
                 fetched_at=fetched.fetched_at,
@@ -323,21 +323,25 @@ def build_preview_bronze(data_dir: Path, unit: Unit) -> tuple[Path | None, pa.Ta
                 f"no complete preview capture of {unit} under {data_dir / RAW_LAYER}"
             )
         target = preview_bronze_path(data_dir, unit)
+        served = {
+            (kind, answer.sha256, answer.origin)
+            for kind, answer in capture.answers.items()
+            if answer.served
+        }
+        if target.exists() and served:  # kept when it holds these answers, as built now
+            current = pq.read_table(target)
+            if current.schema.equals(PREVIEW_BRONZE_SCHEMA) and _answers(current) == served:
+                return target, current, False
         table = preview_bronze_table(data_dir, capture)
         if table is None:
             target.unlink(missing_ok=True)
             return None, None, False
-        if target.exists():
-            current = pq.read_table(target)
-            if current.schema.equals(PREVIEW_BRONZE_SCHEMA) and _answers(current) == _answers(
-                table
-            ):
-                return target, current, False
         write_parquet(table, target)
         return target, table, True
 
 
 def _answers(table: pa.Table) -> set[tuple[str, str, str]]:
+    """The (kind, sha256, origin) of each answer a preview bronze table holds."""
     facts = table.select(["_carteira", "_sha256", "_origin"]).group_by(
         ["_carteira", "_sha256", "_origin"]
     )
