@@ -332,6 +332,28 @@ class LambdaContext:
     aws_request_id: str = "5b0ec3ab-0f6d-4a8b-9d4c-1c2f1d1e0a11"
 
 
+def use_dagster_on_aws(monkeypatch: pytest.MonkeyPatch, data_dir: Path, api_url: str) -> None:
+    """The CLI's environment on moto: B3_ENV=aws, Dagster launching the Glue job run here on
+    pyspark (B3_GLUE_RUNNER=local, B3_TRIGGER=dagster), IBOV from the local B3 at `api_url`."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for name, value in {
+        "B3_ENV": "aws",
+        "B3_GLUE_RUNNER": "local",
+        "B3_TRIGGER": "dagster",
+        "B3_DATA_DIR": str(data_dir),
+        "B3_API_URL": api_url,
+        "B3_HTTP_RETRIES": "1",
+        "B3_INDICES": "IBOV",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def bucket_keys(s3, bucket: str, prefix: str) -> list[str]:
+    """Every object key under prefix, over every page."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()

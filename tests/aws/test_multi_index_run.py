@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import bucket_keys, use_dagster_on_aws
 
 from b3_assets import cli
 from b3_assets.aws import clients as aws_mod
@@ -36,23 +37,8 @@ def b3_both(fixtures_dir: Path):
 
 @pytest.fixture
 def on_aws(aws, b3_both, data_dir, monkeypatch):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for name, value in {
-        "B3_ENV": "aws",
-        "B3_GLUE_RUNNER": "local",
-        "B3_TRIGGER": "dagster",
-        "B3_DATA_DIR": str(data_dir),
-        "B3_API_URL": b3_both.api_url,
-        "B3_HTTP_RETRIES": "1",
-        "B3_INDICES": "IBOV",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_dagster_on_aws(monkeypatch, data_dir, b3_both.api_url)
     return aws
-
-
-def keys(s3, bucket: str, prefix: str) -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 def glue_runs(aws) -> list[dict]:
@@ -98,23 +84,26 @@ def test_run_of_two_indices_builds_both_in_the_bucket_and_the_catalog(on_aws, ca
         f"{carteira}]",
     ]
 
-    assert keys(s3, on_aws.bucket, "raw/") == [
+    assert bucket_keys(s3, on_aws.bucket, "raw/") == [
         "raw/IBOV/2025-07-14/dados_originais.parquet",
         "raw/IBXX/2025-07-14/dados_originais.parquet",
     ]
     tickers = {}
     for index in ("IBOV", "IBXX"):
-        ativos = keys(s3, on_aws.bucket, f"refined/ativos/indice={index}/data=2025-07-14/")
+        ativos = bucket_keys(s3, on_aws.bucket, f"refined/ativos/indice={index}/data=2025-07-14/")
         per_ticker = Counter(key.split("/")[4] for key in ativos)
         assert per_ticker and set(per_ticker.values()) == {1}  # one file per ticker
         assert all(name.startswith("acao=") for name in per_ticker)
         tickers[index] = {name.removeprefix("acao=") for name in per_ticker}
         for table in ("header", "setores", "concentracao"):
             prefix = f"refined/{table}/indice={index}/data=2025-07-14/"
-            assert len(keys(s3, on_aws.bucket, prefix)) == 1, prefix
-        assert len(keys(s3, on_aws.bucket, f"refined/historico/indice={index}/mes=2025-07/")) == 1
+            assert len(bucket_keys(s3, on_aws.bucket, prefix)) == 1, prefix
+        assert (
+            len(bucket_keys(s3, on_aws.bucket, f"refined/historico/indice={index}/mes=2025-07/"))
+            == 1
+        )
     assert len(tickers["IBOV"]) == 84
-    refined = keys(s3, on_aws.bucket, "refined/")  # no change list: one date of each index
+    refined = bucket_keys(s3, on_aws.bucket, "refined/")  # no change list: one date of each index
     assert len(refined) == len(tickers["IBOV"]) + len(tickers["IBXX"]) + 4 + 4
     assert partitions(glue, "carteira_ativos") == sorted(
         (index, "2025-07-14", ticker) for index, names in tickers.items() for ticker in names

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import bucket_keys, use_dagster_on_aws
 
 from b3_assets import cli
 from b3_assets.aws import clients as aws_mod
@@ -37,23 +38,8 @@ def b3_with_preview(fixtures_dir: Path):
 
 @pytest.fixture
 def on_aws(aws, b3_with_preview, data_dir, monkeypatch):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    for name, value in {
-        "B3_ENV": "aws",
-        "B3_GLUE_RUNNER": "local",
-        "B3_TRIGGER": "dagster",
-        "B3_DATA_DIR": str(data_dir),
-        "B3_API_URL": b3_with_preview.api_url,
-        "B3_HTTP_RETRIES": "1",
-        "B3_INDICES": "IBOV",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_dagster_on_aws(monkeypatch, data_dir, b3_with_preview.api_url)
     return aws
-
-
-def keys(s3, bucket: str, prefix: str) -> list[str]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 def partitions(glue, table: str) -> list[tuple[str, ...]]:
@@ -76,11 +62,11 @@ def test_run_on_aws_refines_the_preview_in_its_own_glue_run(on_aws, capsys) -> N
         ("previews", "SUCCEEDED"),
     ]
     assert {run["Arguments"]["--units"] for run in runs} == {"IBOV/2025-07-14"}
-    assert keys(s3, on_aws.bucket, "previa/raw/") == [
+    assert bucket_keys(s3, on_aws.bucket, "previa/raw/") == [
         "previa/raw/IBOV/2025-07-14/dados_originais.parquet"
     ]
     for table in PREVIEW_TABLES.values():
-        written = keys(s3, on_aws.bucket, f"{table.prefix}/")
+        written = bucket_keys(s3, on_aws.bucket, f"{table.prefix}/")
         assert len(written) == 1, table.name
         assert written[0].startswith(f"{table.prefix}/indice=IBOV/data=2025-07-14/")
         assert partitions(glue, table.name) == [("IBOV", "2025-07-14")]
