@@ -4,8 +4,8 @@ The bucket (public access blocked, encrypted), the Glue job script, refine, anal
 SQL and table contract under s3://BUCKET/glue/, the Glue database and its eleven tables
 (carteira_* with the three analytic ones and the preview's two for every index, ibov_* for IBOV;
 b3_contract.glue_tables, the definition the Glue job keeps them to), the job's IAM role (unless
-an ARN is given) and the Glue job (with dagster-pipes and exchange_calendars installed). Running
-it again changes nothing that is already as wanted.
+an ARN is given) and the Glue job (installing the dagster-pipes and exchange_calendars pinned in
+b3_contract.glue_job). Running it again changes nothing that is already as wanted.
 
 infra/template.yaml is the full deployment (it adds the Lambda trigger, the Athena workgroup and
 the bucket policy, and declares the same tables). CloudFormation cannot upload files, so after
@@ -20,7 +20,6 @@ import json
 import shutil
 import zipfile
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -31,6 +30,7 @@ import b3_contract
 from b3_assets.aws.clients import AwsError, aws_errors, error_code
 from b3_assets.lake.s3 import S3Lake
 from b3_assets.refine import engine as refine
+from b3_contract.glue_job import additional_python_modules
 from b3_contract.glue_tables import all_table_inputs
 from b3_contract.tables import CATALOG_TABLES
 
@@ -44,7 +44,6 @@ WORKER_TYPE = "G.1X"
 WORKERS = 2
 MAX_CONCURRENT_RUNS = 3
 JOB_TIMEOUT_MINUTES = 60
-JOB_MODULES = ("dagster-pipes", "exchange_calendars")  # --additional-python-modules, pinned
 DESCRIPTION = (
     "b3-lake refine: raw/INDEX/DATE/dados_originais.parquet -> refined tables "
     "(--refine previews: previa/raw/ -> the preview's tables)"
@@ -112,13 +111,6 @@ def write_lambda_package(target_dir: Path) -> list[Path]:
         path.write_bytes(data)
         written.append(path)
     return written
-
-
-def additional_python_modules() -> str:
-    """What Glue pip-installs for the job: dagster-pipes of the Dagster version running here, and
-    exchange_calendars (B3's sessions for the analytics) of the version the local refine uses, so
-    both engines count the same sessions."""
-    return ",".join(f"{name}=={version(name)}" for name in JOB_MODULES)
 
 
 def job_definition(target: Target, role_arn: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ tables as `b3 deploy` creates (so the two ways to deploy cannot drift apart)."""
 from __future__ import annotations
 
 import re
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from cfnlint.decode import decode
 from conftest import RAW_FILTER
 
 from b3_assets.aws import deploy
+from b3_contract.glue_job import JOB_MODULES
 from b3_contract.glue_tables import all_table_inputs
 from b3_contract.lake_keys import (
     RAW_FILE,
@@ -179,10 +179,14 @@ def test_glue_job_is_the_one_b3_deploy_creates(template):
     assert job.pop("Role") == {"Fn::GetAtt": ["GlueJobRole", "Arn"]}
     wanted.pop("Role")
     assert job == wanted
+    # the pins are the contract's (the lock's versions), never the environment running the test
     assert job["DefaultArguments"]["--additional-python-modules"].split(",") == [
-        f"dagster-pipes=={version('dagster-pipes')}",
-        f"exchange_calendars=={version('exchange_calendars')}",  # the analytics' sessions
+        f"dagster-pipes=={JOB_MODULES['dagster-pipes']}",
+        f"exchange_calendars=={JOB_MODULES['exchange_calendars']}",  # the analytics' sessions
     ]
+    parameters = template["Parameters"]
+    assert parameters["DagsterPipesVersion"]["Default"] == JOB_MODULES["dagster-pipes"]
+    assert parameters["ExchangeCalendarsVersion"]["Default"] == JOB_MODULES["exchange_calendars"]
 
 
 def test_glue_role_policy_is_the_one_b3_deploy_creates(template):
@@ -291,6 +295,7 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
     assert sorted(p.relative_to(tmp_path / "lambda").as_posix() for p in written) == [
         "b3_contract/__init__.py",
         "b3_contract/analytics.py",
+        "b3_contract/glue_job.py",
         "b3_contract/glue_runs.py",
         "b3_contract/glue_tables.py",
         "b3_contract/lake_keys.py",
