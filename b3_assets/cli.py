@@ -144,6 +144,7 @@ def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dic
         return
     state = "fetched now" if raw["dates_fetched_now"] else "already captured, kept as is"
     print(f"{index} {day}  ({raw['source_url']}, {raw['pages']} page(s))")
+    _print_origin(index, day, raw)
     print(f"  raw      {raw['path']}  [{state}]")
     print(f"  bronze   {bronze['path']}  [{bronze['dagster/row_count']} rows]")
     print(f"  lake     {lake['uri']}  [{'uploaded' if lake['objects_uploaded'] else 'unchanged'}]")
@@ -185,11 +186,32 @@ def _print_summary(settings: Settings, index: str, day: date, out: dict[str, dic
             print("  " + line)
 
 
+def _print_origin(index: str, day: date, raw: dict) -> None:
+    """One line when the data is not simply what B3 served now: the offline sample (invented,
+    not B3's), a sample that B3's capture replaced, or B3's data an offline run kept."""
+    from b3_contract.origins import SAMPLE
+
+    if str(day) in raw.get("dates_sample_replaced", []):
+        print(f"  replaced the offline sample of {index} {day} with B3's capture")
+    elif str(day) in raw.get("dates_real_data_kept", []):
+        print(
+            f"  kept B3's data of {index} {day} (origem {raw['origin']}): the offline sample "
+            "never overwrites it"
+        )
+    elif raw.get("origin") == SAMPLE:
+        print(
+            f"  the offline sample, not B3's data: invented, stored with origem '{SAMPLE}'; a "
+            f"real capture or `b3 import` of {index} {day} replaces it"
+        )
+
+
 def _print_preview(meta: Any) -> None:
     """One or two lines on the session's preview: served or not, and what it forecasts."""
     raw, changes = meta("preview_raw"), meta("carteira_previa_mudancas")
     if raw is None:
         return
+    if raw["session"] in raw.get("sessions_sample_replaced", []):
+        print(f"  replaced the offline sample of the preview of {raw['session']} with B3's answers")
     if not raw["preview_served"]:
         teorica = "theoretical portfolio captured" if raw["theoretical_served"] else "nor any"
         who = "the offline sample" if raw["source_url"].startswith("offline") else "B3"
@@ -215,8 +237,15 @@ def _daily_stages(settings: Settings, previews: bool = True) -> tuple[str, ...]:
     return capture if settings.lambda_refines else (*capture, *REFINING)
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+def _real_capture(settings: Settings, day: date, index: str) -> bool:
+    """Whether B3's own data of (index, day) is held: the offline sample does not count."""
     from b3_assets.capture.raw import read_capture
+
+    capture = read_capture(settings.data_path, day, index)
+    return capture is not None and not capture.is_sample
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.defs.resources import b3_api_resource
     from b3_assets.source.b3_client import B3ApiError
     from b3_assets.source.served_date import not_served_message
@@ -224,13 +253,22 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     _check_layout(settings)
     indices = list(dict.fromkeys(args.index or settings.index_codes))
+    if args.sample_past_session and not args.offline:
+        raise CliError("--sample-past-session goes with --offline (the sample is what it writes)")
     if args.date is not None:
         _check_trading_day(args.date)
     captured = args.date is not None and all(
-        read_capture(settings.data_path, args.date, index) for index in indices
+        _real_capture(settings, args.date, index) for index in indices
     )
     if args.offline:
         day = args.date or current_session()
+        if day < current_session() and not args.sample_past_session:
+            raise CliError(
+                f"{day} is a past B3 session, and the offline sample is invented data: "
+                f"`b3 run --offline` writes it for a session B3 really traded only with "
+                f"--sample-past-session (marked origem 'amostra'; a real import replaces it). "
+                f"Nothing was written to {settings.data_path}."
+            )
     elif captured:
         day = args.date
     else:
@@ -295,13 +333,19 @@ def _already_refined(settings: Settings, units: set[Unit]) -> dict[Unit, int]:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from b3_assets.capture.previews import write_preview_import
+    from b3_assets.capture.previews import (
+        import_session,
+        read_preview_capture,
+        write_preview_import,
+    )
     from b3_assets.capture.raw import read_capture, write_import
     from b3_assets.defs.partitions import unit_runs
     from b3_assets.lake.local import LocalLake
     from b3_assets.source.b3_client import canonical_json
     from b3_assets.source.csv_download import NotAPortfolioCsv, QuadrimesterCsv, parse_b3_csv
     from b3_contract.lake_keys import Unit
+    from b3_contract.origins import SAMPLE
+    from b3_contract.previews import quadrimester_label
     from b3_contract.tables import TABLES
 
     _check_layout(settings)
@@ -321,6 +365,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 failures += 1
                 continue
             if isinstance(parsed, QuadrimesterCsv):
+                session = Unit(parsed.index, import_session(quadrimester_label(parsed.first_day)))
+                held = read_preview_capture(settings.data_path, session)
                 capture, _ = write_preview_import(
                     settings.data_path,
                     parsed,
@@ -330,6 +376,11 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                     datetime.now(UTC),
                 )
                 quadrimesters[capture.unit] = parsed
+                if held is not None and held.origin == SAMPLE:
+                    say(
+                        f"replaced the offline sample of {session.index}'s preview of "
+                        f"{session.day} with {name}"
+                    )
                 continue
             unit = Unit(parsed.index, parsed.trading_date)
             try:
@@ -340,8 +391,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             raw = canonical_json(parsed.response)
             existing = read_capture(settings.data_path, unit.day, unit.index)
-            same = existing is not None and existing.sha256 == hashlib.sha256(raw).hexdigest()
-            if existing and not same and not args.replace:
+            sample = existing is not None and existing.is_sample  # B3's file replaces it unasked
+            same = (
+                existing is not None
+                and not sample
+                and existing.sha256 == hashlib.sha256(raw).hexdigest()
+            )
+            if existing and not same and not sample and not args.replace:
                 say(
                     f"kept {unit}: already captured from {existing.source_url}; "
                     f"use --replace to overwrite it with {name}"
@@ -354,6 +410,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             _, changed = write_import(
                 settings.data_path, raw, path, data, unit.index, datetime.now(UTC)
             )
+            if sample:
+                say(f"replaced the offline sample of {unit.index} {unit.day} with {name}")
             if changed:
                 written.add(unit)
             imported.add(unit)
@@ -752,7 +810,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="an index to fetch (repeatable); default: B3_INDICES (IBOV)",
     )
     run.add_argument(
-        "--offline", action="store_true", help="use the bundled generator of sample responses"
+        "--offline",
+        action="store_true",
+        help="use the bundled generator of sample responses (invented data, stored with origem "
+        "'amostra'; any real capture or import of the same date replaces it); default date: "
+        "today's B3 session",
+    )
+    run.add_argument(
+        "--sample-past-session",
+        action="store_true",
+        help="with --offline and a --date before today's session: write the sample for a past "
+        "session B3 really traded; it is marked amostra and a real import replaces it",
     )
     run.set_defaults(handler=cmd_run)
     imp = commands.add_parser(

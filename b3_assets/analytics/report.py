@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from b3_assets.analytics import charts
 from b3_assets.source.trading_calendar import next_trading_day, trading_days
 from b3_contract.lake_keys import IndexCodeError, check_index
+from b3_contract.origins import API, CSV, SAMPLE
 from b3_contract.previews import current_quadrimester, next_quadrimester, quadrimester_start
 
 if TYPE_CHECKING:
@@ -619,6 +620,9 @@ def summary(data: ReportData) -> str:
         f"captured ({missing} not captured), {constituents} constituents on {last}, "
         f"{len(groups)} rebalance(s) with {entries} entries and {exits} exits"
     )
+    samples = _origins(data).get(SAMPLE, 0)
+    if samples:
+        line += f"; {_plural(samples, 'date')} of the offline sample (invented, not B3's data)"
     upcoming = next_rebalance_of(data)
     if upcoming is not None:
         line += (
@@ -802,8 +806,10 @@ def _key_figures(
         ),
         (
             "Origin",
-            f"{origins.get('csv', 0)} CSV · {origins.get('api', 0)} API",
-            "dates imported from B3's downloads · fetched from B3's API",
+            f"{origins.get(CSV, 0)} CSV · {origins.get(API, 0)} API"
+            + (f" · {origins[SAMPLE]} sample" if origins.get(SAMPLE) else ""),
+            "dates imported from B3's downloads · fetched from B3's API"
+            + (" · the offline sample, invented, not B3's" if origins.get(SAMPLE) else ""),
         ),
     ]
     if upcoming is not None:
@@ -969,8 +975,10 @@ def _signed(value: float | None) -> str:
 
 
 def _preview_origin(preview: PreviewSession) -> str:
-    if preview.origem == "csv":
+    if preview.origem == CSV:
         return "imported from B3's quadrimester CSV download"
+    if preview.origem == SAMPLE:
+        return "the offline sample: invented data, not B3's"
     if preview.data_coleta is not None:
         return f"fetched from B3's API at {preview.data_coleta:%Y-%m-%d %H:%M} UTC"
     return _origin_label(preview.origem)
@@ -1240,10 +1248,18 @@ def _origins(data: ReportData) -> dict[str, int]:
     return dict(counts)
 
 
+ORIGIN_LABELS = {
+    CSV: "imported from a CSV download",
+    API: "fetched from B3's API",
+    SAMPLE: "of the offline sample (invented data, not B3's)",
+}
+
+
 def _origin_label(origem: str | None) -> str:
-    return {"csv": "imported from a CSV download", "api": "fetched from B3's API"}.get(
-        origem or "", f"origin {origem or 'unknown'}"
-    )
+    return ORIGIN_LABELS.get(origem or "", f"origin {origem or 'unknown'}")
+
+
+_ORDER = {CSV: 0, API: 1, SAMPLE: 2}  # how the provenance lists the origins
 
 
 def _when(capture: Capture) -> str:
@@ -1275,7 +1291,7 @@ def _provenance_section(data: ReportData) -> str:
         parts.append("<p>Every session of the period is captured.</p>")
     described = ", ".join(
         f"{_plural(count, 'date')} {_origin_label(origem)}"
-        for origem, count in sorted(origins.items(), key=lambda item: item[0] != "csv")
+        for origem, count in sorted(origins.items(), key=lambda item: _ORDER.get(item[0], 3))
     )
     without_header = len(set(held) - {c.data for c in data.captures})
     parts.append(
@@ -1285,7 +1301,14 @@ def _provenance_section(data: ReportData) -> str:
             if without_header
             else ""
         )
-        + ". CSV imports carry no sectors and no capture time.</p>"
+        + ". CSV imports carry no sectors and no capture time."
+        + (
+            " The offline sample is invented data, not B3's: a real capture or import of its "
+            "date replaces it."
+            if origins.get(SAMPLE)
+            else ""
+        )
+        + "</p>"
     )
     runs = []
     for (origem, lag), group in groupby(
@@ -1297,7 +1320,7 @@ def _provenance_section(data: ReportData) -> str:
             f"{min(stamps):%Y-%m-%d %H:%M} – {max(stamps):%Y-%m-%d %H:%M} UTC"
             if stamps
             else "unknown (CSV download)"
-            if origem == "csv"
+            if origem == CSV
             else "–"
         )
         runs.append(

@@ -58,7 +58,7 @@ BRONZE_SCHEMA = pa.schema(
         pa.field("_source_url", pa.string(), nullable=False),
         pa.field("_fetched_at", pa.timestamp("us", tz="UTC")),  # null: a CSV import
         pa.field("_sha256", pa.string(), nullable=False),
-        pa.field("_origin", pa.string(), nullable=False),  # api or csv
+        pa.field("_origin", pa.string(), nullable=False),  # b3_contract.origins: api, csv, amostra
     ]
 )
 

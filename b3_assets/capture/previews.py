@@ -38,6 +38,7 @@ from b3_assets.source.b3_client import FetchedTheoretical
 from b3_assets.source.csv_download import QuadrimesterCsv
 from b3_assets.source.trading_calendar import trading_days
 from b3_contract.lake_keys import RAW_FILE, Unit, check_index
+from b3_contract.origins import API, CSV, SAMPLE, recorded_origin, replaces
 from b3_contract.previews import (
     current_quadrimester,
     next_quadrimester,
@@ -90,7 +91,7 @@ class Answer:
     raw_file: str
     sha256: str
     source_url: str
-    origin: str  # api or csv
+    origin: str  # b3_contract.origins: api, csv or amostra (the offline sample)
     fetched_at: datetime | None
     pages: int = 1
 
@@ -113,7 +114,7 @@ class Answer:
             raw_file=body["raw_file"],
             sha256=body["sha256"],
             source_url=body["source_url"],
-            origin=body["origin"],
+            origin=recorded_origin(body["origin"], body["source_url"]),  # an older sample: api
             fetched_at=datetime.fromisoformat(moment) if moment else None,
             pages=int(body.get("pages", 1)),
         )
@@ -136,6 +137,14 @@ class PreviewCapture:
     @property
     def any_served(self) -> bool:
         return any(answer.served for answer in self.answers.values())
+
+    @property
+    def origin(self) -> str:
+        """The preview's origin (the theoretical portfolio's when the record holds no preview):
+        api, csv or amostra. A sample's answers are all `amostra`; B3's data never mixes with
+        it (an import replacing a sample drops its theoretical portfolio)."""
+        answer = self.answers.get("previa") or next(iter(self.answers.values()))
+        return answer.origin
 
     def to_json(self) -> bytes:
         body = {
@@ -210,17 +219,25 @@ def capture_previews(
     data_dir: Path,
     unit: Unit,
     fetch: Callable[[str], FetchedTheoretical] | None,
+    origin: str = API,
 ) -> tuple[PreviewCapture | None, bool]:
     """The capture of `unit`: kept if its preview is held; else, when `fetch` is given (the
     unit's session is the one B3 serves now), both endpoints asked and stored, served or not.
+    `origin` is what `fetch` gives: B3's API, or the offline sample (`amostra`).
 
     Returns (capture or None when nothing is held and nothing can be asked, whether fetched now).
     A "none served" record is asked again while its session is current: B3 may publish later
-    that day.
+    that day. A held offline sample is asked again by a real capture (B3's answers replace it);
+    a sample never replaces B3's answers, served or not.
     """
     with preview_lock(data_dir, unit):
         existing = read_preview_capture(data_dir, unit)
-        if existing is not None and (existing.served("previa") or fetch is None):
+        replacing = existing is not None and replaces(origin, existing.origin)
+        if existing is not None and (
+            fetch is None
+            or (existing.served("previa") and not replacing)
+            or (origin == SAMPLE and existing.origin != SAMPLE)
+        ):
             return existing, False
         if fetch is None:
             return None, False
@@ -232,15 +249,19 @@ def capture_previews(
                 raw_file=f"{kind}_{unit.index}.json",
                 sha256=fetched.sha256,
                 source_url=fetched.source_url,
-                origin="api",
+                origin=origin,
                 fetched_at=fetched.fetched_at,
                 pages=fetched.pages,
             )
             bodies[kind] = (fetched.raw, answer)
-        if existing is not None and all(
-            existing.answers.get(kind) is not None
-            and existing.answers[kind].sha256 == answer.sha256
-            for kind, (_, answer) in bodies.items()
+        if (
+            existing is not None
+            and not replacing
+            and all(
+                existing.answers.get(kind) is not None
+                and existing.answers[kind].sha256 == answer.sha256
+                for kind, (_, answer) in bodies.items()
+            )
         ):
             return existing, False  # the same answers: keep the first capture time
         return _write(data_dir, unit, next_quadrimester(unit.day), bodies), True
@@ -256,26 +277,29 @@ def write_preview_import(
 ) -> tuple[PreviewCapture, bool]:
     """Stores a quadrimester CSV as the preview of the last session before its quadrimester
     (with the download beside it); returns (capture, whether anything changed). The same bytes
-    already stored are left alone."""
+    already stored are left alone. An offline sample held for that session is replaced whole
+    (its theoretical portfolio too); B3's theoretical portfolio is kept beside the import."""
     quadrimester = quadrimester_label(quadrimester_csv.first_day)
     unit = Unit(quadrimester_csv.index, import_session(quadrimester))
     digest = hashlib.sha256(raw).hexdigest()
     with preview_lock(data_dir, unit):
         existing = read_preview_capture(data_dir, unit)
         held = existing.answers.get("previa") if existing is not None else None
-        if existing is not None and held is not None and held.sha256 == digest:
+        if held is not None and held.sha256 == digest and not replaces(CSV, held.origin):
             return existing, False
         answer = Answer(
-            True, f"previa_{unit.index}.json", digest, source.resolve().as_uri(), "csv", None
+            True, f"previa_{unit.index}.json", digest, source.resolve().as_uri(), CSV, None
         )
         bodies = {"previa": (raw, answer)}
-        if existing is not None and "teorica" in existing.answers:  # keep what the API gave
-            teorica = existing.answers["teorica"]
+        teorica = existing.answers.get("teorica") if existing is not None else None
+        if teorica is not None and teorica.origin != SAMPLE:  # keep what the API gave
             kept = (raw_dir(data_dir, unit) / teorica.raw_file).read_bytes()
             bodies["teorica"] = (kept, teorica)
         capture = _write(
             data_dir, unit, quadrimester, bodies, (source.name, source_bytes), imported_at
         )
+        if teorica is not None and "teorica" not in bodies:  # a sample's: B3's data replaces it
+            (raw_dir(data_dir, unit) / teorica.raw_file).unlink(missing_ok=True)
         return capture, True
 
 

@@ -22,9 +22,9 @@ from b3_assets.source.b3_client import FetchedPortfolio
 from b3_assets.source.models import PortfolioPage
 from b3_assets.source.served_date import DateNotServedError, check_served_date, not_served_message
 from b3_contract.lake_keys import check_index
+from b3_contract.origins import API, CSV, ORIGINS, SAMPLE, recorded_origin, replaces
 
 CAPTURE_FILE = "capture.json"
-ORIGINS = ("api", "csv")  # fetched from B3's API, or imported from B3's CSV download
 
 
 def partition_dir(root: Path, layer: str, day: date, index: str) -> Path:
@@ -46,9 +46,10 @@ def date_lock(data_dir: Path, day: date, index: str) -> AbstractContextManager[N
 class Capture:
     """The facts about one captured portfolio that the bronze ingestion columns carry.
 
-    `fetched_at` is when B3 served it, known only for API captures: a CSV download says
-    nothing of when it was downloaded, so an import has no capture time (its `imported_at` is
-    when it entered the lake, which is not the same fact).
+    `fetched_at` is when B3 served it, known only for API captures (and for the offline
+    sample, origin `amostra`: when it was generated): a CSV download says nothing of when it was
+    downloaded, so an import has no capture time (its `imported_at` is when it entered the lake,
+    which is not the same fact).
     """
 
     trading_date: date
@@ -58,14 +59,19 @@ class Capture:
     source_url: str
     fetched_at: datetime | None
     pages: int = 1
-    origin: str = "api"
+    origin: str = API
     imported_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.origin not in ORIGINS:
-            raise ValueError(f"capture origin {self.origin!r} is not one of {ORIGINS}")
-        if (self.fetched_at is None) != (self.origin == "csv"):
+            raise ValueError(f"capture origin {self.origin!r} is not one of {tuple(ORIGINS)}")
+        if (self.fetched_at is None) != (self.origin == CSV):
             raise ValueError("an API capture has a fetch time; a CSV import has none")
+
+    @property
+    def is_sample(self) -> bool:
+        """The offline sample: invented data, never B3's (b3_contract.origins)."""
+        return self.origin == SAMPLE
 
     def to_json(self) -> bytes:
         body = {
@@ -85,13 +91,14 @@ class Capture:
     def from_json(cls, data: bytes) -> Capture:
         """Reads a capture record; one written before records had an origin is upgraded: an
         import (a file:// source) then gets no capture time, its recorded time being the
-        import's."""
+        import's. An offline sample recorded as `api` (before `amostra`) is read as `amostra`,
+        so its bronze file no longer describes it and the unit's next run rewrites it."""
         body = json.loads(data)
-        origin = body.get("origin") or (
-            "csv" if str(body["source_url"]).startswith("file:") else "api"
-        )
+        source_url = str(body["source_url"])
+        origin = body.get("origin") or (CSV if source_url.startswith("file:") else API)
+        origin = recorded_origin(origin, source_url)
         fetched_at, imported_at = _moment(body.get("fetched_at")), _moment(body.get("imported_at"))
-        if origin == "csv" and "origin" not in body:
+        if origin == CSV and "origin" not in body:
             fetched_at, imported_at = None, fetched_at
         return cls(
             trading_date=date.fromisoformat(body["trading_date"]),
@@ -150,7 +157,7 @@ def write_import(
     """Stores the response a CSV download stands for, with the download's bytes beside it; the
     capture has no fetch time (see Capture)."""
     day = PortfolioPage.model_validate(json.loads(raw)).trading_date
-    capture = Capture(day, index, "", "", source.resolve().as_uri(), None, 1, "csv", imported_at)
+    capture = Capture(day, index, "", "", source.resolve().as_uri(), None, 1, CSV, imported_at)
     with date_lock(data_dir, day, index):
         return _write_raw(data_dir, raw, capture, (source.name, source_bytes))
 
@@ -159,11 +166,15 @@ def _write_raw(
     data_dir: Path, raw: bytes, wanted: Capture, original: tuple[str, bytes] | None = None
 ) -> tuple[Capture, bool]:
     """Writes `wanted` (its file name and checksum filled in here) unless the same bytes are
-    stored already."""
+    stored already (as B3's data: the same bytes as a sample are B3's once B3 gives them)."""
     day = wanted.trading_date
     existing = read_capture(data_dir, day, wanted.index)
     digest = hashlib.sha256(raw).hexdigest()
-    if existing is not None and existing.sha256 == digest:
+    if (
+        existing is not None
+        and existing.sha256 == digest
+        and not replaces(wanted.origin, existing.origin)
+    ):
         return existing, False
     folder = partition_dir(data_dir, "raw", day, wanted.index)
     if original is not None:
@@ -176,20 +187,33 @@ def _write_raw(
 
 
 def capture_portfolio(
-    data_dir: Path, day: date, index: str, fetch: Callable[[], FetchedPortfolio]
+    data_dir: Path,
+    day: date,
+    index: str,
+    fetch: Callable[[], FetchedPortfolio],
+    origin: str = API,
 ) -> tuple[Capture, bool]:
     """The capture of `day`: kept if already stored, else fetched and stored under its own date.
+    `origin` is what `fetch` gives: B3's API, or the offline sample (`amostra`).
+
+    A held offline sample is not kept by a real capture: B3's portfolio of that date replaces
+    it (a past date B3 no longer serves fails as any uncaptured one, the sample left as it is).
+    A sample never replaces B3's data: an offline capture keeps a real one.
 
     Returns (capture, whether it was fetched now). Never stores a portfolio under another date.
     """
+    if origin not in (API, SAMPLE):
+        raise ValueError(f"a fetched capture is {API} or {SAMPLE}, not {origin!r}")
     with date_lock(data_dir, day, index):  # a second run of the unit waits, then keeps it
         existing = read_capture(data_dir, day, index)
-        if existing is not None:
+        if existing is not None and not replaces(origin, existing.origin):
             return existing, False
         fetched = fetch()
         served = check_served_date(fetched.portfolio.trading_date)
         if served != day:
             raise DateNotServedError(not_served_message(day, served, index))
-        wanted = Capture(day, index, "", "", fetched.source_url, fetched.fetched_at, fetched.pages)
+        wanted = Capture(
+            day, index, "", "", fetched.source_url, fetched.fetched_at, fetched.pages, origin
+        )
         capture, _ = _write_raw(data_dir, fetched.raw, wanted)
         return capture, True

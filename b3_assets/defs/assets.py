@@ -59,6 +59,7 @@ from b3_assets.source.b3_client import B3ApiError
 from b3_assets.source.served_date import DateNotServedError
 from b3_assets.source.trading_calendar import current_session, is_rebalance_session
 from b3_contract.lake_keys import Unit, preview_object_key, raw_object_key
+from b3_contract.origins import ORIGINS, SAMPLE
 from b3_contract.tables import (
     ANALYTIC_TABLES,
     PORTFOLIO_TABLES,
@@ -288,14 +289,20 @@ def _raw(
 ) -> Generator[dg.MaterializeResult, None, dict[str, set[date]]]:
     """In a range, dates that cannot be fetched (another date served, or B3 unreachable) are
     skipped and named, so a backfill over captured history works without B3. Returns each
-    index's dates fetched now: the session B3 is serving."""
+    index's dates fetched now: the session B3 is serving.
+
+    A real capture replaces a held offline sample; an offline run keeps B3's data it finds (both
+    named in the metadata and the log)."""
     fetch = b3_api.fetcher()
     served_now: dict[str, set[date]] = {}
     for index in run.indices(RAW):
         captured, fetched, refused, unreachable, b3_error = [], [], [], [], ""
+        sample_replaced, real_kept = [], []
         for day in run.dates:
+            unit = Unit(index, day)
+            held = capture_store.held_capture(unit)
             try:
-                capture, was_fetched = capture_store.capture(Unit(index, day), fetch)
+                capture, was_fetched = capture_store.capture(unit, fetch, b3_api.origin)
             except (DateNotServedError, B3ApiError) as exc:
                 (refused if isinstance(exc, DateNotServedError) else unreachable).append(day)
                 b3_error = str(exc)
@@ -304,6 +311,15 @@ def _raw(
             if was_fetched:
                 fetched.append(day)
                 served_now.setdefault(index, set()).add(day)
+            if was_fetched and held is not None and held.is_sample and not capture.is_sample:
+                sample_replaced.append(day)
+                run.context.log.info(f"replaced the offline sample of {unit} with B3's")
+            elif b3_api.offline and not capture.is_sample:
+                real_kept.append(day)
+                run.context.log.info(
+                    f"kept {unit}: B3's data ({capture.origin}); the offline sample never "
+                    "replaces it"
+                )
         if not captured:
             run.fail(index, b3_error or "B3 serves only the current portfolio")
             continue
@@ -325,6 +341,7 @@ def _raw(
                 if newest.source_url.startswith("http")
                 else newest.source_url,
                 "origin": newest.origin,
+                "origin_means": ORIGINS[newest.origin],
                 "fetched_at": newest.fetched_at.isoformat()
                 if newest.fetched_at
                 else "unknown: B3's CSV download carries no capture time",
@@ -335,6 +352,9 @@ def _raw(
                 ],
                 "dates_not_served": [str(d) for d in refused],
                 "dates_b3_unreachable": [str(d) for d in unreachable],
+                "dates_offline_sample": [str(c.trading_date) for c in captured if c.is_sample],
+                "dates_sample_replaced": [str(d) for d in sample_replaced],
+                "dates_real_data_kept": [str(d) for d in real_kept],
                 "b3_error": b3_error,
             },
         )
@@ -590,18 +610,20 @@ def _preview_capture(
 ) -> Iterator[dg.MaterializeResult]:
     """The preview's raw, bronze and lake stages. B3 serves the preview of now only, so it is
     asked for the session B3 is serving (the daily portfolio this run fetched, else today's;
-    offline, any session has its sample), a captured one is kept, and a past session never
+    offline, any session has its sample), a captured one is kept (a held sample is asked again
+    of B3, which replaces it; a sample never replaces B3's answers), and a past session never
     captured is named and skipped (no index fails for it)."""
     now = current_session()
     for index in run.indices(PREVIEW_RAW):
-        held, fetched, none_served, not_captured = [], [], [], []
+        held, fetched, none_served, not_captured, sample_replaced = [], [], [], [], []
         for day in run.dates:
             unit = Unit(index, day)
             fetch = None
             if b3_api.offline or day == now or day in served_now.get(index, set()):
                 fetch = partial(b3_api.fetch_theoretical, index, day=day)
+            before = capture_store.preview_capture(unit)
             try:
-                capture, was_fetched = capture_store.capture_previews(unit, fetch)
+                capture, was_fetched = capture_store.capture_previews(unit, fetch, b3_api.origin)
             except B3ApiError as exc:
                 run.fail(index, f"B3's preview or theoretical portfolio: {exc}")
                 break
@@ -611,6 +633,9 @@ def _preview_capture(
             held.append(capture)
             if was_fetched:
                 fetched.append(day)
+            if was_fetched and before is not None and before.origin == SAMPLE != capture.origin:
+                sample_replaced.append(day)
+                run.context.log.info(f"replaced the offline sample of {unit}'s preview with B3's")
             if not capture.served("previa"):
                 none_served.append(day)
         if index in run.failed:
@@ -636,6 +661,7 @@ def _preview_capture(
                 "origin": previa.origin if previa else "none",
                 "source_url": previa.source_url if previa else "",
                 "sessions_fetched_now": [str(d) for d in fetched],
+                "sessions_sample_replaced": [str(d) for d in sample_replaced],
                 "sessions_none_served": [str(d) for d in none_served],
                 "sessions_not_captured": [str(d) for d in not_captured],
             },

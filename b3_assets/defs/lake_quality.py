@@ -31,7 +31,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 BRONZE_RULES = {
     "count_matches_total_records": "Constituents = the page's totalRecords.",
-    "weights_sum_to_100": "Σ part = 100.000 (± 0.001).",
+    "weights_sum_to_100": "Σ part = 100.000 (± 0.001: B3's daily total is exact).",
     "quantities_sum_to_header_total": "Σ theoricalQty = the header's theoricalQty.",
     "sector_weights_match_part_acum": "Segment 2: each sector's Σ part = its partAcum.",
     "tickers_unique_and_b3_shaped": "Tickers are unique and shaped like B3 tickers.",
@@ -59,7 +59,10 @@ REFINED_RULES = {
 
 
 PREVIEW_RULES = {
-    "weights_sum_to_100": "Σ participacao_pct of the preview = 100.000 (± 0.001).",
+    "weights_sum_to_100": (
+        "Σ participacao_pct of the preview = 100.000 (± n × 0.0005 for n weights: B3 rounds "
+        "each weight to 3 places)."
+    ),
     "quantities_positive": "Every theoretical quantity of the preview is positive.",
     "no_repeated_ticker": "No ticker appears twice in one preview.",
 }

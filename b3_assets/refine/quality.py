@@ -15,8 +15,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from b3_assets.source.models import parse_b3_date, parse_br_decimal, parse_br_integer, parse_ticker
+from b3_contract.origins import TIMED
 
+# The daily portfolio's weights sum to B3's exact total: 100.000 on every real day.
 WEIGHT_TOLERANCE = Decimal("0.001")
+# B3 rounds each weight to 3 places, so each is off by at most half a thousandth: where nothing
+# else makes the total exact (previews, theoretical answers, quadrimester files), n weights may sum
+# to 100 ± n × 0.0005.
+ROUNDING_PER_WEIGHT = Decimal("0.0005")
 # Day-over-day drift: a weight moving more than this (percentage points) is worth a look.
 DRIFT_WEIGHT_POINTS = Decimal("1.000")
 REBALANCE_MONTHS = (1, 5, 9)  # the portfolio is renewed at each quadrimester
@@ -72,6 +78,12 @@ def _unreadable(rule: str, what: str, bad: list[Any]) -> Finding:
     return Finding(
         rule, False, f"{len(bad)} unreadable {what}: {bad[:5]}", {"unreadable": bad[:20]}
     )
+
+
+def rounding_bound(rows: int) -> Decimal:
+    """How far from 100 the sum of `rows` weights that B3 rounded to 3 places can be, by the
+    rounding alone: `rows` × 0.0005, exactly (a sum that far off still passes)."""
+    return rows * ROUNDING_PER_WEIGHT
 
 
 # ---------------------------------------------------------------- bronze: B3's response
@@ -225,13 +237,13 @@ def refined_findings(
 
 def _no_nulls(table: str, rows: list[dict[str, Any]]) -> Finding:
     """The contract's required columns, and the capture time wherever it is known (every row
-    fetched from the API: only a CSV import has none)."""
+    fetched from the API, and the offline sample's: only a CSV import has none)."""
     nulls = {
         column: count
         for column in REQUIRED[table]
         if (count := sum(row.get(column) is None for row in rows))
     }
-    if count := sum(row.get("origem") == "api" and row.get("data_coleta") is None for row in rows):
+    if count := sum(row.get("origem") in TIMED and row.get("data_coleta") is None for row in rows):
         nulls["data_coleta"] = count
     return Finding(
         "required_columns_not_null",
@@ -274,7 +286,9 @@ def _cumulative_weight_ends_at_100(ativos: list[dict[str, Any]]) -> Finding:
 
 def preview_findings(rows: list[dict[str, Any]]) -> list[Finding]:
     """The preview's rules on one (index, capture session) of carteira_previa: a forecast is
-    still a portfolio, so its weights sum to 100, every quantity is positive, no ticker twice."""
+    still a portfolio, so its weights sum to 100 (within B3's rounding of each weight: a
+    preview's total is not exact, `rounding_bound`), every quantity is positive, no ticker
+    twice."""
     weights = [row.get("participacao_pct") for row in rows]
     total = sum((w for w in weights if w is not None), Decimal(0))
     missing = sum(w is None for w in weights)
@@ -285,13 +299,15 @@ def preview_findings(rows: list[dict[str, Any]]) -> list[Finding]:
     repeated = sorted(
         {str(r.get("acao")) for r in rows if r.get("acao") in seen or seen.add(r.get("acao"))}
     )
+    bound = rounding_bound(len(rows))
     return [
         Finding(
             "weights_sum_to_100",
-            bool(rows) and not missing and abs(total - 100) <= WEIGHT_TOLERANCE,
-            f"{len(rows)} weights sum to {total} (100 ± {WEIGHT_TOLERANCE} expected)"
+            bool(rows) and not missing and abs(total - 100) <= bound,
+            f"{len(rows)} weights sum to {total} (100 ± {bound.normalize():f} expected: "
+            f"{len(rows)} weights rounded to 3 places)"
             + (f"; {missing} missing" if missing else ""),
-            {"sum_participacao_pct": float(total), "rows": len(rows)},
+            {"sum_participacao_pct": float(total), "rows": len(rows), "bound": float(bound)},
         ),
         Finding(
             "quantities_positive",

@@ -184,7 +184,10 @@ def test_b3_report_of_offline_runs_with_a_preview_in_the_browser(tmp_path: Path)
     b3 = str(Path(sys.executable).with_name("b3"))
     for day in ("2025-08-29", "2025-09-01"):
         done = subprocess.run(
-            [b3, "run", "--offline", "--date", day], env=env, capture_output=True, text=True
+            [b3, "run", "--offline", "--date", day, "--sample-past-session"],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr[-2000:]
     friday = date(2025, 8, 29)

@@ -311,9 +311,15 @@ def test_workspace_loads_in_dagster_with_its_schedule_and_sensors(tmp_path) -> N
 def test_quick_start_offline_run(tmp_path) -> None:
     """The README's first command: the whole chain on bundled sample data, no network."""
     done = b3(
-        tmp_path, "http://127.0.0.1:9/unreachable", "run", "--offline", "--date", "2025-07-14"
+        tmp_path,
+        "http://127.0.0.1:9/unreachable",
+        "run",
+        "--offline",
+        "--date",
+        "2025-07-14",
+        "--sample-past-session",
     )
-    assert "offline-sample" in done.stdout
+    assert "offline-sample" in done.stdout and "the offline sample, not B3's data" in done.stdout
     rows = b3(
         tmp_path,
         "http://127.0.0.1:9/unreachable",

@@ -74,7 +74,10 @@ def webserver(tmp_path_factory) -> str:
     b3 = Path(sys.executable).with_name("b3")
     for day in DATES:
         done = subprocess.run(
-            [str(b3), "run", "--offline", "--date", day], env=env, capture_output=True, text=True
+            [str(b3), "run", "--offline", "--date", day, "--sample-past-session"],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr[-2000:]
     code = root / "offline_definitions.py"

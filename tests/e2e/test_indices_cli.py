@@ -222,7 +222,16 @@ def test_each_unit_answers_exactly_what_its_file_says(every_csv, fixtures_dir, n
 
 
 def test_offline_run_of_another_index(tmp_path) -> None:
-    done = b3(tmp_path, "run", "--offline", "--index", "SMLL", "--date", "2025-07-14")
+    done = b3(
+        tmp_path,
+        "run",
+        "--offline",
+        "--index",
+        "SMLL",
+        "--date",
+        "2025-07-14",
+        "--sample-past-session",
+    )
     assert "SMLL 2025-07-14  (offline-sample" in done.stdout
     assert "SMLL top weights:" in done.stdout and "IBOV" not in done.stdout
     assert (tmp_path / "raw/SMLL/2025-07-14/portfolio_SMLL.json").exists()

@@ -220,7 +220,15 @@ def test_the_rebalance_shows_the_last_previews_error(quad_imported, fixtures_dir
     against the forecast."""
     data_dir = tmp_path / "data"
     shutil.copytree(quad_imported[0], data_dir)
-    b3(data_dir, "http://127.0.0.1:9", "run", "--offline", "--date", "2023-09-01")
+    b3(
+        data_dir,
+        "http://127.0.0.1:9",
+        "run",
+        "--offline",
+        "--date",
+        "2023-09-01",
+        "--sample-past-session",
+    )
     actual_raw = json.loads((data_dir / "raw/IBOV/2023-09-01/portfolio_IBOV.json").read_bytes())
     actual = {r["cod"]: br_decimal(r["part"]) for r in actual_raw["results"]}
     forecast = {t: v[0] for t, v in quadrimester_rows(fixtures_dir / QUAD).items()}

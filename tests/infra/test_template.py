@@ -299,6 +299,7 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
         "b3_contract/glue_runs.py",
         "b3_contract/glue_tables.py",
         "b3_contract/lake_keys.py",
+        "b3_contract/origins.py",
         "b3_contract/previews.py",
         "b3_contract/tables.py",
         "handler.py",

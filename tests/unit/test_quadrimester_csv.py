@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b3_assets.refine.quality import WEIGHT_TOLERANCE
+from b3_assets.refine.quality import rounding_bound
 from b3_assets.source.csv_download import (
     NotAPortfolioCsv,
     QuadrimesterCsv,
@@ -78,10 +78,10 @@ def test_the_real_download_is_ibov_from_september_2023_with_b3s_strings() -> Non
         "reductor": "17.520.304,44097818",
     }
     # B3 rounds each of the 86 weights to 3 places: they add up to 99,999 against the footer's
-    # 100,000, inside the tolerance the quality rules allow (b3_assets.refine.quality)
+    # 100,000, inside the rounding bound of 86 weights the preview rule allows (86 × 0.0005)
     parts = sum(number(row["part"]) for row in response["results"])
     assert parts == Decimal("99.999") == sum(number(row[4]) for row in rows)
-    assert abs(parts - number(response["header"]["part"])) <= WEIGHT_TOLERANCE
+    assert abs(parts - number(response["header"]["part"])) <= rounding_bound(86)
     assert sum(number(row["theoricalQty"]) for row in response["results"]) == number(total[3])
     assert len({row["cod"] for row in response["results"]}) == 86
 

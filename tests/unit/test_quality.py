@@ -321,3 +321,79 @@ def test_freshness_against_the_previous_session() -> None:
     stale = quality.freshness_finding(date(2025, 7, 10), DAY)
     assert not stale.passed and stale.figures["newest_captured"] == "2025-07-10"
     assert not quality.freshness_finding(None, DAY).passed
+
+
+# ---------------------------------------------------------------- B3's rounding of each weight
+
+
+def preview_rows(total: Decimal, n: int) -> list[dict]:
+    """n carteira_previa rows whose weights sum to `total`: n - 1 of 1.000, the rest last."""
+    weights = [Decimal("1.000")] * (n - 1) + [total - (n - 1)]
+    return [
+        {"acao": f"TICK{i}", "participacao_pct": weight, "qtd_teorica": 1}
+        for i, weight in enumerate(weights)
+    ]
+
+
+def preview_weights_rule(rows: list[dict]) -> quality.Finding:
+    [finding] = [f for f in quality.preview_findings(rows) if f.rule == "weights_sum_to_100"]
+    return finding
+
+
+def test_the_rounding_bound_is_half_a_thousandth_per_weight() -> None:
+    assert quality.rounding_bound(1) == Decimal("0.0005")
+    assert quality.rounding_bound(86) == Decimal("0.043")
+    assert quality.rounding_bound(92) == Decimal("0.046")
+    assert quality.rounding_bound(0) == 0
+    assert isinstance(quality.rounding_bound(86), Decimal)  # exact, no float
+
+
+@pytest.mark.parametrize(("n", "bound_text"), [(1, "0.0005"), (86, "0.043")])
+@pytest.mark.parametrize("direction", [1, -1], ids=["above", "below"])
+def test_a_preview_passes_at_the_rounding_bound_and_fails_0_001_past_it(
+    n: int, bound_text: str, direction: int
+) -> None:
+    bound = Decimal(bound_text)  # n × 0.0005, written out
+    at_edge = 100 + direction * bound
+    edge = preview_weights_rule(preview_rows(at_edge, n))
+    assert edge.passed, edge.message
+    past = 100 + direction * (bound + Decimal("0.001"))
+    beyond = preview_weights_rule(preview_rows(past, n))
+    assert not beyond.passed
+    assert beyond.message == (
+        f"{n} weights sum to {past} (100 ± {bound_text} expected: {n} weights rounded to 3 places)"
+    )
+    assert beyond.figures == {"sum_participacao_pct": float(past), "rows": n, "bound": float(bound)}
+
+
+def test_a_quadrimester_file_of_86_rounded_weights_passes_and_99_fails() -> None:
+    """B3's IBOVQuad_5-2023.csv: 86 weights summing to 99.998 (its total line says 100,000);
+    IBOVQuad_9-2023.csv: 99.999. A sum of 99.0 is not rounding."""
+    for total in ("99.998", "99.999", "100.001"):
+        assert preview_weights_rule(preview_rows(Decimal(total), 86)).passed
+    wrong = preview_weights_rule(preview_rows(Decimal("99.000"), 86))
+    assert not wrong.passed
+    assert wrong.message.startswith("86 weights sum to 99.000 (100 ± 0.043 expected")
+
+
+def test_the_daily_portfolio_keeps_the_exact_rule(seg2: dict) -> None:
+    """B3's daily total is exact (100,000 on every real day): 0.002 off fails even with 84
+    weights, whose rounding alone would allow 0.042."""
+
+    def weights_rule(extra: str) -> quality.Finding:
+        response = copy.deepcopy(seg2)
+        row = response["results"][0]
+        row["part"] = f"{Decimal(row['part'].replace(',', '.')) + Decimal(extra):.3f}"
+        row["part"] = row["part"].replace(".", ",")
+        [found] = [
+            f for f in quality.bronze_findings(response, DAY) if f.rule == "weights_sum_to_100"
+        ]
+        return found
+
+    assert quality.rounding_bound(len(seg2["results"])) > Decimal("0.002")
+    for extra in ("0.001", "-0.001"):
+        assert weights_rule(extra).passed
+    for extra, total in (("0.002", "100.002"), ("-0.002", "99.998")):
+        found = weights_rule(extra)
+        assert not found.passed
+        assert found.message == f"the weights sum to {total} (100 ± 0.001 expected)"

@@ -193,6 +193,38 @@ def test_imported_and_fetched_dates_are_counted(
     )
 
 
+def test_sample_dates_are_counted_as_the_sample_never_as_api(
+    data: ReportData, synthetic: report_data.Synthetic
+) -> None:
+    """Dates of the offline sample (origem amostra, with a capture time like an API capture)
+    are named as the sample in the key figures, the provenance and the CLI's line."""
+    samples = set(synthetic.api_dates[-3:])
+    mixed = replace(
+        data,
+        captures=[c._replace(origem="amostra") if c.data in samples else c for c in data.captures],
+    )
+    page = render_report(mixed)
+    api = len(synthetic.api_dates) - len(samples)
+    figures = section(page, "key-figures")
+    assert f"{len(synthetic.csv_dates)} CSV · {api} API · 3 sample" in figures
+    assert "the offline sample, invented, not B3&#x27;s" in figures
+    origins = re.search(r"<p data-origins>(.*?)</p>", page, re.S)
+    assert origins is not None
+    assert origins.group(1).startswith(
+        f"{len(synthetic.csv_dates)} dates imported from a CSV download, "
+        f"{api} dates fetched from B3&#x27;s API, "
+        "3 dates of the offline sample (invented data, not B3&#x27;s)"
+    )
+    provenance = section(page, "provenance")
+    assert provenance.count("of the offline sample (invented data, not B3&#x27;s)</td>") == 1
+    assert len(re.findall(r"· amostra · \d{4}-\d\d-\d\d \d\d:\d\d UTC</li>", page)) == 3
+    assert len(re.findall(r"· api · ", page)) == api
+    assert "3 dates of the offline sample (invented, not B3's data)" in summary(mixed)
+    assert "offline sample" not in summary(data) and "sample" not in section(
+        render_report(data), "key-figures"
+    )
+
+
 class Links(HTMLParser):
     """Every URL-bearing attribute and every element of the document."""
 

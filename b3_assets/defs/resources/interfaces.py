@@ -45,10 +45,17 @@ from b3_assets.source.served_date import check_served_date
 from b3_assets.source.trading_calendar import current_session
 from b3_assets.testing.sample import sample_portfolio, sample_theoretical
 from b3_contract.lake_keys import Unit
+from b3_contract.origins import API, SAMPLE, SAMPLE_SOURCE
 
 
 class B3ApiResource(dg.ConfigurableResource):
-    """B3's GetPortfolioDay, or with `offline` the bundled generator of realistic responses."""
+    """B3's GetPortfolioDay, or with `offline` the bundled generator of realistic responses.
+
+    The sample is invented data: its captures have origin `amostra` (b3_contract.origins), B3's
+    data replaces them, and they never replace B3's. `offline=True` is an explicit choice in
+    itself, so any session gets its sample here, past ones too; the `b3` CLI asks for
+    `--sample-past-session` before it writes the sample of a past session.
+    """
 
     api_url: str = DEFAULT_API_URL
     segment: int = 2
@@ -62,7 +69,7 @@ class B3ApiResource(dg.ConfigurableResource):
         today's session)."""
         if self.offline:
             response = sample_portfolio(day or current_session(), self.segment, index)
-            source = f"offline-sample:GetPortfolioDay/{index}/segment-{self.segment}"
+            source = f"{SAMPLE_SOURCE}GetPortfolioDay/{index}/segment-{self.segment}"
             return FetchedPortfolio(
                 canonical_json(response), response, source, datetime.now(UTC), 1
             )
@@ -70,6 +77,11 @@ class B3ApiResource(dg.ConfigurableResource):
             self.api_url, index, self.segment, self.page_size, self.timeout, self.retries
         )
         return client.fetch()
+
+    @property
+    def origin(self) -> str:
+        """The origin of what this source gives: `api`, or `amostra` offline."""
+        return SAMPLE if self.offline else API
 
     def fetcher(self) -> Callable[[Unit], FetchedPortfolio]:
         """A fetch for one run: B3 is called at most once per index (it serves one portfolio
@@ -100,7 +112,7 @@ class B3ApiResource(dg.ConfigurableResource):
         rebalance, as B3 does."""
         if self.offline:
             response = sample_theoretical(day or current_session(), kind, index)
-            source = f"offline-sample:{THEORETICAL_METHODS[kind]}/{index}"
+            source = f"{SAMPLE_SOURCE}{THEORETICAL_METHODS[kind]}/{index}"
             return FetchedTheoretical(
                 kind,
                 index,
@@ -133,12 +145,15 @@ class CaptureStoreResource(dg.ConfigurableResource):
         return Path(self.data_dir)
 
     def capture(
-        self, unit: Unit, fetch: Callable[[Unit], FetchedPortfolio]
+        self, unit: Unit, fetch: Callable[[Unit], FetchedPortfolio], origin: str = API
     ) -> tuple[Capture, bool]:
-        return capture_portfolio(self.root, unit.day, unit.index, lambda: fetch(unit))
+        return capture_portfolio(self.root, unit.day, unit.index, lambda: fetch(unit), origin)
+
+    def held_capture(self, unit: Unit) -> Capture | None:
+        return read_capture(self.root, unit.day, unit.index)
 
     def has_capture(self, unit: Unit) -> bool:
-        return read_capture(self.root, unit.day, unit.index) is not None
+        return self.held_capture(unit) is not None
 
     def raw_path(self, unit: Unit) -> Path:
         return raw_json_path(self.root, unit.day, unit.index)
@@ -160,9 +175,9 @@ class CaptureStoreResource(dg.ConfigurableResource):
         return bronze_dates(self.root, index)
 
     def capture_previews(
-        self, unit: Unit, fetch: Callable[[str], FetchedTheoretical] | None
+        self, unit: Unit, fetch: Callable[[str], FetchedTheoretical] | None, origin: str = API
     ) -> tuple[PreviewCapture | None, bool]:
-        return capture_previews(self.root, unit, fetch)
+        return capture_previews(self.root, unit, fetch, origin)
 
     def preview_capture(self, unit: Unit) -> PreviewCapture | None:
         return read_preview_capture(self.root, unit)
