@@ -69,20 +69,23 @@ def locked(lock: dict[str, Any]) -> set[str]:
 
 
 def disagreements(pyproject: dict[str, Any], lock: dict[str, Any]) -> list[str]:
-    """One line per requirement that only one of the two holds, and per differing constraint."""
+    """One line per requirement that only one of the two holds, and per differing constraint
+    or override set."""
     ours, theirs = declared(pyproject), locked(lock)
     lines = [f"pyproject.toml only: {r}" for r in sorted(ours - theirs)]
     lines += [f"uv.lock only: {r}" for r in sorted(theirs - ours)]
-    wanted = {
-        str(Requirement(text))
-        for text in pyproject.get("tool", {}).get("uv", {}).get("constraint-dependencies", [])
-    }
-    held = {
-        f"{entry['name']}{entry.get('specifier', '')}"
-        for entry in lock.get("manifest", {}).get("constraints", [])
-    }
-    if wanted != held:
-        lines.append(f"constraints: pyproject.toml {sorted(wanted)}, uv.lock {sorted(held)}")
+    uv = pyproject.get("tool", {}).get("uv", {})
+    for setting, manifest in (
+        ("constraint-dependencies", "constraints"),
+        ("override-dependencies", "overrides"),
+    ):
+        wanted = {str(Requirement(text)) for text in uv.get(setting, [])}
+        held = {
+            f"{entry['name']}{SpecifierSet(entry.get('specifier', ''))}"
+            for entry in lock.get("manifest", {}).get(manifest, [])
+        }
+        if wanted != held:
+            lines.append(f"{manifest}: pyproject.toml {sorted(wanted)}, uv.lock {sorted(held)}")
     return lines
 
 
@@ -120,6 +123,10 @@ def test_a_changed_range_or_constraint_is_named() -> None:
     pyproject["tool"]["uv"]["constraint-dependencies"] = ["numpy<2"]
     (problem,) = disagreements(pyproject, lock)
     assert problem.startswith("constraints: pyproject.toml ['numpy<2'], uv.lock [")
+    pyproject = load("pyproject.toml")
+    pyproject["tool"]["uv"]["override-dependencies"] = []
+    (problem,) = disagreements(pyproject, lock)
+    assert problem.startswith("overrides: pyproject.toml [], uv.lock [")
 
 
 def test_every_direct_dependency_is_locked_inside_its_range() -> None:
