@@ -35,6 +35,13 @@ def _past_end(day: date) -> CalendarEndError:
     )
 
 
+def require_known(day: date) -> None:
+    """CalendarEndError when `day` is past LAST_DAY: a job refuses such a unit before it
+    writes anything, rather than fail half-way at the analytics."""
+    if day > LAST_DAY:
+        raise _past_end(day)
+
+
 @cache
 def _sessions() -> tuple[date, ...]:
     """Every session from FIRST_DAY to LAST_DAY: the weekdays that are not B3 holidays."""
@@ -48,8 +55,7 @@ def sessions_between(first: date, last: date) -> list[date]:
 
     Days before 2000-01-03 hold no session; `last` past LAST_DAY raises CalendarEndError.
     """
-    if last > LAST_DAY:
-        raise _past_end(last)
+    require_known(last)
     sessions = _sessions()
     return list(sessions[bisect_left(sessions, first) : bisect_right(sessions, last)])
 

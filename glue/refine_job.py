@@ -76,7 +76,7 @@ from b3_contract.lake_keys import (
     raw_object_key,
 )
 from b3_contract.previews import Comparison, plan_previews
-from b3_contract.sessions import first_session, sessions_between
+from b3_contract.sessions import first_session, require_known, sessions_between
 from b3_contract.tables import (
     ANALYTIC_TABLES,
     INDEX_TABLES,
@@ -691,6 +691,7 @@ def run_analytics(
 def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None) -> dict[str, Any]:
     """The run its `--refine` asks for: the daily tables, or the preview's; the summary names
     each table written."""
+    require_known(max(unit.day for unit in args.units))  # B3's sessions: refuse before any write
     timings = timings or Timings()
     timings.count_calls(s3)
     timings.count_calls(glue)

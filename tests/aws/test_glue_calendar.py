@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import refine_job
 from conftest import bucket_keys
 
 from b3_assets.aws import clients as aws_mod
@@ -24,6 +25,7 @@ from b3_assets.source.trading_calendar import trading_days
 from b3_assets.testing.glue_local import LocalGlueJobRuns
 from b3_contract.analytics import plan_analytics
 from b3_contract.lake_keys import Unit, raw_object_key
+from b3_contract.sessions import LAST_DAY, CalendarEndError
 from b3_contract.tables import ANALYTIC_TABLES
 
 FETCHED_AT = datetime(2025, 7, 14, 21, 5, 7, tzinfo=UTC)
@@ -47,20 +49,21 @@ def without_exchange_calendars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     return blocker
 
 
-def deployed(aws) -> tuple[dict, LocalGlueJobRuns]:
+def deployed(aws, logs: Path) -> tuple[dict, LocalGlueJobRuns]:
     target = Target(aws.bucket, "b3_refined", "b3-refine", "b3-lake-glue", "us-east-1")
     clients = {name: aws_mod.client(name) for name in ("s3", "glue", "iam", "sts")}
     deploy(clients, target)  # the job definition and code, as a user's `b3 deploy`
-    return clients, LocalGlueJobRuns(clients["glue"], clients["s3"])
+    return clients, LocalGlueJobRuns(clients["glue"], clients["s3"], keep_logs=logs)
 
 
 def finished(runs: LocalGlueJobRuns, run_id: str, seconds: float) -> tuple[str, str]:
-    """The run's end state and its log."""
+    """The run's end state, and its error message and log (kept in `runs.keep_logs`)."""
     deadline = time.monotonic() + seconds
-    while (state := runs.get_job_run("b3-refine", run_id)["JobRun"]["JobRunState"]) == "RUNNING":
+    while (run := runs.get_job_run("b3-refine", run_id)["JobRun"])["JobRunState"] == "RUNNING":
         assert time.monotonic() < deadline, f"the job run took over {seconds} s"
-    log = runs.runs[run_id].log_path
-    return state, log.read_text(errors="replace") if log.exists() else ""
+    log = Path(runs.keep_logs or ".") / f"{run_id}.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return run["JobRunState"], f"{run.get('ErrorMessage', '')}\n{text}"
 
 
 def test_the_job_process_cannot_import_exchange_calendars_but_has_the_contracts_sessions(
@@ -68,7 +71,7 @@ def test_the_job_process_cannot_import_exchange_calendars_but_has_the_contracts_
 ) -> None:
     """The blocker is effective where the job runs (a guard against a test that cannot fail),
     and the deployed b3_contract.zip answers B3's sessions there."""
-    clients, _ = deployed(aws)
+    clients, runs = deployed(aws, tmp_path)
     probe = (
         b"try:\n    import exchange_calendars\nexcept ModuleNotFoundError as exc:\n"
         b"    print('BLOCKED', exc)\nelse:\n    print('IMPORTED', exchange_calendars.__file__)\n"
@@ -76,14 +79,26 @@ def test_the_job_process_cannot_import_exchange_calendars_but_has_the_contracts_
         b"print('SESSIONS', sessions.first_session('2025-05'), sessions.__file__)\n"
     )
     clients["s3"].put_object(Bucket=aws.bucket, Key="glue/refine_job.py", Body=probe)
-    runs = LocalGlueJobRuns(clients["glue"], clients["s3"], keep_logs=tmp_path)
     run_id = runs.start_job_run(JobName="b3-refine", Arguments={"--units": "IBOV/2025-07-14"})
-    state = finished(runs, run_id["JobRunId"], 60)[0]
-    assert state == "SUCCEEDED"
-    log = (tmp_path / f"{run_id['JobRunId']}.log").read_text()
+    state, log = finished(runs, run_id["JobRunId"], 60)
+    assert state == "SUCCEEDED", log[-3000:]
     assert "BLOCKED exchange_calendars is not installed on Glue (test blocker)" in log
     assert "IMPORTED" not in log
     assert "SESSIONS 2025-05-02 " in log and "b3_contract.zip/b3_contract/sessions.py" in log
+
+
+def test_a_unit_past_the_shipped_calendar_is_refused_before_the_job_touches_anything() -> None:
+    """Spark, S3 and Glue here are objects any use of which fails: the refusal comes first,
+    so a run never writes its refine tables and then fails at the analytics."""
+    past = LAST_DAY + timedelta(days=1)
+    argv = ["refine_job.py", "--JOB_NAME", "b3-refine", "--bucket", "b3-lake"]
+    argv += ["--database", "b3_refined", "--units", f"IBOV/2025-07-14,IBOV/{past}"]
+    args = refine_job.resolve_args(argv)
+    untouchable = object()
+    with pytest.raises(CalendarEndError) as refused:
+        refine_job.run_job(args, untouchable, untouchable, untouchable, log=print)
+    assert f"{past} is past the B3 calendar shipped in b3_contract" in str(refused.value)
+    assert "python -m b3_assets.calendar_contract" in str(refused.value)
 
 
 def bronze_files(fixtures_dir: Path, data_dir: Path) -> dict[Unit, Path]:
@@ -117,7 +132,7 @@ def bucket_changes(s3, bucket: str, tmp_path: Path) -> dict[date, set[tuple]]:
 def test_across_carnival_the_job_counts_the_local_engines_sessions_without_exchange_calendars(
     aws, without_exchange_calendars, fixtures_dir, tmp_path
 ) -> None:
-    clients, runs = deployed(aws)
+    clients, runs = deployed(aws, tmp_path / "logs")
     files = bronze_files(fixtures_dir, tmp_path / "data")
     for unit, path in files.items():
         clients["s3"].upload_file(str(path), aws.bucket, raw_object_key(unit))

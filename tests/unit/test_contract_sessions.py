@@ -102,6 +102,7 @@ def test_a_day_past_the_copy_is_refused_naming_the_refresh_command() -> None:
     for ask in (
         lambda: sessions.sessions_between(date(2025, 1, 1), past),
         lambda: sessions.is_session(past),
+        lambda: sessions.require_known(past),
     ):
         with pytest.raises(sessions.CalendarEndError) as refused:
             ask()
@@ -114,3 +115,4 @@ def test_a_day_past_the_copy_is_refused_naming_the_refresh_command() -> None:
     with pytest.raises(sessions.CalendarEndError, match="python -m b3_assets.calendar_contract"):
         sessions.first_session(after)
     assert sessions.sessions_between(sessions.LAST_DAY, sessions.LAST_DAY) == [sessions.LAST_DAY]
+    sessions.require_known(sessions.LAST_DAY)  # the last day itself is known
