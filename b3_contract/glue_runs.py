@@ -6,15 +6,23 @@ Two runs of one unit and one kind at once would interleave their partition write
 (before it starts a run for new objects) and Dagster (before it launches a refine) ask the same
 `runs_refining`, over every page of the job's runs. A daily run and a preview run of the same
 (index, date) write different tables, so they never block each other.
+
+Two daily runs of different units race too when their analytics rewrite the same partitions
+(b3_contract.analytics.plan_analytics): carteira_historico is one file per index and month, and a
+unit rewrites the carteira_mudancas of its index's next captured session, reading that session's
+rows. `clashes` is that rule, from the runs' `--units` alone, and `runs_clashing` applies it to
+the active runs; both launchers ask it before they start a run.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from b3_contract.lake_keys import Unit
+from b3_contract.lake_keys import Month, Unit
+from b3_contract.sessions import CalendarEndError, sessions_between
 
 ACTIVE_STATES = frozenset({"STARTING", "RUNNING", "STOPPING", "WAITING"})
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "TIMEOUT", "STOPPED", "ERROR"})
@@ -127,3 +135,89 @@ def runs_refining(
         if overlap:
             busy[job_run["Id"]] = overlap
     return busy
+
+
+SAME_UNIT = "the same unit"
+
+
+def _no_session_between(first: date, last: date) -> bool:
+    """Whether B3 holds no session strictly between two days (a day past the shipped calendar
+    counts as none: unknown means they may be neighbours)."""
+    low, high = min(first, last), max(first, last)
+    if (high - low).days <= 1:
+        return True
+    try:
+        return not sessions_between(low + timedelta(days=1), high - timedelta(days=1))
+    except CalendarEndError:
+        return True
+
+
+def clashes(mine: Iterable[Unit], theirs: Iterable[Unit]) -> dict[Unit, str]:
+    """My units that a daily run of `theirs` races with, each with the reason: {unit: why}.
+
+    From the units alone, what plan_analytics rewrites: a unit's own partitions, its month's
+    carteira_historico file (whole), and the carteira_mudancas of the next captured session,
+    read from that session's rows. So two units of one index clash when they are the same, share
+    a month, or have no B3 session between them (one is the other's next session, so one run
+    rewrites the other's change list while the other rewrites its rows). Units with an
+    uncaptured session between them are not seen as neighbours: the launchers cannot list the
+    lake, and in daily use every session is captured (docs/automation.md, Limits).
+    """
+    units, months, days = set(), set(), {}
+    for unit in theirs:
+        units.add(unit)
+        months.add(Month.of(unit))
+        days.setdefault(unit.index, set()).add(unit.day)
+    ordered = {index: sorted(found) for index, found in days.items()}
+    found: dict[Unit, str] = {}
+    for unit in sorted(set(mine)):
+        if unit in units:
+            found[unit] = SAME_UNIT
+            continue
+        month = Month.of(unit)
+        if month in months:
+            found[unit] = f"month {month} of carteira_historico"
+            continue
+        near = ordered.get(unit.index, [])
+        at = bisect_left(near, unit.day)
+        for other in near[max(at - 1, 0) : at + 1]:
+            if _no_session_between(unit.day, other):
+                found[unit] = f"next session {unit.index}/{other}: carteira_mudancas"
+                break
+    return found
+
+
+def runs_clashing(
+    runs: Iterable[dict[str, Any]], units: Iterable[Unit], bucket: str, mode: str = DAILY
+) -> dict[str, dict[Unit, str]]:
+    """Active runs of `mode` in `bucket` that a run of `units` must not run beside:
+    {run id: {my unit: why}}, whenever they started (one that began before a new object was
+    written still writes the partitions). Daily runs clash by `clashes`; preview runs write one
+    partition per unit and the change lists of their own plan, so they clash on the same unit."""
+    check_mode(mode)
+    wanted, busy = set(units), {}
+    for job_run in runs:
+        arguments = job_run.get("Arguments") or {}
+        if job_run.get("JobRunState") not in ACTIVE_STATES or arguments.get("--bucket") != bucket:
+            continue
+        try:
+            if glue_run_mode(job_run) != mode:
+                continue
+            theirs = glue_run_units(job_run)
+        except ValueError:
+            continue
+        if mode == DAILY:
+            found = clashes(wanted, theirs)
+        else:
+            found = {unit: SAME_UNIT for unit in sorted(wanted.intersection(theirs))}
+        if found:
+            busy[job_run["Id"]] = found
+    return busy
+
+
+def describe_clashes(busy: dict[str, dict[Unit, str]]) -> str:
+    """'jr_1 (IBOV/2025-07-14: month IBOV/2025-07 of carteira_historico); jr_2 (...)'."""
+    return "; ".join(
+        f"{run_id} ({', '.join(f'{unit}: {why}' for unit, why in found.items())})"
+        for run_id, found in busy.items()
+    )

@@ -14,15 +14,28 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from b3_contract.glue_runs import DAILY, PREVIEWS, job_runs, run_arguments, runs_refining
+from b3_contract.glue_runs import (
+    DAILY,
+    PREVIEWS,
+    describe_clashes,
+    job_runs,
+    run_arguments,
+    runs_clashing,
+    runs_refining,
+)
 from b3_contract.lake_keys import Unit, preview_key_unit, raw_key_unit
 
 _clients: dict[str, Any] = {}
+WAIT_POLL_SECONDS = 5.0
+WAIT_MARGIN_SECONDS = 15.0
+"""A unit whose partitions an active run rewrites waits for that run while the invocation has
+time left (less this margin, to start the run and log), polling every WAIT_POLL_SECONDS."""
 EXPECTED_KEYS = (
     "not a raw/INDEX/YYYY-MM-DD/dados_originais.parquet or "
     "previa/raw/INDEX/YYYY-MM-DD/dados_originais.parquet key"
@@ -129,10 +142,27 @@ def active_runs_for(glue: Any, job_name: str, run: BucketRun) -> dict[str, list[
     return runs_refining(runs, run.units, run.bucket, run.first_event, mode=run.mode)
 
 
-def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:
+def wait_budget(context: Any) -> float:
+    """Seconds this invocation may wait for a clashing run: its remaining time less the margin
+    (none without a Lambda context's clock)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return 0.0
+    return max(0.0, remaining() / 1000 - WAIT_MARGIN_SECONDS)
+
+
+def start_runs(glue: Any, job_name: str, plan: Plan, wait_seconds: float = 0.0) -> dict[str, Any]:
     """Starts one run per bucket and mode for its units that no active run covers; one failing
-    run does not stop the others."""
-    started, running, failed = [], [], []
+    run does not stop the others.
+
+    A unit whose partitions an active run also rewrites (the same unit started before the
+    event, its month's carteira_historico, a neighbouring session's change list:
+    b3_contract.glue_runs.runs_clashing) waits for that run, up to `wait_seconds` in all; one
+    still clashing then gets no run and is listed under "waiting" (the invocation fails, so S3
+    retries the event), while the event's other units start.
+    """
+    started, running, failed, waiting = [], [], [], []
+    deadline = time.monotonic() + wait_seconds
     for run in plan.runs:
         fields = {
             "units": [str(u) for u in run.units],
@@ -141,13 +171,37 @@ def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:
             "keys": run.keys,
         }
         try:
-            busy = active_runs_for(glue, job_name, run)
+            announced = False
+            while True:
+                runs = list(job_runs(glue, job_name))
+                busy = runs_refining(runs, run.units, run.bucket, run.first_event, mode=run.mode)
+                taken = {unit for units in busy.values() for unit in units}
+                todo = [unit for unit in run.units if unit not in taken]
+                clashing = runs_clashing(runs, todo, run.bucket, run.mode) if todo else {}
+                if not clashing or time.monotonic() >= deadline:
+                    break
+                if not announced:
+                    log(
+                        "waiting for runs that rewrite these units' partitions",
+                        **fields,
+                        clashes=describe_clashes(clashing),
+                    )
+                    announced = True
+                time.sleep(WAIT_POLL_SECONDS)
             for job_run_id, units in busy.items():
                 covered = {**fields, "units": [str(u) for u in units], "job_run_id": job_run_id}
                 running.append(covered)
                 log("already refining these units", **covered)
-            taken = {unit for units in busy.values() for unit in units}
-            todo = [unit for unit in run.units if unit not in taken]
+            blocked = {unit for found in clashing.values() for unit in found}
+            if blocked:
+                held = {
+                    **fields,
+                    "units": [str(u) for u in sorted(blocked)],
+                    "clashes": describe_clashes(clashing),
+                }
+                waiting.append(held)
+                log("another run rewrites these units' partitions", level="WARNING", **held)
+            todo = [unit for unit in todo if unit not in blocked]
             if not todo:
                 continue
             fields["units"] = [str(u) for u in todo]
@@ -161,11 +215,12 @@ def start_runs(glue: Any, job_name: str, plan: Plan) -> dict[str, Any]:
             continue
         started.append({**fields, "job_run_id": response["JobRunId"]})
         log("started the Glue run", job_name=job_name, job_run_id=response["JobRunId"], **fields)
-    return {"started": started, "already_running": running, "failed": failed}
+    return {"started": started, "already_running": running, "failed": failed, "waiting": waiting}
 
 
 class StartFailed(RuntimeError):
-    """Some units got no Glue run: failing the invocation makes S3 retry the event."""
+    """Some units got no Glue run (an error, or another run still rewriting their partitions):
+    failing the invocation makes S3 retry the event."""
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -176,18 +231,26 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         log("skipped", request_id=request_id, **skip)
     result = {"job_name": job_name, "skipped": plan.skipped}
     if plan.runs:
-        result |= start_runs(glue_client(), job_name, plan)
+        result |= start_runs(glue_client(), job_name, plan, wait_budget(context))
     else:
-        result |= {"started": [], "already_running": [], "failed": []}
+        result |= {"started": [], "already_running": [], "failed": [], "waiting": []}
     log(
         "done",
         request_id=request_id,
         started=len(result["started"]),
         already_running=len(result["already_running"]),
         failed=len(result["failed"]),
+        waiting=len(result["waiting"]),
         skipped=len(plan.skipped),
     )
     if result["failed"]:
         units = ", ".join(unit for item in result["failed"] for unit in item["units"])
         raise StartFailed(f"no Glue run started for {units}: {result['failed'][0]['error']}")
+    if result["waiting"]:
+        units = ", ".join(unit for item in result["waiting"] for unit in item["units"])
+        clash = "; ".join(item["clashes"] for item in result["waiting"])
+        raise StartFailed(
+            f"no Glue run started for {units}: an active run rewrites their partitions ({clash}); "
+            "S3 retries the event"
+        )
     return result

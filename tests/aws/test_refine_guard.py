@@ -120,3 +120,20 @@ def test_a_local_run_started_by_another_process_is_seen(aws, data_dir, tmp_path)
     ended = {run["Id"]: run for run in job_runs(LocalGlueJobRuns(glue, s3), JOB)}[running]
     assert ended["JobRunState"] == "STOPPED" and ended["CompletedOn"] >= ended["StartedOn"]
     assert runs_refining(job_runs(LocalGlueJobRuns(glue, s3), JOB), [UNIT], aws.bucket) == {}
+
+
+def test_a_refine_of_another_date_of_a_month_being_refined_is_refused(
+    aws, data_dir, glue_job, glue_runs_stay_running
+) -> None:
+    """carteira_historico is one file per index and month: a run of IBOV/2025-07-11 rewrites
+    the file a refine of IBOV/2025-07-14 rewrites, so Dagster refuses it as for the same unit."""
+    aws.client("s3").create_bucket(Bucket=aws.bucket)
+    running = glue_job.start_job_run(
+        JobName=JOB, Arguments={"--units": "IBOV/2025-07-11", "--bucket": aws.bucket}
+    )["JobRunId"]
+    message = refine_failure(aws, data_dir)
+    assert (
+        f"is rewriting what a refine of these units rewrites: {running} (IBOV/2025-07-14: month "
+        "IBOV/2025-07 of carteira_historico)." in message
+    )
+    assert [run["Id"] for run in glue_job.get_job_runs(JobName=JOB)["JobRuns"]] == [running]

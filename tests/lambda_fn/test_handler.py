@@ -142,14 +142,16 @@ def test_a_unit_being_refined_is_not_started_again_while_the_other_is(
     assert arguments == {busy: "IBOV/2025-07-14", started["job_run_id"]: "IBXX/2025-07-14"}
 
 
-def test_a_run_that_started_before_the_event_or_in_another_bucket_does_not_count(
+def test_a_run_that_started_before_the_event_does_not_cover_it_but_holds_it_back(
     aws, glue_job, glue_runs_stay_running, lambda_context
 ):
-    """A run that began before the object was written read the old file; a run of another
-    bucket writes elsewhere: neither stops this event's run."""
-    glue_job.start_job_run(
+    """A run that began before the object was written read the old file, so it does not cover
+    the unit; but it is still writing the unit's partitions, so no second run of that unit starts
+    beside it (the invocation fails and S3 retries it). A run of another bucket writes
+    elsewhere: it stops nothing."""
+    old = glue_job.start_job_run(
         JobName=JOB, Arguments={"--units": "IBOV/2025-07-14", "--bucket": aws.bucket}
-    )
+    )["JobRunId"]
     glue_job.start_job_run(
         JobName=JOB, Arguments={"--units": "IBXX/2025-07-14", "--bucket": "another-bucket"}
     )
@@ -157,11 +159,14 @@ def test_a_run_that_started_before_the_event_or_in_another_bucket_does_not_count
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     for record in event["Records"]:
         record["eventTime"] = later
-    result = handler.lambda_handler(event, lambda_context)
-    assert result["already_running"] == []
-    [started] = result["started"]
-    assert sorted(started["units"]) == ["IBOV/2025-07-14", "IBXX/2025-07-14"]
-    assert len(runs_of(glue_job)) == 3
+    with pytest.raises(
+        handler.StartFailed,
+        match=rf"IBOV/2025-07-14: an active run .*{old} \(IBOV/2025-07-14: the same",
+    ):
+        handler.lambda_handler(event, lambda_context)
+    started = [run for run in runs_of(glue_job) if run["Id"] != old]
+    units = sorted((r["Arguments"]["--bucket"], r["Arguments"]["--units"]) for r in started)
+    assert units == [("another-bucket", "IBXX/2025-07-14"), (aws.bucket, "IBXX/2025-07-14")]
 
 
 class FlakyGlue:

@@ -26,7 +26,15 @@ from b3_assets.defs.resources.interfaces import (
 from b3_assets.lake.s3 import S3Lake
 from b3_assets.refine.catalog import QueryResult
 from b3_assets.testing.glue_local import LocalGlueJobRuns
-from b3_contract.glue_runs import DAILY, PREVIEWS, job_runs, run_arguments, runs_refining
+from b3_contract.glue_runs import (
+    DAILY,
+    PREVIEWS,
+    describe_clashes,
+    job_runs,
+    run_arguments,
+    runs_clashing,
+    runs_refining,
+)
 from b3_contract.glue_tables import unit_expression
 from b3_contract.lake_keys import Unit
 from b3_contract.tables import INDEX_TABLES, PORTFOLIO_TABLES, IndexTable, RefinedTable
@@ -134,7 +142,7 @@ class GlueRefinerResource(RefinerResource):
         what = "the previews of these units" if mode == PREVIEWS else "these units"
         with aws.aws_errors(f"running Glue job {self.job_name}", self.bucket):
             launcher = self.launcher()
-            runs = job_runs(launcher, self.job_name)
+            runs = list(job_runs(launcher, self.job_name))
             busy = runs_refining(runs, units, self.bucket, mode=mode)
             if busy:
                 running = "; ".join(
@@ -143,6 +151,13 @@ class GlueRefinerResource(RefinerResource):
                 raise dg.Failure(
                     f"Glue job {self.job_name} is already refining {what}: {running}. Two "
                     "runs of one unit would interleave their writes; run again once it ends."
+                )
+            clashing = runs_clashing(runs, units, self.bucket, mode=mode)
+            if clashing:
+                raise dg.Failure(
+                    f"Glue job {self.job_name} is rewriting what a refine of {what} rewrites: "
+                    f"{describe_clashes(clashing)}. Two runs would interleave their writes of "
+                    "those partitions; run again once it ends."
                 )
             with _own_results(context):
                 invocation = self.pipes_client(launcher).run(
