@@ -8,6 +8,8 @@ Lambda's package (`b3 package-lambda`) and to Glue as `--extra-py-files` (`b3 de
 - `glue_runs`: which Glue run states are active, which dates a run covers, which runs are
   refining a date now;
 - `glue_job`: the modules Glue installs for the job, pinned to the lock's versions;
+- `refine_manifest`: what a unit's refined partitions were built from, so a re-run of
+  unchanged data writes nothing;
 - `sessions` (data in `sessions_data`): B3's sessions for the Glue job, which installs no
   exchange_calendars.
 """

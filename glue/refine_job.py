@@ -73,9 +73,17 @@ from b3_contract.lake_keys import (
     month_prefix,
     partition_prefix,
     preview_object_key,
+    raw_key_unit,
     raw_object_key,
 )
 from b3_contract.previews import Comparison, plan_previews
+from b3_contract.refine_manifest import (
+    contract_version,
+    manifest,
+    manifest_key,
+    unchanged,
+    unit_inputs,
+)
 from b3_contract.sessions import first_session, require_known, sessions_between
 from b3_contract.tables import (
     ANALYTIC_TABLES,
@@ -709,16 +717,118 @@ def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None)
     }
 
 
+class Unchanged:
+    """Which of a run's units were built from what is in the bucket now (b3_contract.
+    refine_manifest): their raw objects' ETags, their neighbours' and the contract version are
+    those of their manifest. Decided from S3 listings and the manifests alone, before Spark
+    reads or writes anything; the run refines only the others and then records theirs."""
+
+    def __init__(self, lake: Lake, units: Sequence[Unit], sql: dict[str, str]) -> None:
+        self.lake, self.version = lake, contract_version(sql)
+        indices = sorted({unit.index for unit in units})
+        ativos = TABLES["carteira_ativos"].prefix
+        self.captured = {index: lake.partition_dates(ativos, index) for index in indices}
+        self.etags: dict[Unit, str] = {}
+        for index in indices:
+            for page in lake.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=lake.bucket, Prefix=f"raw/{index}/"
+            ):
+                for item in page.get("Contents", []):
+                    unit = raw_key_unit(item["Key"])
+                    if unit is not None:
+                        self.etags[unit] = item["ETag"]
+        held = {index: set(days) for index, days in self.captured.items()}
+        candidates = [u for u in units if u.day in held[u.index]]  # its partitions still there
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            recorded = dict(zip(candidates, pool.map(self._manifest, candidates), strict=True))
+        self.skipped = {
+            unit: body
+            for unit, body in recorded.items()
+            if unchanged(body, self.version, unit_inputs(unit, self.captured, self.etags))
+        }
+        self.todo = [unit for unit in units if unit not in self.skipped]
+
+    def _manifest(self, unit: Unit) -> dict[str, Any] | None:
+        try:
+            body = self.lake.s3.get_object(Bucket=self.lake.bucket, Key=manifest_key(unit))
+        except self.lake.s3.exceptions.NoSuchKey:
+            return None
+        try:
+            return json.loads(body["Body"].read())
+        except ValueError:
+            return None  # unreadable: refine
+
+    def record(self, summary: dict[str, Any]) -> None:
+        """The manifests of the units just refined, once all their tables are written and
+        registered. A run that fails before leaves the old manifest, which differs from what
+        is in the bucket (that is why the unit was refined), so the next run refines it."""
+        captured = {
+            index: sorted({*days, *(u.day for u in self.todo if u.index == index)})
+            for index, days in self.captured.items()
+        }
+
+        def put(unit: Unit) -> None:
+            rows = {name: t["rows_by_unit"].get(str(unit), 0) for name, t in summary.items()}
+            inputs = unit_inputs(unit, captured, self.etags)
+            body = json.dumps(manifest(unit, self.version, inputs, rows), indent=1).encode()
+            self.lake.s3.put_object(
+                Bucket=self.lake.bucket,
+                Key=manifest_key(unit),
+                Body=body,
+                ContentType="application/json",
+                ServerSideEncryption="AES256",
+            )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(put, self.todo))
+
+    def report(self, summary: dict[str, Any], database: str) -> dict[str, Any]:
+        """The summary with the skipped units' rows (from their manifests) beside the written
+        ones; a table nothing was written to says so."""
+        if not self.skipped:
+            return summary
+        units = [str(unit) for unit in sorted(self.skipped)]
+        for name, table in PORTFOLIO_TABLES.items():
+            entry = summary.setdefault(
+                name,
+                {
+                    "location": self.lake.uri(table.prefix),
+                    "rows": 0,
+                    "files": 0,
+                    "rows_by_unit": {},
+                    "objects_removed": 0,
+                    "catalog_table": f"{database}.{name} (unchanged)",
+                    "catalog_partitions": {"added": 0, "removed": 0, "kept": 0},
+                },
+            )
+            for unit, body in self.skipped.items():
+                entry["rows_by_unit"][str(unit)] = body.get("rows", {}).get(name, 0)
+            entry["rows_by_unit"] = dict(sorted(entry["rows_by_unit"].items()))
+            entry["units_unchanged"] = units
+        return summary
+
+
 def run_daily(
     spark: SparkSession, glue_prefix: str, store: Store, log: Callable[[str], None]
 ) -> dict[str, Any]:
-    """The refine tables of the run's raw objects, then the analytics."""
+    """The refine tables of the run's raw objects, then the analytics; units built from what
+    is in the bucket now (`Unchanged`) are left alone, every byte of them."""
     lake, timings = store.lake, store.timings
     tables = list(TABLES.values())
-    units = list(store.units)
-    indices = list(by_index(units))
     with timings.phase("read_sql"):
         sql = load_sql(lake, glue_prefix, PORTFOLIO_TABLES.values())
+    with timings.phase("unchanged_units"):
+        fresh = Unchanged(lake, store.units, sql)
+    if fresh.skipped:
+        log(
+            f"unchanged since their last refine (raw objects and contract version): "
+            f"{len(fresh.skipped)} unit(s), skipped: {', '.join(map(str, sorted(fresh.skipped)))}"
+        )
+    if not fresh.todo:
+        return fresh.report({}, store.database)
+    store = dataclasses.replace(store, units=tuple(fresh.todo))
+    units = list(store.units)
+    indices = list(by_index(units))
     log(
         f"refining {len(units)} unit(s) of {', '.join(indices)}: "
         f"{min(u.day for u in units)} .. {max(u.day for u in units)}"
@@ -736,7 +846,9 @@ def run_daily(
         log(_table_line(table.name, summary[table.name]))
     summary |= run_analytics(spark, laid["carteira_ativos"], sql, store, log)
     laid["carteira_ativos"].unpersist()
-    return summary
+    with timings.phase("manifests"):
+        fresh.record(summary)
+    return fresh.report(summary, store.database)
 
 
 # ---------------------------------------------------------------- the preview refine

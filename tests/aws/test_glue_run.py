@@ -122,7 +122,12 @@ def test_one_run_refines_two_indices_of_one_date(spark, bucket) -> None:
         assert len(bucket.keys(f"refined/setores/indice={index}/data=2025-07-14/")) >= 1
     tables = ("ativos", "header", "setores", "historico", "mudancas", "concentracao")
     inside = [key for t in tables for key in bucket.keys(f"refined/{t}/indice=")]
-    assert bucket.keys("refined/") == sorted(inside)  # nothing outside the indices' folders
+    # nothing outside the indices' folders but each unit's manifest (what it was built from)
+    manifests = [
+        "refined/_manifests/IBOV/2025-07-14.json",
+        "refined/_manifests/IBXX/2025-07-14.json",
+    ]
+    assert bucket.keys("refined/") == sorted(inside + manifests)
     for index in ("IBOV", "IBXX"):  # the analytics: no earlier capture, so no change list
         assert len(bucket.keys(f"refined/historico/indice={index}/mes=2025-07/")) == 1
         assert len(bucket.keys(f"refined/concentracao/indice={index}/data=2025-07-14/")) == 1

@@ -104,7 +104,12 @@ def test_run_of_two_indices_builds_both_in_the_bucket_and_the_catalog(on_aws, ca
         )
     assert len(tickers["IBOV"]) == 84
     refined = bucket_keys(s3, on_aws.bucket, "refined/")  # no change list: one date of each index
-    assert len(refined) == len(tickers["IBOV"]) + len(tickers["IBXX"]) + 4 + 4
+    manifests = [
+        "refined/_manifests/IBOV/2025-07-14.json",
+        "refined/_manifests/IBXX/2025-07-14.json",
+    ]
+    assert [key for key in refined if key.startswith("refined/_manifests/")] == manifests
+    assert len(refined) == len(tickers["IBOV"]) + len(tickers["IBXX"]) + 4 + 4 + len(manifests)
     assert partitions(glue, "carteira_ativos") == sorted(
         (index, "2025-07-14", ticker) for index, names in tickers.items() for ticker in names
     )

@@ -169,8 +169,9 @@ def test_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
     b3(stack.env, "run")
     after = keys(stack.env, "refined/")
     # ativos, header, setores, then the month of historico and concentracao (no mudancas: the
-    # first captured session)
-    assert len(after) == len(before) == 84 + 1 + 1 + 1 + 1
+    # first captured session), and the unit's manifest (what it was refined from)
+    assert len(after) == len(before) == 84 + 1 + 1 + 1 + 1 + 1
+    assert "refined/_manifests/IBOV/2025-07-14.json" in after
     assert len(partitions(stack.env, "carteira_ativos")) == 84
     assert len(partitions(stack.env, "ibov_ativos")) == 84
 
@@ -238,6 +239,11 @@ def test_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
     env = stack.env
     script = Path(__file__).resolve().parents[2] / "glue" / "refine_job.py"
     args = ["--bucket", BUCKET, "--database", "b3_refined"]
+    # without its manifest the unit counts as changed (an unchanged one is skipped: see
+    # tests/aws/test_unchanged_rerun.py), so the job refines and registers it again
+    moto_client(env, "s3").delete_object(
+        Bucket=BUCKET, Key="refined/_manifests/IBOV/2025-07-14.json"
+    )
     done = run_refine_job(script, env, *args, "--units", "IBOV/2025-07-14")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])["b3_refine_summary"]

@@ -302,6 +302,7 @@ def test_lambda_package_runs_on_its_own_files(tmp_path):
         "b3_contract/lake_keys.py",
         "b3_contract/origins.py",
         "b3_contract/previews.py",
+        "b3_contract/refine_manifest.py",
         "b3_contract/sessions.py",
         "b3_contract/sessions_data.py",
         "b3_contract/tables.py",
