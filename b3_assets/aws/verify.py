@@ -277,11 +277,12 @@ class SelfTest:
         except VerifyFailed as exc:
             self._record(name, started, False, str(exc).removeprefix(f"{name}: "))
             raise
-        except (AwsError, QueryError, OSError, ValueError, RuntimeError) as exc:
-            self._record(name, started, False, str(exc))
-            raise VerifyFailed(name, str(exc)) from exc
         except (BotoCoreError, ClientError) as exc:
             message = str(explain(exc, name, self.target.bucket))
+            self._record(name, started, False, message)
+            raise VerifyFailed(name, message) from exc
+        except Exception as exc:  # any other failure still names its step, then cleans up
+            message = str(exc) if isinstance(exc, AwsError | QueryError) else repr(exc)
             self._record(name, started, False, message)
             raise VerifyFailed(name, message) from exc
         self._record(name, started, True, "; ".join(figures))

@@ -394,6 +394,7 @@ def test_b3_verify_green_leaves_the_account_as_it_found_it(deployed, tmp_path) -
     done = subprocess.run(
         [str(B3), "verify"], env=env, capture_output=True, text=True, timeout=600, check=False
     )
+    print(done.stdout)  # the steps and their figures, for -rP
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     out = done.stdout
     steps = ["deployment", "reserved index free", "local refine (DuckDB)", "upload raw object"]
@@ -418,3 +419,49 @@ def test_the_stacks_pipeline_policy_lets_the_self_test_clean_up() -> None:
     assert "/athena-results/*" in cleanup
     partitions = template.split("- Sid: SelfTestPartitions", 1)[1].split("Outputs:", 1)[0]
     assert "glue:BatchDeletePartition" in partitions
+
+
+class RefusingDeletes:
+    """The S3 client, except that removing objects is denied (a policy without the cleanup)."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def delete_objects(self, **_: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        error = {"Error": {"Code": "AccessDenied", "Message": "no s3:DeleteObject"}}
+        raise ClientError(error, "DeleteObjects")
+
+
+def test_a_cleanup_that_fails_is_reported_never_hidden(deployed) -> None:
+    s3 = aws_clients.client("s3")
+    test, lines = self_test(deployed, QuickRuns(s3))
+    test.s3 = RefusingDeletes(s3)
+    test.lake.client = test.s3
+    report = test.run()
+    assert not report.ok
+    assert report.failure == "glue run: Glue run jr_quick_0 FAILED: injected at start"
+    assert any("access denied" in problem for problem in report.cleanup_problems)
+    left = f"still there: raw/{RESERVED_INDEX}/2025-07-14/dados_originais.parquet"
+    assert left in report.cleanup_problems
+    assert lines[-1].startswith("FAILED cleanup")
+
+
+@pytest.mark.e2e
+def test_b3_verify_exits_1_naming_the_step_and_changes_nothing(deployed, tmp_path) -> None:
+    key = f"refined/setores/indice={RESERVED_INDEX}/data=2025-07-11/part-0.parquet"
+    deployed.client("s3").put_object(Bucket=deployed.bucket, Key=key, Body=b"someone's")
+    before = listing(deployed)
+    env = {**os.environ, "B3_ENV": "aws", "B3_TRIGGER": "dagster", "B3_GLUE_RUNNER": "local"}
+    done = subprocess.run(
+        [str(B3), "verify"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.startswith("error: self-test failed at reserved index free: 1 object(s)")
+    assert key in done.stderr and "--remove-leftovers" in done.stderr
+    assert "cleanup" not in done.stdout  # it touched nothing, so there was nothing to clean
+    assert listing(deployed) == before
