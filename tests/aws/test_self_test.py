@@ -34,7 +34,6 @@ from b3_assets.aws.verify import (
 )
 from b3_assets.refine.catalog import check_query
 from b3_assets.refine.engine import refine_files
-from b3_assets.testing.glue_local import LocalGlueJobRuns
 from b3_assets.testing.sample import sample_index_list, sample_portfolio
 from b3_contract.glue_tables import partition_input
 from b3_contract.lake_keys import check_index
@@ -115,6 +114,12 @@ def deployed(aws, monkeypatch):
     """`b3 deploy` on a fresh moto account, plus another index's raw object, refined file and
     partition that no self-test may touch."""
     monkeypatch.setenv("B3_ATHENA_OUTPUT", f"s3://{aws.bucket}/{RESULTS}")
+    for name, value in {
+        "B3_ENV": "aws",
+        "B3_GLUE_RUNNER": "local",
+        "B3_TRIGGER": "dagster",
+    }.items():
+        monkeypatch.setenv(name, value)
     clients = {name: aws.client(name) for name in ("s3", "glue", "iam", "sts")}
     deploy(clients, Target(aws.bucket, DATABASE, "b3-refine", "b3-lake-glue", "us-east-1"))
     s3, glue = clients["s3"], clients["glue"]
@@ -132,13 +137,21 @@ def deployed(aws, monkeypatch):
     return aws
 
 
+def local_launcher() -> Any:
+    """What `b3 verify` launches the job with (B3_GLUE_RUNNER=local): the refiner's launcher."""
+    from b3_assets.defs.resources import resources_for
+    from b3_assets.settings import Settings
+
+    return resources_for(Settings())["refiner"].launcher()
+
+
 def self_test(aws, launcher=None, trigger: str = "dagster", **kwargs) -> tuple[SelfTest, list]:
     glue, s3 = aws_clients.client("glue"), aws_clients.client("s3")
     lines: list[str] = []
     test = SelfTest(
         s3,
         glue,
-        launcher if launcher is not None else LocalGlueJobRuns(glue, s3),
+        launcher if launcher is not None else local_launcher(),
         AthenaQueries(
             aws_clients.client("athena"),
             "primary",
@@ -159,7 +172,7 @@ class FailingAfterRun:
     """The local runner, except that Glue reports the run FAILED once it has ended: a run that
     wrote its partitions and then failed (a timeout, a lost executor)."""
 
-    def __init__(self, inner: LocalGlueJobRuns):
+    def __init__(self, inner: Any):
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
@@ -367,8 +380,7 @@ def test_a_changed_row_fails_naming_it_and_everything_is_removed(deployed, tmp_p
 
 @pytest.mark.spark
 def test_a_glue_run_that_fails_after_writing_leaves_nothing(deployed) -> None:
-    glue, s3 = aws_clients.client("glue"), aws_clients.client("s3")
-    test, lines = self_test(deployed, FailingAfterRun(LocalGlueJobRuns(glue, s3)))
+    test, lines = self_test(deployed, FailingAfterRun(local_launcher()))
     before = listing(deployed)
     report = test.run()
     assert report.failure is not None
@@ -384,13 +396,7 @@ def test_a_glue_run_that_fails_after_writing_leaves_nothing(deployed) -> None:
 def test_b3_verify_green_leaves_the_account_as_it_found_it(deployed, tmp_path) -> None:
     inject_athena(deployed.endpoint, local_rows(tmp_path))
     before = listing(deployed)
-    env = {
-        **os.environ,
-        "B3_ENV": "aws",
-        "B3_GLUE_RUNNER": "local",
-        "B3_TRIGGER": "dagster",
-        "B3_DATA_DIR": str(tmp_path / "data"),
-    }
+    env = {**os.environ, "B3_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [str(B3), "verify"], env=env, capture_output=True, text=True, timeout=600, check=False
     )
@@ -456,7 +462,7 @@ def test_b3_verify_exits_1_naming_the_step_and_changes_nothing(deployed, tmp_pat
     key = f"refined/setores/indice={RESERVED_INDEX}/data=2025-07-11/part-0.parquet"
     deployed.client("s3").put_object(Bucket=deployed.bucket, Key=key, Body=b"someone's")
     before = listing(deployed)
-    env = {**os.environ, "B3_ENV": "aws", "B3_TRIGGER": "dagster", "B3_GLUE_RUNNER": "local"}
+    env = {**os.environ, "B3_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [str(B3), "verify"], env=env, capture_output=True, text=True, timeout=300, check=False
     )
