@@ -125,8 +125,9 @@ def refined(spark, bronze_files, parity_bucket) -> tuple[dict, dict[str, pa.Tabl
     through S3A; DuckDB's computed from the same files)."""
     tables = list(TABLES.values())
     sql = {t.sql_file: refine.spark_sql(t) for t in tables}
+    inputs = parity_bucket.upload(bronze_files, "raw")
     since = len(MOTO_REQUESTS)
-    on_spark = refine_job.refine(spark, parity_bucket.upload(bronze_files, "raw"), sql, tables)
+    on_spark = refine_job.refine(spark, inputs, sql, tables)
     on_spark = {name: frame.localCheckpoint(eager=True) for name, frame in on_spark.items()}
     assert by_spark(s3_requests(since, parity_bucket.name, "raw/"))  # boto3 only uploaded
     return on_spark, refine.refine_files(bronze_files)
