@@ -25,7 +25,10 @@ from b3_contract.analytics import plan_analytics
 from b3_contract.lake_keys import Unit
 from b3_contract.tables import ANALYTIC_TABLES, TABLES, RefinedTable
 
-pytestmark = pytest.mark.spark
+# Spark writes through S3A to moto: every file is copied twice (task commit, then the
+# partition's rename) and moto answers in this process, so on a loaded 2-core machine a
+# run can take longer than the suite's 300 s
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)

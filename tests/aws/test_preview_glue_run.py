@@ -27,7 +27,10 @@ from b3_contract.glue_tables import partition_input, table_input
 from b3_contract.lake_keys import Unit, preview_object_key, raw_object_key
 from b3_contract.tables import PREVIEW_TABLES
 
-pytestmark = pytest.mark.spark
+# Spark writes through S3A to moto: every file is copied twice (task commit, then the
+# partition's rename) and moto answers in this process, so on a loaded 2-core machine a
+# run can take longer than the suite's 300 s
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 DATABASE = "b3_refined"
 FETCHED_AT = datetime(2025, 4, 28, 21, 5, 7, tzinfo=UTC)
