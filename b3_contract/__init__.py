@@ -7,5 +7,7 @@ Lambda's package (`b3 package-lambda`) and to Glue as `--extra-py-files` (`b3 de
 - `lake_keys`: which lake keys are raw inputs of the refine, and the key of a date;
 - `glue_runs`: which Glue run states are active, which dates a run covers, which runs are
   refining a date now;
-- `glue_job`: the modules Glue installs for the job, pinned to the lock's versions.
+- `glue_job`: the modules Glue installs for the job, pinned to the lock's versions;
+- `sessions` (data in `sessions_data`): B3's sessions for the Glue job, which installs no
+  exchange_calendars.
 """

@@ -10,9 +10,9 @@ versions here and into the template's defaults.
 from __future__ import annotations
 
 # dagster-pipes: the job reports to the Dagster run that launched it (Pipes); its protocol is
-# stable across Dagster releases. exchange_calendars: B3's sessions for the analytic tables, the
-# version the local refine uses, so both engines count the same sessions.
-JOB_MODULES: dict[str, str] = {"dagster-pipes": "1.13.27", "exchange_calendars": "4.13.3"}
+# stable across Dagster releases. It is the only module Glue installs: B3's sessions come as
+# data in b3_contract (sessions_data), so the job needs no exchange_calendars (docs/aws.md).
+JOB_MODULES: dict[str, str] = {"dagster-pipes": "1.13.27"}
 
 
 def additional_python_modules() -> str:

@@ -26,10 +26,10 @@ runner (B3_GLUE_RUNNER=local) through Hadoop's S3A on moto or LocalStack: one co
 Spark settings off Glue come from the runner (PYSPARK_SUBMIT_ARGS), never from this file. Its
 arguments are read with Glue's own getResolvedOptions everywhere.
 
-The file is self-contained on purpose: Glue runs it alone, with only dagster-pipes and
-exchange_calendars (B3's sessions) installed (--additional-python-modules) and b3_contract
-(--extra-py-files), the table contract and lake keys that the code location uses too, so the
-contract has one source.
+The file is self-contained on purpose: Glue runs it alone, with only dagster-pipes installed
+(--additional-python-modules) and b3_contract (--extra-py-files), the table contract, lake keys
+and B3's sessions (b3_contract.sessions: data, so nothing else is installed at start) that the
+code location uses too, so the contract has one source.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ import os
 import re
 import sys
 import time
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -74,7 +73,8 @@ from b3_contract.lake_keys import (
     preview_object_key,
     raw_object_key,
 )
-from b3_contract.previews import Comparison, plan_previews, quadrimester_start
+from b3_contract.previews import Comparison, plan_previews
+from b3_contract.sessions import first_session, require_known, sessions_between
 from b3_contract.tables import (
     ANALYTIC_TABLES,
     INDEX_TABLES,
@@ -94,7 +94,6 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DATABASE_RE = re.compile(r"^[a-z0-9_]{1,255}$")
 PREFIX_RE = re.compile(r"^([a-z0-9_-]+/)+$")
 MAX_UNITS = 20000
-CALENDAR_START = date(2000, 1, 3)  # b3_assets.source.trading_calendar.FIRST_DATE
 LOCAL_RUNNER_ENV = "B3_GLUE_LOCAL_RUNNER"  # set by b3_assets.testing.glue_local, never by Glue
 ARGUMENTS_MARK = "job arguments read by awsglue.utils.getResolvedOptions: "
 
@@ -244,36 +243,6 @@ def analytics(
         name: pinned(spark.sql(sql[table.sql_file]), table)
         for name, table in ANALYTIC_TABLES.items()
     }
-
-
-@functools.cache
-def _bvmf_sessions() -> tuple[date, ...]:
-    """Every B3 session exchange_calendars knows (BVMF), as the code location's calendar has
-    them; imported here only, as Glue installs it through --additional-python-modules."""
-    import exchange_calendars as xcals  # type: ignore[import-untyped]
-    import pandas as pd
-
-    calendar = xcals.get_calendar("BVMF", start=pd.Timestamp(CALENDAR_START))
-    return tuple(session.date() for session in calendar.sessions)
-
-
-def trading_sessions(first: date, last: date) -> list[date]:
-    """B3's sessions in [first, last] (b3_assets.source.trading_calendar.trading_days)."""
-    sessions = _bvmf_sessions()
-    return list(sessions[bisect_left(sessions, first) : bisect_right(sessions, last)])
-
-
-def first_session(quadrimester: str) -> date | None:
-    """B3's first session of a quadrimester ('2025-09'), None outside the calendar: what
-    b3_assets.source.trading_calendar.first_session answers for the local refine."""
-    try:
-        start = quadrimester_start(quadrimester)
-    except ValueError:
-        return None
-    sessions = _bvmf_sessions()
-    if start < CALENDAR_START or start > sessions[-1]:
-        return None
-    return sessions[bisect_left(sessions, start)]
 
 
 def _target_keys(column: str, targets: Iterable[Target]) -> Column:
@@ -628,7 +597,7 @@ def run_analytics(
         indices = sorted({unit.index for unit in store.units})
         captured = {index: store.lake.partition_dates(ativos.prefix, index) for index in indices}
         plan = plan_analytics(store.units, captured)
-        sessions = trading_sessions(plan.first_day, plan.last_day)
+        sessions = sessions_between(plan.first_day, plan.last_day)
         stored = stored_carteira(spark, store.lake, plan.context)
     log(
         f"analytics: {len(plan.units)} unit(s), {len(plan.changes)} change list(s), "
@@ -653,6 +622,7 @@ def run_analytics(
 def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None) -> dict[str, Any]:
     """The run its `--refine` asks for: the daily tables, or the preview's; the summary names
     each table written."""
+    require_known(max(unit.day for unit in args.units))  # B3's sessions: refuse before any write
     timings = timings or Timings()
     timings.count_calls(s3)
     timings.count_calls(glue)

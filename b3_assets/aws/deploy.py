@@ -4,8 +4,9 @@ The bucket (public access blocked, encrypted), the Glue job script, refine, anal
 SQL and table contract under s3://BUCKET/glue/, the Glue database and its eleven tables
 (carteira_* with the three analytic ones and the preview's two for every index, ibov_* for IBOV;
 b3_contract.glue_tables, the definition the Glue job keeps them to), the job's IAM role (unless
-an ARN is given) and the Glue job (installing the dagster-pipes and exchange_calendars pinned in
-b3_contract.glue_job). Running it again changes nothing that is already as wanted.
+an ARN is given) and the Glue job (installing only the dagster-pipes pinned in
+b3_contract.glue_job: B3's sessions ship as data in b3_contract.zip). Running it again changes
+nothing that is already as wanted.
 
 infra/template.yaml is the full deployment (it adds the Lambda trigger, the Athena workgroup and
 the bucket policy, and declares the same tables). CloudFormation cannot upload files, so after

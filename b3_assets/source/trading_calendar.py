@@ -3,6 +3,10 @@
 The calendar runs from FIRST_DATE (2000-01-03, the first BVMF session exchange_calendars holds)
 to about a year ahead. It is built once; after that every question is answered from a frozenset
 or a sorted tuple of sessions, so checking the dates of thousands of imported files is cheap.
+
+This is the one rule of B3's sessions. The Glue job, which installs no exchange_calendars, reads
+its copy in b3_contract/sessions_data.py, written from here by `python -m
+b3_assets.calendar_contract` and tested equal to exchange_calendars.
 """
 
 from __future__ import annotations

@@ -200,7 +200,7 @@ def test_spark_and_duckdb_give_identical_analytics(spark, refined) -> None:
     units = sorted({Unit(index, day) for index, day in pairs})
     plan = plan_analytics(units, {})
     sessions = trading_days(plan.first_day, plan.last_day)
-    assert refine_job.trading_sessions(plan.first_day, plan.last_day) == sessions  # one calendar
+    assert refine_job.sessions_between(plan.first_day, plan.last_day) == sessions  # one calendar
     assert plan.first_day == date(2024, 10, 1)  # SMLL's 2024-10-22 is the earliest unit
     sql = {t.sql_file: refine.spark_sql(t) for t in ANALYTIC_TABLES.values()}
     spark_tables = refine_job.analytics(spark, on_spark["carteira_ativos"], sessions, sql)
