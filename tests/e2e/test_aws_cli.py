@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import fresh_moto_account, moto_client, run_refine_job
+from conftest import (
+    MOTO_REQUESTS,
+    by_spark,
+    fresh_moto_account,
+    moto_client,
+    run_refine_job,
+    s3_requests,
+)
 
 from b3_contract.tables import CATALOG_TABLES, INDEX_TABLES
 
@@ -238,8 +245,15 @@ def test_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
     env = stack.env
     script = Path(__file__).resolve().parents[2] / "glue" / "refine_job.py"
     args = ["--bucket", BUCKET, "--database", "b3_refined"]
+    since = len(MOTO_REQUESTS)
     done = run_refine_job(script, env, *args, "--units", "IBOV/2025-07-14")
     assert done.returncode == 0, done.stderr[-3000:]
+    mark = "job arguments read by awsglue.utils.getResolvedOptions: 1 unit(s), --refine daily"
+    assert mark in done.stdout
+    # Spark wrote refined/ itself (S3A's agent), boto3 only listed and deleted there
+    puts = [r for r in s3_requests(since, BUCKET, "refined/") if r.method == "PUT"]
+    assert len(puts) >= 84 and by_spark(puts)
+    assert all(k.endswith(".parquet") and "/_" not in k for k in keys(env, "refined/"))
     summary = json.loads(done.stdout.strip().splitlines()[-1])["b3_refine_summary"]
     ativos = summary["tables"]["carteira_ativos"]
     assert ativos["rows_by_unit"] == {"IBOV/2025-07-14": 84}
