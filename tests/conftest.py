@@ -15,6 +15,7 @@ import sys
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,16 @@ def b3_server(fixtures_dir: Path) -> Iterator[RunningFakeB3]:
     fake = FakeB3(max_page_size=40)
     fake.serve_file(fixtures_dir / SEG2_0714.name, segment=2)
     fake.serve_file(fixtures_dir / SEG1_0714.name, segment=1)
+    with RunningFakeB3(fake) as running:
+        yield running
+
+
+@pytest.fixture
+def b3_both(fixtures_dir: Path) -> Iterator[RunningFakeB3]:
+    """B3 serving IBOV's real 2025-07-14 (3 pages) and the sample of that day for any other
+    index: a run of two indices against one server."""
+    fake = FakeB3(max_page_size=40, sample_day=date(2025, 7, 14))
+    fake.serve_file(fixtures_dir / SEG2_0714.name, segment=2)
     with RunningFakeB3(fake) as running:
         yield running
 

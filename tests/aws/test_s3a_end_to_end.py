@@ -17,7 +17,6 @@ from conftest import MOTO_REQUESTS, bucket_keys, by_spark, s3_requests, use_dags
 
 from b3_assets import cli
 from b3_assets.testing import glue_local
-from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 from b3_contract.tables import CATALOG_TABLES
 
 pytestmark = pytest.mark.spark
@@ -25,15 +24,6 @@ pytestmark = pytest.mark.spark
 DAY = date(2025, 7, 14)
 DATABASE = "b3_refined"
 ARGUMENTS_MARK = "job arguments read by awsglue.utils.getResolvedOptions: "
-
-
-@pytest.fixture
-def b3_both(fixtures_dir: Path):
-    """B3 serving IBOV's real 2025-07-14 (3 pages) and the sample of that day for SMLL."""
-    fake = FakeB3(max_page_size=40, sample_day=DAY)
-    fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
-    with RunningFakeB3(fake) as running:
-        yield running
 
 
 @pytest.fixture
