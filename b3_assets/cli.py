@@ -741,6 +741,50 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """The first-deploy self-test (b3_assets/aws/verify.py); the CLI only wires it up."""
+    if settings.env != "aws":
+        raise CliError(
+            "b3 verify tests an AWS deployment: set B3_ENV=aws and B3_BUCKET (docs/aws.md)"
+        )
+    from b3_assets.aws import clients as aws
+    from b3_assets.aws.verify import RESERVED_INDEX, SAMPLE_DAY, SelfTest, VerifyTarget
+    from b3_assets.defs.resources import require_bucket, resources_for
+    from b3_assets.testing.sample import sample_portfolio
+
+    resources: dict[str, Any] = resources_for(settings)
+    target = VerifyTarget(
+        bucket=require_bucket(settings),
+        database=settings.glue_database,
+        job_name=settings.glue_job,
+        trigger=settings.trigger,
+    )
+    print(
+        f"self-test of s3://{target.bucket}, Glue job {target.job_name}, database "
+        f"{target.database} and Athena workgroup {settings.athena_workgroup}, with the offline "
+        f"sample of {RESERVED_INDEX} {SAMPLE_DAY} (a code reserved for it; B3 never uses it)",
+        flush=True,
+    )
+    report = SelfTest(
+        aws.client("s3"),
+        aws.client("glue"),
+        resources["refiner"].launcher(),
+        resources["queries"].queries(),
+        target,
+        sample_portfolio(SAMPLE_DAY, 2, RESERVED_INDEX),
+        out=lambda line: print(line, flush=True),
+        remove_leftovers=args.remove_leftovers,
+    ).run()
+    if report.ok:
+        print("verified: the deployment refines, catalogs and answers as the local engine does")
+        return 0
+    if report.failure:
+        print(f"error: self-test failed at {report.failure}", file=sys.stderr)
+    for problem in report.cleanup_problems:
+        print(f"error: cleanup: {problem}", file=sys.stderr)
+    return 1
+
+
 def cmd_package_lambda(args: argparse.Namespace, settings: Settings) -> int:
     from b3_assets.aws.deploy import LAMBDA_PACKAGE_DIR, write_lambda_package
 
@@ -773,6 +817,7 @@ EXAMPLES = {
     "report": "b3 report --index IBOV --from 2025-01-02 --to 2025-06-30 -o report.html",
     "upgrade": "b3 upgrade --dry-run",
     "deploy": "B3_ENV=aws B3_BUCKET=my-b3-lake b3 deploy",
+    "verify": "B3_ENV=aws B3_BUCKET=my-b3-lake b3 verify",
     "package-lambda": "b3 package-lambda --out build/lambda",
 }
 
@@ -906,6 +951,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="only upload the job code under glue/ (after deploying infra/template.yaml)",
     )
     deploy.set_defaults(handler=cmd_deploy)
+    verify = commands.add_parser(
+        "verify",
+        help="after `b3 deploy`: refine one sample unit of a reserved index with the deployed "
+        "Glue job, read it back through Athena, compare with the local engine, remove it all",
+    )
+    verify.add_argument(
+        "--remove-leftovers",
+        action="store_true",
+        help="first remove what an earlier, interrupted self-test left under the reserved index",
+    )
+    verify.set_defaults(handler=cmd_verify)
     package = commands.add_parser(
         "package-lambda",
         help="lay out the Lambda's deployment package (handler.py and b3_contract/) in a folder",

@@ -1,8 +1,9 @@
 """What a unit's refined partitions were built from, so a re-run of unchanged data writes nothing.
 
 After a daily refine writes and registers a unit, the job puts one small JSON object per unit at
-`refined/_manifests/INDEX/YYYY-MM-DD.json` (outside every table's folder, so no table, crawler or
-Spark listing reads it; under `refined/`, which the job role already writes). It records the
+`manifests/refine/INDEX/YYYY-MM-DD.json` (outside `refined/`, so no table, crawler, Spark listing
+or Athena query reads it, and `refined/` holds only Parquet; the job role may read, write and list
+that prefix). It records the
 contract version (`contract_version`: a digest of the SQL as deployed, the tables' contract and
 B3's sessions) and the ETag of every raw object the unit's partitions read (`unit_inputs`: its own,
 and those of the captured sessions its analytics read: the session before, the session after,
@@ -25,12 +26,12 @@ from b3_contract.analytics import plan_analytics
 from b3_contract.lake_keys import Unit
 from b3_contract.tables import PORTFOLIO_TABLES
 
-MANIFEST_PREFIX = "refined/_manifests/"
+MANIFEST_PREFIX = "manifests/refine/"
 MANIFEST_FORMAT = 1
 
 
 def manifest_key(unit: Unit) -> str:
-    """Where a unit's manifest lives: refined/_manifests/IBOV/2025-07-14.json."""
+    """Where a unit's manifest lives: manifests/refine/IBOV/2025-07-14.json."""
     return f"{MANIFEST_PREFIX}{unit.index}/{unit.day.isoformat()}.json"
 
 

@@ -21,8 +21,10 @@ tables. `--refine daily` (the default) never writes a preview table.
 
 It is started either by Dagster (PipesGlueClient: the Pipes arguments are present and the figures
 go back to the materialization) or by the Lambda on a new raw object (no Pipes: the figures are
-logged). With --staging_dir (the local runner, B3_GLUE_RUNNER=local) Spark reads and writes local
-folders and boto3 moves the files, because Spark here cannot reach s3:// on moto or LocalStack.
+logged). Spark reads raw/ and writes refined/ itself, on Glue through EMRFS and with the local
+runner (B3_GLUE_RUNNER=local) through Hadoop's S3A on moto or LocalStack: one code path, whose
+Spark settings off Glue come from the runner (PYSPARK_SUBMIT_ARGS), never from this file. Its
+arguments are read with Glue's own getResolvedOptions everywhere.
 
 The file is self-contained on purpose: Glue runs it alone, with only dagster-pipes installed
 (--additional-python-modules) and b3_contract (--extra-py-files), the table contract, lake keys
@@ -32,21 +34,18 @@ code location uses too, so the contract has one source.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import functools
 import json
+import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # Shipped beside this script: the wheel locally, `--extra-py-files glue/b3_contract.zip` on Glue.
@@ -104,6 +103,8 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DATABASE_RE = re.compile(r"^[a-z0-9_]{1,255}$")
 PREFIX_RE = re.compile(r"^([a-z0-9_-]+/)+$")
 MAX_UNITS = 20000
+LOCAL_RUNNER_ENV = "B3_GLUE_LOCAL_RUNNER"  # set by b3_assets.testing.glue_local, never by Glue
+ARGUMENTS_MARK = "job arguments read by awsglue.utils.getResolvedOptions: "
 
 Target = Unit | Month  # what a write replaces: a unit's partitions, or an index's month
 
@@ -119,7 +120,6 @@ class JobArgs:
     database: str
     units: tuple[Unit, ...]
     glue_prefix: str = "glue/"
-    staging_dir: str | None = None
     refine: str = DAILY  # or PREVIEWS (b3_contract.glue_runs)
 
 
@@ -159,43 +159,35 @@ def validate_args(raw: dict[str, str | None]) -> JobArgs:
         database=database,
         units=parse_units_argument(str(raw["units"])),
         glue_prefix=prefix,
-        staging_dir=raw.get("staging_dir") or None,
         refine=mode,
     )
 
 
 def resolve_args(argv: Sequence[str]) -> JobArgs:
-    """Glue's getResolvedOptions when awsglue is there; the same names through argparse if not."""
-    required = ["JOB_NAME", "bucket", "database", "units"]
-    names = ("glue_prefix", "staging_dir", REFINE_ARGUMENT.removeprefix("--"))
-    optional = [name for name in names if f"--{name}" in argv]
+    """The arguments as Glue resolves them (awsglue.utils.getResolvedOptions, here as on Glue;
+    never GlueContext, which needs Glue's jar). getResolvedOptions makes every name it is given
+    required and fails with argparse's words, so only the names present are asked for and the
+    missing or bad ones are refused by name in validate_args."""
+    from awsglue.utils import GlueArgumentError, getResolvedOptions  # type: ignore[import]
+
+    names = ("JOB_NAME", "bucket", "database", "units", "glue_prefix", REFINE_ARGUMENT[2:])
+    present = [name for name in names if f"--{name}" in argv]
     try:
-        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
-    except ImportError:
-        parser = argparse.ArgumentParser(prog="refine_job", add_help=False)
-        for name in [*required, *names]:
-            parser.add_argument(f"--{name}")
-        known, _ = parser.parse_known_args(list(argv[1:]))
-        return validate_args(vars(known))
-    return validate_args(getResolvedOptions(list(argv), required + optional))
+        resolved = getResolvedOptions(list(argv), present)
+    except GlueArgumentError as exc:
+        raise JobArgumentError(str(exc)) from None
+    return validate_args(resolved)
 
 
 # ---------------------------------------------------------------- transform (pure Spark)
 
 
-def spark_session(app_name: str, local: bool):
+def spark_session(app_name: str) -> SparkSession:
+    """Glue's session (or, off Glue, the one PYSPARK_SUBMIT_ARGS describes) with the settings
+    the SQL and the writes rely on."""
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName(app_name)
-    if local:
-        builder = (
-            builder.master("local[2]")
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "4")
-        )
-    spark = builder.getOrCreate()
+    spark = SparkSession.builder.appName(app_name).getOrCreate()
     conf = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
@@ -368,8 +360,14 @@ def sync_partitions(
 
 
 def _partition_values(relative_dir: str, table: RefinedTable) -> tuple[str, ...]:
-    parts = dict(part.split("=", 1) for part in relative_dir.strip("/").split("/"))
-    return tuple(parts[name] for name in table.partition_by)
+    parts = dict(part.split("=", 1) for part in relative_dir.strip("/").split("/") if "=" in part)
+    return tuple(parts.get(name, "") for name in table.partition_by)
+
+
+def _data_file(name: str) -> bool:
+    """A file Spark's writer made (`part-*.parquet`), not a marker or a committer's file: Hadoop
+    hides names starting with `_` or `.` from readers, and a folder marker has no name."""
+    return name.endswith(".parquet") and not name.startswith(("_", "."))
 
 
 def target_prefix(table: RefinedTable, target: Target) -> str:
@@ -380,11 +378,10 @@ def target_prefix(table: RefinedTable, target: Target) -> str:
 
 
 class Lake:
-    """The bucket: Spark reads and writes it directly on Glue, through a staging folder here."""
+    """The bucket: Spark reads and writes it itself (s3://), boto3 lists and deletes."""
 
-    def __init__(self, s3, bucket: str, staging_dir: str | None):
+    def __init__(self, s3, bucket: str):
         self.s3, self.bucket = s3, bucket
-        self.staging = Path(staging_dir) if staging_dir else None
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -412,33 +409,6 @@ class Lake:
                         days.add(date.fromisoformat(name[len("data=") :]))
         return sorted(days)
 
-    def location(self, key: str) -> str:
-        """Where Spark reads an object or folder of the bucket: the bucket itself on Glue, the
-        staging copy (see `stage`) here."""
-        if self.staging is None:
-            return self.uri(key)
-        return str(self.staging / "in" / key)
-
-    def stage(self, keys: Sequence[str]) -> None:
-        """Staged mode: downloads the objects Spark is to read (in parallel). On Glue: nothing."""
-        if self.staging is None:
-            return
-
-        def download(key: str) -> None:
-            target = Path(self.location(key))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.s3.download_file(self.bucket, key, str(target))
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(download, keys))
-
-    def stage_folders(self, prefixes: Sequence[str]) -> None:
-        """Staged mode: downloads the Parquet files under these folders. On Glue: nothing (Spark
-        lists them itself)."""
-        if self.staging is None:
-            return
-        self.stage([k for p in prefixes for k in self.keys(p) if k.endswith(".parquet")])
-
     def read_text(self, key: str) -> str:
         try:
             return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
@@ -450,65 +420,29 @@ class Lake:
         missing = [key for key in keys if not self.keys(key)]
         if missing:
             raise FileNotFoundError(f"no raw object at {', '.join(map(self.uri, missing))}")
-        if self.staging is None:
-            return [self.uri(key) for key in keys]
-        paths = []
-        for key in keys:
-            target = self.staging / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.s3.download_file(self.bucket, key, str(target))
-            paths.append(str(target))
-        return paths
+        return [self.uri(key) for key in keys]
 
     def preview_inputs(self, units: Sequence[Unit]) -> list[str]:
         """Where Spark reads the units' preview objects: only those that exist (a unit without
         one has no preview; the caller removes its partition)."""
         keys = [key for key in map(preview_object_key, units) if self.keys(key)]
-        if self.staging is None:
-            return [self.uri(key) for key in keys]
-        self.stage(keys)
-        return [self.location(key) for key in keys]
-
-    def output(self, prefix: str) -> str:
-        if self.staging is None:
-            return self.uri(prefix + "/")
-        return str(self.staging / "out" / prefix)
-
-    def publish(self, table: RefinedTable) -> set[str] | None:
-        """Staged mode: uploads the written partitions' files (in parallel) and returns their
-        keys. On Glue Spark has written them already: None."""
-        if self.staging is None:
-            return None
-        root = self.staging / "out" / table.prefix
-        uploads = {
-            f"{table.prefix}/{path.relative_to(root).as_posix()}": path
-            for path in sorted(root.rglob("*.parquet"))
-        }
-
-        def upload(item: tuple[str, Path]) -> None:
-            key, path = item
-            extra = {"ServerSideEncryption": "AES256"}
-            self.s3.upload_file(str(path), self.bucket, key, ExtraArgs=extra)
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(upload, uploads.items()))
-        return set(uploads)
+        return [self.uri(key) for key in keys]
 
     def replace(
         self, table: RefinedTable, targets: Sequence[Target], written: set[tuple[str, ...]]
     ) -> tuple[int, int]:
-        """Publishes the new files, then deletes every other object under these units (or
-        months): older files of the written partitions and partitions a unit no longer has (a
-        ticker that left). Objects of other units are never listed. Returns (files kept,
-        objects removed)."""
-        uploaded = self.publish(table)
+        """After Spark's write, which replaced the written partitions whole (dynamic partition
+        overwrite: each one's folder deleted, then its new file renamed in), deletes every other
+        object under these units (or months): partitions a unit no longer has (a ticker that
+        left) and anything that is not a data file of a written partition (a committer's or an
+        earlier run's leftovers, `_SUCCESS`, folder markers). Objects of other units are never
+        listed. Returns (files kept, objects removed)."""
         keep, stale = [], []
         for target in targets:
             for key in self.keys(target_prefix(table, target)):
-                relative = key[len(table.prefix) + 1 :].rsplit("/", 1)[0]
-                current = _partition_values(relative, table) in written
-                fresh = uploaded is None or key in uploaded
-                (keep if current and fresh else stale).append(key)
+                folder, name = key[len(table.prefix) + 1 :].rsplit("/", 1)
+                current = _data_file(name) and _partition_values(folder, table) in written
+                (keep if current else stale).append(key)
         self.delete(stale)
         return len(keep), len(stale)
 
@@ -560,7 +494,7 @@ def write_table(frame, table: RefinedTable, lake: Lake, indices: Sequence[str]) 
     inner = [name for name in table.partition_by if name != "indice"]
     for index in indices:
         frame.where(F.col("indice") == index).write.mode("overwrite").partitionBy(*inner).parquet(
-            lake.output(table.index_prefix(index))
+            lake.uri(table.index_prefix(index) + "/")
         )
 
 
@@ -603,7 +537,7 @@ def store_table(
             if unit in run:
                 rows_by_unit[unit] = rows_by_unit.get(unit, 0) + row["count"]
         write_table(frame, table, store.lake, sorted({str(row["indice"]) for row in counts}))
-    with store.timings.phase("publish_to_s3"):
+    with store.timings.phase("replace_stale"):
         files, removed = store.lake.replace(table, targets, written)
     with store.timings.phase("glue_catalog"):
         catalog = register(
@@ -639,8 +573,7 @@ def stored_carteira(spark: SparkSession, lake: Lake, units: Sequence[Unit]) -> D
         if key.endswith(".parquet")
     ]
     if files:
-        lake.stage(files)
-        frame = as_carteira(spark.read.parquet(*map(lake.location, files)))
+        frame = as_carteira(spark.read.parquet(*map(lake.uri, files)))
         frame = frame.where(_target_keys("data", units))
         held = frame.select("indice", "data").distinct().collect()
         found = {Unit(row["indice"], row["data"]) for row in held}
@@ -649,11 +582,10 @@ def stored_carteira(spark: SparkSession, lake: Lake, units: Sequence[Unit]) -> D
     schema = ", ".join(f"`{name}` {kinds[name]}" for name in CARTEIRA_COLUMNS)
     for index, days in by_index(set(units) - found).items():
         folders = [partition_prefix(ativos.prefix, Unit(index, day)) for day in days]
-        lake.stage_folders(folders)
         frame = (
-            spark.read.option("basePath", lake.location(ativos.index_prefix(index) + "/"))
+            spark.read.option("basePath", lake.uri(ativos.index_prefix(index) + "/"))
             .schema(schema)
-            .parquet(*map(lake.location, folders))
+            .parquet(*map(lake.uri, folders))
         )
         parts.append(as_carteira(frame))
     return functools.reduce(lambda left, right: left.unionByName(right), parts)
@@ -703,7 +635,7 @@ def run_job(args: JobArgs, spark, s3, glue, log, timings: Timings | None = None)
     timings = timings or Timings()
     timings.count_calls(s3)
     timings.count_calls(glue)
-    lake = Lake(s3, args.bucket, args.staging_dir)
+    lake = Lake(s3, args.bucket)
     store = Store(lake, glue, args.database, args.units, timings)
     if args.refine == PREVIEWS:
         summary = run_previews(spark, args.glue_prefix, store, log)
@@ -833,7 +765,7 @@ def run_daily(
         f"refining {len(units)} unit(s) of {', '.join(indices)}: "
         f"{min(u.day for u in units)} .. {max(u.day for u in units)}"
     )
-    with timings.phase("stage_inputs"):
+    with timings.phase("find_inputs"):
         inputs = lake.raw_inputs(units)
     summary: dict[str, Any] = {}
     with timings.phase("spark_sql_and_write"):
@@ -905,11 +837,10 @@ def stored_previews(spark: SparkSession, lake: Lake, units: Sequence[Unit]) -> D
     parts = []
     for index, days in by_index(units).items():
         folders = [partition_prefix(table.prefix, Unit(index, day)) for day in days]
-        lake.stage_folders(folders)
         frame = (
-            spark.read.option("basePath", lake.location(table.index_prefix(index) + "/"))
+            spark.read.option("basePath", lake.uri(table.index_prefix(index) + "/"))
             .schema(schema)
-            .parquet(*map(lake.location, folders))
+            .parquet(*map(lake.uri, folders))
         )
         parts.append(typed(frame, table))
     return functools.reduce(lambda left, right: left.unionByName(right), parts)
@@ -930,7 +861,7 @@ def run_previews(
         f"refining the previews of {len(units)} unit(s) of {', '.join(by_index(units))}: "
         f"{min(u.day for u in units)} .. {max(u.day for u in units)}"
     )
-    with timings.phase("stage_inputs"):
+    with timings.phase("find_inputs"):
         inputs = lake.preview_inputs(units)
     with timings.phase("spark_sql_and_write"):
         previa = previews(spark, inputs, sql).cache()
@@ -1027,11 +958,10 @@ def _pipes():
 
 
 def _on_glue() -> bool:
-    try:
-        import awsglue  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether Glue runs this script: unless the local runner says it started it. `import
+    awsglue` tells nothing (it is installed here too) and Glue documents no variable of its own;
+    the runner is the one thing that starts the job anywhere else."""
+    return os.environ.get(LOCAL_RUNNER_ENV) != "1"
 
 
 def main(argv: Sequence[str]) -> int:
@@ -1044,17 +974,17 @@ def main(argv: Sequence[str]) -> int:
         return 2
     import boto3
 
+    where = "Glue" if _on_glue() else "the local runner (S3A)"
+    print(
+        f"{ARGUMENTS_MARK}{len(args.units)} unit(s), --refine {args.refine}, on {where}", flush=True
+    )
     with contextlib.ExitStack() as stack:
-        if args.staging_dir is None and not _on_glue():  # by hand, off Glue: stage locally
-            staging = tempfile.mkdtemp(prefix="b3-refine-")
-            stack.callback(shutil.rmtree, staging, ignore_errors=True)
-            args = dataclasses.replace(args, staging_dir=staging)
         pipes = stack.enter_context(_pipes())
         log = pipes.log.info if pipes else (lambda message: print(message, flush=True))
         try:
             timings = Timings()
             with timings.phase("spark_start"):
-                spark = spark_session(args.job_name, local=args.staging_dir is not None)
+                spark = spark_session(args.job_name)
             s3, glue = boto3.client("s3"), boto3.client("glue")
             summary = run_job(args, spark, s3, glue, log, timings)
         except Exception as exc:

@@ -13,7 +13,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -188,6 +190,16 @@ def b3_server(fixtures_dir: Path) -> Iterator[RunningFakeB3]:
 
 
 @pytest.fixture
+def b3_both(fixtures_dir: Path) -> Iterator[RunningFakeB3]:
+    """B3 serving IBOV's real 2025-07-14 (3 pages) and the sample of that day for any other
+    index: a run of two indices against one server."""
+    fake = FakeB3(max_page_size=40, sample_day=date(2025, 7, 14))
+    fake.serve_file(fixtures_dir / SEG2_0714.name, segment=2)
+    with RunningFakeB3(fake) as running:
+        yield running
+
+
+@pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
@@ -214,16 +226,84 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class S3Request:
+    """One request the moto server answered: who sent it is in its User-Agent (boto3's
+    `Boto3/...`, S3A's `Hadoop 3.3.4, aws-sdk-java/1.11.901 ...`)."""
+
+    method: str
+    path: str  # /bucket/key, path-style as S3A and boto3 send it here
+    user_agent: str
+
+
+MOTO_REQUESTS: list[S3Request] = []  # every request of this session's moto server, in order
+
+
+class _Recorder:
+    """WSGI middleware in front of moto that records each request's method, path and agent."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        MOTO_REQUESTS.append(
+            S3Request(
+                environ.get("REQUEST_METHOD", ""),
+                environ.get("PATH_INFO", ""),
+                environ.get("HTTP_USER_AGENT", ""),
+            )
+        )
+        return self.app(environ, start_response)
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """One moto server on loopback for the whole session (AWS_ENDPOINT_URL points at it)."""
+    """One moto server on loopback for the whole session (AWS_ENDPOINT_URL points at it); what
+    it is asked is recorded in MOTO_REQUESTS (see `s3_requests`)."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    # werkzeug's server calls `server.app` for each request: recorded, then answered by moto
+    server._server.app = _Recorder(server._server.app)  # type: ignore[union-attr]
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+def s3_requests(since: int, bucket: str, key_prefix: str) -> list[S3Request]:
+    """The requests made since MOTO_REQUESTS[since] for objects of `bucket` under `key_prefix`
+    (a listing of the prefix, sent as a query, is not one)."""
+    path = f"/{bucket}/{key_prefix}"
+    return [r for r in MOTO_REQUESTS[since:] if r.path.startswith(path)]
+
+
+def by_spark(requests: list[S3Request]) -> bool:
+    """Every request sent by Hadoop's S3A (its agent names Hadoop), none by boto3."""
+    return bool(requests) and all(
+        r.user_agent.startswith("Hadoop ") and "Boto3" not in r.user_agent for r in requests
+    )
+
+
+@contextmanager
+def s3a_spark(app_name: str, endpoint: str):
+    """The Glue job's Spark session in this process, started as the local runner starts the job's
+    (PYSPARK_SUBMIT_ARGS from glue_local: S3A on `endpoint`, credentials from the environment,
+    the fake keys of fresh_moto_account)."""
+    import refine_job
+
+    from b3_assets.testing.glue_local import spark_submit_args
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYSPARK_SUBMIT_ARGS", spark_submit_args(endpoint))
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+        session = refine_job.spark_session(app_name)
+    try:
+        yield session
+    finally:
+        session.stop()
 
 
 @dataclass(frozen=True)
@@ -398,10 +478,13 @@ def glue_runs_stay_running(aws):
 def run_refine_job(
     script: Path, env: dict[str, str], *args: str, timeout: float = 300
 ) -> subprocess.CompletedProcess:
-    """The Glue job script started with no Pipes arguments, as a Lambda-started Glue run is."""
+    """The Glue job script started with no Pipes arguments, as a Lambda-started Glue run is, in
+    the environment the local runner gives it (Spark on S3A at env's AWS_ENDPOINT_URL)."""
+    from b3_assets.testing.glue_local import job_environment
+
     return subprocess.run(
         [sys.executable, str(script), "--JOB_NAME", "b3-refine", *args],
-        env={**env, "AWS_DEFAULT_REGION": "us-east-1"},
+        env={**env, **job_environment(env["AWS_ENDPOINT_URL"], "us-east-1")},
         capture_output=True,
         text=True,
         timeout=timeout,

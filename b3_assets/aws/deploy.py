@@ -33,6 +33,7 @@ from b3_assets.lake.s3 import S3Lake
 from b3_assets.refine import engine as refine
 from b3_contract.glue_job import additional_python_modules
 from b3_contract.glue_tables import all_table_inputs
+from b3_contract.refine_manifest import MANIFEST_PREFIX
 from b3_contract.tables import CATALOG_TABLES
 
 JOB_SCRIPT = refine.GLUE_DIR / "refine_job.py"
@@ -161,13 +162,19 @@ def role_policy(target: Target, account: str) -> dict[str, Any]:
                     f"{bucket}/glue/*",
                     f"{bucket}/pipes/*",
                     f"{bucket}/refined/*",  # the stored sessions read
+                    f"{bucket}/{MANIFEST_PREFIX}*",  # what each unit was built from
                 ],
             },
             {
                 "Sid": "WriteRefinedAndPipes",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:DeleteObject"],
-                "Resource": [f"{bucket}/refined/*", f"{bucket}/pipes/*", f"{bucket}/glue/tmp/*"],
+                "Resource": [
+                    f"{bucket}/refined/*",
+                    f"{bucket}/{MANIFEST_PREFIX}*",
+                    f"{bucket}/pipes/*",
+                    f"{bucket}/glue/tmp/*",
+                ],
             },
             {
                 "Sid": "ListTheLake",
@@ -176,7 +183,14 @@ def role_policy(target: Target, account: str) -> dict[str, Any]:
                 "Resource": [bucket],
                 "Condition": {
                     "StringLike": {
-                        "s3:prefix": ["raw/*", "previa/raw/*", "refined/*", "glue/*", "pipes/*"]
+                        "s3:prefix": [
+                            "raw/*",
+                            "previa/raw/*",
+                            "refined/*",
+                            f"{MANIFEST_PREFIX}*",
+                            "glue/*",
+                            "pipes/*",
+                        ]
                     }
                 },
             },

@@ -3,9 +3,11 @@
 `LocalGlueJobRuns` answers the Glue calls PipesGlueClient makes (start_job_run, get_job_run,
 batch_stop_job_run) by running the job as deployed: it reads the job definition from the Glue
 API, downloads its ScriptLocation and starts it in a subprocess with the job's DefaultArguments
-and the run's Arguments, plus --staging_dir so that Spark works on local files and boto3 moves
-them to and from the bucket. Everything else (Pipes context and messages on S3, the catalog) goes
-through the same AWS APIs as on Glue, so the whole AWS path runs against moto or LocalStack.
+and the run's Arguments, exactly as Glue passes them. Spark in that process reads and writes the
+bucket itself, as on Glue: `s3://` is Hadoop's S3A filesystem pointed at the S3 endpoint the
+clients use (moto or LocalStack), with only hadoop-aws and the AWS SDK bundle of the installed
+sagemaker_pyspark on its classpath (`spark_submit_args`). Everything else (Pipes context and
+messages on S3, the catalog) goes through the same AWS APIs as on Glue.
 """
 
 from __future__ import annotations
@@ -31,6 +33,82 @@ from b3_assets.aws.clients import AwsError, aws_errors, error_code
 from b3_assets.capture.files import atomic_write_bytes
 
 FAILURE_MARK = "B3 REFINE JOB FAILED: "  # printed by glue/refine_job.py before it fails
+LOCAL_RUNNER_ENV = "B3_GLUE_LOCAL_RUNNER"  # glue/refine_job.py: this runner started it, not Glue
+S3A_JARS = ("hadoop-aws-3.3.1.jar", "aws-java-sdk-bundle-1.11.901.jar")  # sagemaker-pyspark 1.4.5
+
+
+def s3a_jars() -> list[str]:
+    """The two jars S3A needs, from the installed sagemaker_pyspark (PyPI; Maven is not reachable
+    here): hadoop-aws matching pyspark's Hadoop 3.3 and the AWS SDK it was built against. Its
+    other jars (SDK 1.12 pieces, SageMaker's Spark) are left off the classpath on purpose."""
+    try:
+        import sagemaker_pyspark  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise RuntimeError(
+            'B3_GLUE_RUNNER=local needs sagemaker-pyspark (the S3A jars): pip install -e ".[dev]"'
+        ) from exc
+    folder = Path(sagemaker_pyspark.__file__).parent / "jars"
+    jars = [folder / name for name in S3A_JARS]
+    missing = [jar.name for jar in jars if not jar.is_file()]
+    if missing:
+        raise RuntimeError(f"{folder} has no {', '.join(missing)}: install sagemaker-pyspark 1.4.5")
+    return [str(jar) for jar in jars]
+
+
+def s3a_conf(endpoint: str | None) -> dict[str, str]:
+    """Spark settings that make `s3://` the S3A filesystem on `endpoint` (None: AWS's own), with
+    credentials from the environment, as the local runner starts the job. Never set on Glue,
+    where `s3://` is EMRFS. The write settings keep a partitioned write short over an API where
+    a rename is a copy (docs/aws.md, "Without an account")."""
+    conf = {
+        "spark.jars": ",".join(s3a_jars()),
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
+        ),
+        # task output renamed once, straight into place, instead of twice (v1)
+        "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
+        "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    }
+    if endpoint:
+        conf |= {
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(
+                urlparse(endpoint).scheme == "https"
+            ).lower(),
+        }
+    return conf
+
+
+LOCAL_SPARK = {  # a local driver on loopback, as small as a laptop wants it
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "4",
+}
+
+
+def spark_submit_args(endpoint: str | None, master: str = "local[2]") -> str:
+    """PYSPARK_SUBMIT_ARGS for the job's process: pyspark reads it when it launches its JVM,
+    which on Glue never happens (Glue starts the driver), so the job's code stays Glue's."""
+    conf = {**LOCAL_SPARK, **s3a_conf(endpoint)}
+    jars = conf.pop("spark.jars")
+    parts = ["--master", master, "--jars", jars]
+    for key, value in conf.items():
+        parts += ["--conf", f"{key}={value}"]
+    return " ".join([*parts, "pyspark-shell"])
+
+
+def job_environment(endpoint: str | None, region: str, python: str = sys.executable) -> dict:
+    """The variables the local runner adds to the job's process (see `spark_submit_args`)."""
+    return {
+        "AWS_DEFAULT_REGION": region,  # Glue sets it for its jobs
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": python,
+        "PYSPARK_SUBMIT_ARGS": spark_submit_args(endpoint),
+        LOCAL_RUNNER_ENV: "1",
+    }
 
 
 @dataclass
@@ -180,7 +258,7 @@ class LocalGlueJobRuns:
         except BaseException:
             shutil.rmtree(work_dir, ignore_errors=True)
             raise
-        arguments = {**defaults, **(Arguments or {}), "--staging_dir": str(work_dir / "staging")}
+        arguments = {**defaults, **(Arguments or {})}
         try:
             python_path = self._extra_py_files(arguments.get("--extra-py-files", ""), work_dir)
         except BaseException:
@@ -190,11 +268,12 @@ class LocalGlueJobRuns:
         for name, value in arguments.items():
             command += [name, value]
         log_path = work_dir / "output.log"
+        endpoint = getattr(self.s3.meta, "endpoint_url", None)  # moto's, as the clients'
+        if endpoint and (urlparse(endpoint).hostname or "").endswith(".amazonaws.com"):
+            endpoint = None  # AWS's own: S3A's default
         env = {
             **os.environ,
-            "AWS_DEFAULT_REGION": self.meta.region_name,  # Glue sets it for its jobs
-            "SPARK_LOCAL_IP": "127.0.0.1",
-            "PYSPARK_PYTHON": self.python,
+            **job_environment(endpoint, self.meta.region_name, self.python),
             # as Glue does with --extra-py-files: importable ahead of anything installed here
             "PYTHONPATH": os.pathsep.join([*python_path, os.environ.get("PYTHONPATH", "")]),
         }
@@ -257,7 +336,7 @@ class LocalGlueJobRuns:
         return {"SuccessfulSubmissions": stopped, "Errors": []}
 
     def _finish(self, run: LocalRun) -> None:
-        """Copies the log (when asked) and removes the run's script and staging files."""
+        """Copies the log (when asked) and removes the run's script and files."""
         if self.keep_logs is not None:
             self.keep_logs.mkdir(parents=True, exist_ok=True)
             shutil.copy(run.log_path, self.keep_logs / f"{run.run_id}.log")

@@ -19,7 +19,6 @@ from b3_assets.defs.assets import (
 from b3_assets.defs.resources import SettingsError, resources_for
 from b3_assets.defs.results import materialized_metadata, step_failures
 from b3_assets.settings import Settings
-from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 from b3_contract.lake_keys import Unit, raw_object_key
 from b3_contract.tables import TABLES
 
@@ -33,21 +32,12 @@ def aws_settings(data_dir, bucket, server=None) -> Settings:
     return Settings(env="aws", data_dir=data_dir, bucket=bucket, http_retries=1, **api)
 
 
-@pytest.fixture
-def two_indices_server(fixtures_dir: Path):
-    """B3 serving IBOV's real 2025-07-14 (3 pages) and the sample of any other index."""
-    fake = FakeB3(max_page_size=40, sample_day=DAY)
-    fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
-    with RunningFakeB3(fake) as running:
-        yield running
-
-
 def test_lake_objects_are_uploaded_once_per_index_with_uri_size_and_etag(
-    aws, data_dir, two_indices_server
+    aws, data_dir, b3_both
 ) -> None:
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=aws.bucket)
-    resources = resources_for(aws_settings(data_dir, aws.bucket, two_indices_server))
+    resources = resources_for(aws_settings(data_dir, aws.bucket, b3_both))
     keys = stage_keys(INDICES, *CAPTURE_STAGES)
     first = dg.materialize(
         build_assets(INDICES), selection=keys, resources=resources, partition_key=DAY.isoformat()

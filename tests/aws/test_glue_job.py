@@ -1,6 +1,7 @@
 """The Glue job script's pure parts: its arguments, and the catalog and lake it keeps, against
 moto. (tests/aws/test_glue_run.py runs the whole job on Spark.)"""
 
+import sys
 from datetime import date
 
 import pytest
@@ -28,12 +29,37 @@ def args(**overrides) -> list[str]:
     return argv
 
 
-def test_arguments_parse_without_awsglue() -> None:
+def test_arguments_parse_with_glues_own_get_resolved_options(monkeypatch) -> None:
+    import awsglue.utils
+
+    seen = []
+    real = awsglue.utils.getResolvedOptions
+    monkeypatch.setattr(
+        awsglue.utils, "getResolvedOptions", lambda a, o: seen.append(o) or real(a, o)
+    )
     parsed = resolve_args([*args(), "--additional-python-modules", "dagster-pipes==1"])
+    assert seen == [["JOB_NAME", "bucket", "database", "units"]]  # Glue's parser, every run
     assert parsed.units == (Unit("IBOV", date(2025, 7, 11)), IBOV, IBXX)  # sorted, once each
     assert (parsed.bucket, parsed.database, parsed.glue_prefix) == ("b3-lake", DATABASE, "glue/")
-    assert parsed.staging_dir is None
     assert parsed.refine == "daily"  # without --refine: the daily tables, as before it existed
+    assert "awsglue.context" not in sys.modules  # GlueContext needs Glue's jar: never imported
+
+
+def test_the_staged_mode_is_gone() -> None:
+    """`--staging_dir` is not an argument any more: Spark reads and writes the bucket."""
+    assert not hasattr(resolve_args([*args(), "--staging_dir", "/tmp/x"]), "staging_dir")
+
+
+def test_an_argument_without_its_value_is_refused_by_name() -> None:
+    with pytest.raises(JobArgumentError, match="--units: expected one argument"):
+        resolve_args([*args()[:-1]])
+
+
+def test_on_glue_unless_the_local_runner_says_so(monkeypatch) -> None:
+    monkeypatch.delenv(refine_job.LOCAL_RUNNER_ENV, raising=False)
+    assert refine_job._on_glue()
+    monkeypatch.setenv(refine_job.LOCAL_RUNNER_ENV, "1")
+    assert not refine_job._on_glue()
 
 
 def test_the_refine_argument_picks_the_preview_mode() -> None:
@@ -187,36 +213,32 @@ def test_a_partition_registered_in_the_earlier_layout_is_registered_again(aws) -
     assert again == {"added": 0, "removed": 0, "kept": 2}
 
 
-def test_replace_publishes_new_files_and_removes_only_what_the_units_no_longer_have(
-    aws, tmp_path
-) -> None:
+def test_replace_removes_what_the_units_no_longer_have_and_committer_leftovers(aws) -> None:
+    """After Spark's write (which replaced the written partitions itself), Lake.replace removes
+    the partitions a unit no longer has and anything under the unit that is not a data file of
+    a written partition; other dates, indices and the index folder itself are not listed."""
     s3 = aws_mod.client("s3")
     s3.create_bucket(Bucket=aws.bucket)
-    old = [
-        "refined/ativos/indice=IBOV/data=2025-07-14/acao=PETR4/part-old.parquet",
-        "refined/ativos/indice=IBOV/data=2025-07-14/acao=OLD3/part-old.parquet",
+    base = "refined/ativos/indice=IBOV/data=2025-07-14/"
+    written_files = [
+        f"{base}acao=PETR4/part-00000-a.c000.snappy.parquet",
+        f"{base}acao=VALE3/part-00001-a.c000.snappy.parquet",
+    ]
+    stale = [
+        f"{base}acao=OLD3/part-old.parquet",  # a ticker that left
+        base,  # a folder marker S3A left
+        f"{base}acao=PETR4/_SUCCESS",
+        f"{base}acao=VALE3/.part-00001-a.c000.snappy.parquet.crc",
+    ]
+    others = [
         "refined/ativos/indice=IBOV/data=2025-07-11/acao=OLD3/part-old.parquet",  # another date
         "refined/ativos/indice=IBXX/data=2025-07-14/acao=OLD3/part-old.parquet",  # another index
         "refined/ativos/indice=IBOVX/data=2025-07-14/acao=OLD3/part-old.parquet",  # a prefix of it
+        "refined/ativos/indice=IBOV/.spark-staging-other-run/data=2025-07-11/x.parquet",  # not ours
     ]
-    for key in old:
-        s3.put_object(Bucket=aws.bucket, Key=key, Body=b"old")
-    out = tmp_path / "out" / "refined" / "ativos" / "indice=IBOV" / "data=2025-07-14"
-    for ticker in ("PETR4", "VALE3"):
-        (out / f"acao={ticker}").mkdir(parents=True)
-        (out / f"acao={ticker}" / "part-new.parquet").write_bytes(b"new")
-    lake = refine_job.Lake(s3, aws.bucket, str(tmp_path))
+    for key in written_files + stale + others:
+        s3.put_object(Bucket=aws.bucket, Key=key, Body=b"x")
+    lake = refine_job.Lake(s3, aws.bucket)
     written = {("IBOV", "2025-07-14", "PETR4"), ("IBOV", "2025-07-14", "VALE3")}
-    assert lake.replace(ATIVOS, [IBOV], written) == (2, 2)
-    assert sorted(lake.keys("refined/")) == [
-        "refined/ativos/indice=IBOV/data=2025-07-11/acao=OLD3/part-old.parquet",
-        "refined/ativos/indice=IBOV/data=2025-07-14/acao=PETR4/part-new.parquet",
-        "refined/ativos/indice=IBOV/data=2025-07-14/acao=VALE3/part-new.parquet",
-        "refined/ativos/indice=IBOVX/data=2025-07-14/acao=OLD3/part-old.parquet",
-        "refined/ativos/indice=IBXX/data=2025-07-14/acao=OLD3/part-old.parquet",
-    ]
-    head = s3.head_object(
-        Bucket=aws.bucket,
-        Key="refined/ativos/indice=IBOV/data=2025-07-14/acao=VALE3/part-new.parquet",
-    )
-    assert head["ServerSideEncryption"] == "AES256"
+    assert lake.replace(ATIVOS, [IBOV], written) == (2, 4)
+    assert sorted(lake.keys("refined/")) == sorted(written_files + others)

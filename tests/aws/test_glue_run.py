@@ -1,8 +1,9 @@
-"""The Glue job's whole run (`run_job`) on local pyspark against moto, staged as the local runner
-stages it: one run refines several indices of one date, writes each index's partitions under
-its own `indice=` folder, registers carteira_* and (for IBOV) ibov_*, and never touches a unit
-it was not given; and the analytic tables of two runs on two dates (one month file each, the
-change list of the later date rewritten when the earlier one is refined after it)."""
+"""The Glue job's whole run (`run_job`) on local pyspark against moto, Spark reading and writing
+the bucket itself through S3A as the local runner starts it: one run refines several indices of
+one date, writes each index's partitions under its own `indice=` folder, registers carteira_*
+and (for IBOV) ibov_*, and never touches a unit it was not given; and the analytic tables of two
+runs on two dates (one month file each, the change list of the later date rewritten when the
+earlier one is refined after it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import refine_job
+from conftest import MOTO_REQUESTS, by_spark, s3_requests, s3a_spark
 
 from b3_assets.aws import clients as aws_mod
 from b3_assets.aws.deploy import Target, ensure_database, upload_glue_files
@@ -25,7 +27,20 @@ from b3_contract.glue_tables import partition_input, table_input
 from b3_contract.lake_keys import Unit, raw_object_key
 from b3_contract.tables import INDEX_TABLES, PORTFOLIO_TABLES, TABLES
 
-pytestmark = pytest.mark.spark
+# Spark writes through S3A to moto: every file is copied twice (task commit, then the
+# partition's rename) and moto answers in this process, so on a loaded 2-core machine a
+# run can take longer than the suite's 300 s
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
+
+
+def no_leftovers(keys: list[str]) -> bool:
+    """Only Spark's data files under refined/: no `_SUCCESS`, `_temporary/`, `.spark-staging-*`
+    or folder markers of the committer."""
+    return all(
+        key.endswith(".parquet") and not any(part.startswith(("_", ".")) for part in key.split("/"))
+        for key in keys
+    )
+
 
 DAY = date(2025, 7, 14)
 IBOV, IBXX = Unit("IBOV", DAY), Unit("IBXX", DAY)
@@ -35,11 +50,10 @@ FETCHED_AT = datetime(2025, 7, 14, 21, 5, 7, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def spark():
+def spark(moto_server):
     pytest.importorskip("pyspark", reason="pyspark is in the dev extra (pip install -e .[dev])")
-    session = refine_job.spark_session("b3-glue-run", local=True)
-    yield session
-    session.stop()
+    with s3a_spark("b3-glue-run", moto_server) as session:
+        yield session
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +72,9 @@ def bronze(fixtures_dir: Path, tmp_path_factory) -> dict[Unit, Path]:
 
 
 class Bucket:
-    def __init__(self, aws, tmp_path: Path):
+    def __init__(self, aws):
         self.name = aws.bucket
         self.s3, self.glue = aws_mod.client("s3"), aws_mod.client("glue")
-        self.staging = tmp_path
 
     def keys(self, prefix: str) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
@@ -83,18 +96,16 @@ class Bucket:
             bucket=self.name,
             database=DATABASE,
             units=tuple(sorted(units)),
-            staging_dir=str(self.staging / f"run-{len(list(self.staging.iterdir()))}"),
         )
         return refine_job.run_job(args, spark, self.s3, self.glue, log=lambda message: None)
 
 
 @pytest.fixture
-def bucket(aws, tmp_path, bronze) -> Iterator[Bucket]:
+def bucket(aws, bronze) -> Iterator[Bucket]:
     """The bucket as `b3 deploy` leaves it (SQL under glue/, the database), with both raw
     objects uploaded."""
     target = Target(aws.bucket, DATABASE, "b3-refine", "b3-lake-glue", "us-east-1")
-    here = Bucket(aws, tmp_path / "staging")
-    here.staging.mkdir()
+    here = Bucket(aws)
     here.s3.create_bucket(Bucket=aws.bucket)
     upload_glue_files(here.s3, target)
     ensure_database(here.glue, target)
@@ -104,7 +115,17 @@ def bucket(aws, tmp_path, bronze) -> Iterator[Bucket]:
 
 
 def test_one_run_refines_two_indices_of_one_date(spark, bucket) -> None:
+    since = len(MOTO_REQUESTS)
     summary = bucket.run(spark, [IBXX, IBOV])["tables"]
+    # Spark itself read the raw objects and wrote refined/ (S3A's agent on every request for
+    # them; boto3 only lists and deletes there, and never moves a byte of them)
+    for unit in (IBOV, IBXX):
+        reads = s3_requests(since, bucket.name, raw_object_key(unit))
+        assert by_spark(reads) and {r.method for r in reads} >= {"GET"}, reads
+    writes = [r for r in s3_requests(since, bucket.name, "refined/") if r.method == "PUT"]
+    assert by_spark(writes), writes
+    assert len(writes) >= 84  # one file per ticker at least (S3A also copies: a rename)
+    assert no_leftovers(bucket.keys("refined/"))
     ativos = summary["carteira_ativos"]
     ibov_rows = ativos["rows_by_unit"]["IBOV/2025-07-14"]
     ibxx_rows = ativos["rows_by_unit"]["IBXX/2025-07-14"]
@@ -122,12 +143,12 @@ def test_one_run_refines_two_indices_of_one_date(spark, bucket) -> None:
         assert len(bucket.keys(f"refined/setores/indice={index}/data=2025-07-14/")) >= 1
     tables = ("ativos", "header", "setores", "historico", "mudancas", "concentracao")
     inside = [key for t in tables for key in bucket.keys(f"refined/{t}/indice=")]
-    # nothing outside the indices' folders but each unit's manifest (what it was built from)
-    manifests = [
-        "refined/_manifests/IBOV/2025-07-14.json",
-        "refined/_manifests/IBXX/2025-07-14.json",
+    assert bucket.keys("refined/") == sorted(inside)  # nothing outside the indices' folders
+    # and apart from refined/, each unit's manifest (what it was built from)
+    assert bucket.keys("manifests/") == [
+        "manifests/refine/IBOV/2025-07-14.json",
+        "manifests/refine/IBXX/2025-07-14.json",
     ]
-    assert bucket.keys("refined/") == sorted(inside + manifests)
     for index in ("IBOV", "IBXX"):  # the analytics: no earlier capture, so no change list
         assert len(bucket.keys(f"refined/historico/indice={index}/mes=2025-07/")) == 1
         assert len(bucket.keys(f"refined/concentracao/indice={index}/data=2025-07-14/")) == 1
@@ -241,7 +262,10 @@ def test_analytics_of_two_dates_replace_only_their_partitions(spark, bucket, tmp
     bucket.s3.put_object(Bucket=bucket.name, Key=stale, Body=b"old")
 
     first = bucket.run(spark, [IBOV])["tables"]
-    assert first["carteira_concentracao"]["objects_removed"] == 1  # the older file
+    # Spark's dynamic overwrite replaced the written partition whole: the older file is gone
+    # before Lake.replace looks, which then has nothing left to remove there
+    assert first["carteira_concentracao"]["objects_removed"] == 0
+    assert stale not in bucket.keys("refined/concentracao/")
     [july] = bucket.keys("refined/historico/indice=IBOV/mes=2025-07/")
     rows = read_rows(bucket, july, tmp_path)
     assert len(rows) == 84 and {row["indice"] for row in rows} == {"IBOV"}  # files keep indice
@@ -286,10 +310,9 @@ def test_analytics_of_two_dates_replace_only_their_partitions(spark, bucket, tmp
 
     # A stored session without its month file (a lake refined before the analytics) is read
     # from its carteira_ativos partitions instead, with the same rows.
-    lake = refine_job.Lake(bucket.s3, bucket.name, str(tmp_path / "stored"))
-    from_month = refine_job.stored_carteira(spark, lake, [IBOV])
+    lake = refine_job.Lake(bucket.s3, bucket.name)
+    from_month = refine_job.stored_carteira(spark, lake, [IBOV]).localCheckpoint(eager=True)
     bucket.s3.delete_object(Bucket=bucket.name, Key=july)
-    lake = refine_job.Lake(bucket.s3, bucket.name, str(tmp_path / "stored-again"))
     from_ativos = refine_job.stored_carteira(spark, lake, [IBOV])
     assert from_ativos.columns == from_month.columns
     assert sorted(from_ativos.collect()) == sorted(from_month.collect())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from pathlib import Path
 
 import pytest
 import requests
@@ -14,7 +13,6 @@ from conftest import bucket_keys, use_dagster_on_aws
 
 from b3_assets import cli
 from b3_assets.aws import clients as aws_mod
-from b3_assets.testing.fake_b3 import FakeB3, RunningFakeB3
 from b3_assets.testing.glue_local import LocalGlueJobRuns
 from b3_contract.glue_runs import job_runs
 from b3_contract.tables import ALL_TABLE_NAMES
@@ -23,16 +21,6 @@ pytestmark = pytest.mark.spark
 
 DAY = date(2025, 7, 14)
 DATABASE = "b3_refined"
-
-
-@pytest.fixture
-def b3_both(fixtures_dir: Path):
-    """B3 serving IBOV's real 2025-07-14 (3 pages) and the sample of that day for any other
-    index (IBXX)."""
-    fake = FakeB3(max_page_size=40, sample_day=DAY)
-    fake.serve_file(fixtures_dir / "portfolio_day_IBOV_seg2_2025-07-14.json", segment=2)
-    with RunningFakeB3(fake) as running:
-        yield running
 
 
 @pytest.fixture
@@ -105,11 +93,11 @@ def test_run_of_two_indices_builds_both_in_the_bucket_and_the_catalog(on_aws, ca
     assert len(tickers["IBOV"]) == 84
     refined = bucket_keys(s3, on_aws.bucket, "refined/")  # no change list: one date of each index
     manifests = [
-        "refined/_manifests/IBOV/2025-07-14.json",
-        "refined/_manifests/IBXX/2025-07-14.json",
+        "manifests/refine/IBOV/2025-07-14.json",
+        "manifests/refine/IBXX/2025-07-14.json",
     ]
-    assert [key for key in refined if key.startswith("refined/_manifests/")] == manifests
-    assert len(refined) == len(tickers["IBOV"]) + len(tickers["IBXX"]) + 4 + 4 + len(manifests)
+    assert bucket_keys(s3, on_aws.bucket, "manifests/") == manifests  # apart from refined/
+    assert len(refined) == len(tickers["IBOV"]) + len(tickers["IBXX"]) + 4 + 4
     assert partitions(glue, "carteira_ativos") == sorted(
         (index, "2025-07-14", ticker) for index, names in tickers.items() for ticker in names
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import refine_job
+from conftest import MOTO_REQUESTS, by_spark, s3_requests, s3a_spark
 
 from b3_assets.capture.bronze import build_bronze, write_bronze
 from b3_assets.capture.raw import write_raw
@@ -24,7 +25,10 @@ from b3_contract.analytics import plan_analytics
 from b3_contract.lake_keys import Unit
 from b3_contract.tables import ANALYTIC_TABLES, TABLES, RefinedTable
 
-pytestmark = pytest.mark.spark
+# Spark writes through S3A to moto: every file is copied twice (task commit, then the
+# partition's rename) and moto answers in this process, so on a loaded 2-core machine a
+# run can take longer than the suite's 300 s
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -46,11 +50,47 @@ SPARK_TYPES = {
 
 
 @pytest.fixture(scope="module")
-def spark():
+def spark(moto_server):
     pytest.importorskip("pyspark", reason="pyspark is in the dev extra (pip install -e .[dev])")
-    session = refine_job.spark_session("b3-parity", local=True)
-    yield session
-    session.stop()
+    with s3a_spark("b3-parity", moto_server) as session:
+        yield session
+
+
+class ParityBucket:
+    """A bucket of the moto server that Spark reads (and writes) through S3A, as the Glue job
+    does: the files of both engines' inputs go there first; DuckDB reads the same local files."""
+
+    name = "b3-parity"
+
+    def __init__(self, endpoint: str):
+        import boto3
+
+        self.s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        self.s3.create_bucket(Bucket=self.name)
+
+    def upload(self, paths: list[Path], prefix: str) -> list[str]:
+        """The files as s3:// URIs (one key per file, under `prefix`)."""
+        uris = []
+        for number, path in enumerate(paths):
+            key = f"{prefix}/{number:03d}/{path.name}"
+            self.s3.upload_file(str(path), self.name, key)
+            uris.append(f"s3://{self.name}/{key}")
+        return uris
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+@pytest.fixture(scope="module")
+def parity_bucket(moto_server) -> ParityBucket:
+    return ParityBucket(moto_server)
 
 
 OTHER_INDEX_CSVS = [
@@ -83,11 +123,16 @@ def bronze_files(fixtures_dir: Path, tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def refined(spark, bronze_files) -> tuple[dict, dict[str, pa.Table]]:
-    """The refine tables of every fixture on both engines (Spark's lazy, DuckDB's computed)."""
+def refined(spark, bronze_files, parity_bucket) -> tuple[dict, dict[str, pa.Table]]:
+    """The refine tables of every fixture on both engines (Spark's lazy, read from the bucket
+    through S3A; DuckDB's computed from the same files)."""
     tables = list(TABLES.values())
     sql = {t.sql_file: refine.spark_sql(t) for t in tables}
-    on_spark = refine_job.refine(spark, [str(p) for p in bronze_files], sql, tables)
+    inputs = parity_bucket.upload(bronze_files, "raw")
+    since = len(MOTO_REQUESTS)
+    on_spark = refine_job.refine(spark, inputs, sql, tables)
+    on_spark = {name: frame.localCheckpoint(eager=True) for name, frame in on_spark.items()}
+    assert by_spark(s3_requests(since, parity_bucket.name, "raw/"))  # boto3 only uploaded
     return on_spark, refine.refine_files(bronze_files)
 
 
@@ -220,26 +265,33 @@ def _first_difference(left: list, right: list):
     return len(left), len(right)
 
 
-def test_spark_writes_the_partition_layout_and_parquet_types(spark, bronze_files, tmp_path) -> None:
-    """The job's write: one folder per index, partitions data/acao inside, and files that keep
-    `indice` (the IBOV tables read it from IBOV's folder)."""
+def test_spark_writes_the_partition_layout_and_parquet_types(
+    spark, bronze_files, parity_bucket, tmp_path
+) -> None:
+    """The job's write, through S3A into the bucket: one folder per index, partitions data/acao
+    inside, one data file each and nothing else, and files that keep `indice` (the IBOV tables
+    read it from IBOV's folder)."""
     import pyarrow.parquet as pq
 
     tables = list(TABLES.values())
     sql = {t.sql_file: refine.spark_sql(t) for t in tables}
     ibov_0714, ibxx = bronze_files[6], bronze_files[7]
-    frames = refine_job.refine(spark, [str(ibov_0714), str(ibxx)], sql, tables)
+    inputs = parity_bucket.upload([ibov_0714, ibxx], "layout-raw")
+    frames = refine_job.refine(spark, inputs, sql, tables)
     table = TABLES["carteira_ativos"]
-    lake = refine_job.Lake(None, "b3-lake", str(tmp_path))
+    lake = refine_job.Lake(parity_bucket.s3, parity_bucket.name)
     frame = frames[table.name].repartition(*table.partition_by)
     refine_job.write_table(frame, table, lake, ["IBOV", "IBXX"])
-    out = tmp_path / "out" / table.prefix
-    assert sorted(p.name for p in out.iterdir()) == ["indice=IBOV", "indice=IBXX"]
-    partitions = sorted(p.relative_to(out).as_posix() for p in out.glob("*/data=*/acao=*"))
-    ibov = [p for p in partitions if p.startswith("indice=IBOV/data=2025-07-14/acao=")]
+    keys = parity_bucket.keys(table.prefix + "/")
+    assert all(key.endswith(".snappy.parquet") and "/part-" in key for key in keys)  # no leftovers
+    folders = [key[len(table.prefix) + 1 :].rsplit("/", 1)[0] for key in keys]
+    assert len(folders) == len(set(folders))  # one file per partition
+    assert sorted({folder.split("/")[0] for folder in folders}) == ["indice=IBOV", "indice=IBXX"]
+    ibov = [p for p in folders if p.startswith("indice=IBOV/data=2025-07-14/acao=")]
     assert len(ibov) == 84
-    assert all(p.startswith("indice=IBXX/data=2025-06-20/acao=") for p in partitions[84:])
-    [first] = list((out / ibov[0]).glob("*.parquet"))
+    assert all(p.startswith("indice=IBXX/data=2025-06-20/acao=") for p in sorted(folders)[84:])
+    first = tmp_path / "first.parquet"
+    parity_bucket.s3.download_file(parity_bucket.name, keys[folders.index(ibov[0])], str(first))
     schema = pq.read_schema(first)
     assert sorted(schema.names) == sorted(table.file_columns)  # Parquet is read by name
     expected = refine.arrow_schema(table)
@@ -310,7 +362,9 @@ def preview_inputs(fixtures_dir: Path, tmp_path_factory) -> tuple[list[Path], li
     return previews, daily
 
 
-def test_spark_and_duckdb_give_identical_preview_tables(spark, preview_inputs) -> None:
+def test_spark_and_duckdb_give_identical_preview_tables(
+    spark, preview_inputs, parity_bucket
+) -> None:
     """The Glue job's preview refine (`previews`, `preview_changes`) and the local one
     (`preview_tables`, `preview_changes`) over the same objects and the same plan: identical
     carteira_previa and carteira_previa_mudancas, with 'previa' and 'realizada' pairs."""
@@ -323,7 +377,8 @@ def test_spark_and_duckdb_give_identical_preview_tables(spark, preview_inputs) -
     tables = [*PREVIEW_TABLES.values(), *TABLES.values()]
     sql = {t.sql_file: refine.spark_sql(t) for t in tables}
 
-    spark_previa = {"carteira_previa": refine_job.previews(spark, list(map(str, previews)), sql)}
+    previews_on_s3 = parity_bucket.upload(previews, "previa/raw")
+    spark_previa = {"carteira_previa": refine_job.previews(spark, previews_on_s3, sql)}
     duckdb_previa = {"carteira_previa": refine.preview_tables(previews)}
     rows = assert_identical(spark_previa, duckdb_previa, PREVIEW_TABLES["carteira_previa"])
     per_session = {}
@@ -345,7 +400,8 @@ def test_spark_and_duckdb_give_identical_preview_tables(spark, preview_inputs) -
         (PREVIEW_SESSIONS[1], "realizada", MAY_REBALANCE),  # the last preview before it only
     }
 
-    spark_daily = refine_job.refine(spark, list(map(str, daily)), sql, list(TABLES.values()))
+    daily_on_s3 = parity_bucket.upload(daily, "preview-daily-raw")
+    spark_daily = refine_job.refine(spark, daily_on_s3, sql, list(TABLES.values()))
     duckdb_daily = refine.refine_files(daily)
     changes = PREVIEW_TABLES["carteira_previa_mudancas"]
     on_spark = {

@@ -1,7 +1,7 @@
-"""The Glue job's preview mode (`--refine previews`) on local pyspark against moto, staged as the
-local runner stages it: it reads previa/raw/ objects, writes carteira_previa and the change lists
-b3_contract.previews plans, registers both tables' partitions in the Glue catalog, removes the
-partition of a session without a preview object, and never writes a daily table."""
+"""The Glue job's preview mode (`--refine previews`) on local pyspark against moto, Spark on S3A as
+the local runner starts it: it reads previa/raw/ objects, writes carteira_previa and the change
+lists b3_contract.previews plans, registers both tables' partitions in the Glue catalog, removes
+the partition of a session without a preview object, and never writes a daily table."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import refine_job
+from conftest import s3a_spark
 
 from b3_assets.aws import clients as aws_mod
 from b3_assets.aws.deploy import Target, ensure_database, upload_glue_files
@@ -26,7 +27,10 @@ from b3_contract.glue_tables import partition_input, table_input
 from b3_contract.lake_keys import Unit, preview_object_key, raw_object_key
 from b3_contract.tables import PREVIEW_TABLES
 
-pytestmark = pytest.mark.spark
+# Spark writes through S3A to moto: every file is copied twice (task commit, then the
+# partition's rename) and moto answers in this process, so on a loaded 2-core machine a
+# run can take longer than the suite's 300 s
+pytestmark = [pytest.mark.spark, pytest.mark.timeout(900)]
 
 DATABASE = "b3_refined"
 FETCHED_AT = datetime(2025, 4, 28, 21, 5, 7, tzinfo=UTC)
@@ -47,11 +51,10 @@ SUMMARY_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def spark():
+def spark(moto_server):
     pytest.importorskip("pyspark", reason="pyspark is in the dev extra (pip install -e .[dev])")
-    session = refine_job.spark_session("b3-preview-glue-run", local=True)
-    yield session
-    session.stop()
+    with s3a_spark("b3-preview-glue-run", moto_server) as session:
+        yield session
 
 
 def fetched(kind: str, raw: bytes, index: str) -> FetchedTheoretical:
@@ -121,7 +124,6 @@ class Bucket:
             bucket=self.name,
             database=DATABASE,
             units=tuple(sorted(units)),
-            staging_dir=str(self.staging / f"run-{len(list(self.staging.iterdir()))}"),
             refine=mode,
         )
         return refine_job.run_job(args, spark, self.s3, self.glue, log=lambda message: None)

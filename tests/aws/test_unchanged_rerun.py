@@ -1,7 +1,8 @@
 """A re-run of unchanged data rewrites nothing on S3: the job skips a unit whose raw object, whose
 neighbours' raw objects and whose contract version are what its manifest recorded, before Spark
 reads or writes anything. The bucket is versioned, so every PUT, COPY or DELETE under refined/
-leaves a new version or a delete marker: equal version listings are zero writes, counted.
+(or manifests/) leaves a new version or a delete marker: equal version listings are zero writes,
+counted.
 
 The job runs as deployed (`b3 deploy`'s definition, the local runner), as Glue would."""
 
@@ -42,12 +43,15 @@ def bronze(fixtures_dir: Path, data_dir: Path, unit: Unit, fetched_at: datetime)
     return write_bronze(data_dir, json.loads(raw), capture)
 
 
-def versions(s3, bucket: str, prefix: str = "refined/") -> set[tuple[str, str]]:
-    """Every version and delete marker under the prefix: (key, version id)."""
+def versions(s3, bucket: str) -> set[tuple[str, str]]:
+    """Every version and delete marker the job may write (refined/ and the manifests):
+    (key, version id)."""
     found = set()
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
-        for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-            found.add((item["Key"], item["VersionId"]))
+    paginator = s3.get_paginator("list_object_versions")
+    for prefix in ("refined/", "manifests/"):
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                found.add((item["Key"], item["VersionId"]))
     return found
 
 
@@ -87,7 +91,8 @@ def test_an_unchanged_rerun_writes_nothing_and_a_change_refines_again(
     built = versions(s3, aws.bucket)
     assert any(key.startswith("refined/ativos/indice=IBOV/data=2025-03-12/") for key, _ in built)
 
-    # the same run again: every unit skipped, not one PUT, COPY or DELETE under refined/
+    # the same run again: every unit skipped, not one PUT, COPY or DELETE under refined/ (or of
+    # a manifest)
     log = refine(runs, UNITS)
     assert versions(s3, aws.bucket) == built
     assert "unchanged since their last refine (raw objects and contract version): 3 unit(s)" in log
@@ -112,7 +117,7 @@ def test_an_unchanged_rerun_writes_nothing_and_a_change_refines_again(
     written = {key for key, _ in versions(s3, aws.bucket) - built}
     assert any(key.startswith("refined/ativos/indice=IBOV/data=2025-03-12/") for key in written)
     assert any(key.startswith("refined/ativos/indice=IBOV/data=2025-03-11/") for key in written)
-    assert "refined/_manifests/IBOV/2025-03-12.json" in written
+    assert "manifests/refine/IBOV/2025-03-12.json" in written
     assert not any("indice=IBXX" in key or "/IBXX/" in key for key in written)
     built = versions(s3, aws.bucket)
 

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import fresh_moto_account, moto_client, run_refine_job
+from conftest import (
+    MOTO_REQUESTS,
+    by_spark,
+    fresh_moto_account,
+    moto_client,
+    run_refine_job,
+    s3_requests,
+)
 
 from b3_contract.tables import CATALOG_TABLES, INDEX_TABLES
 
@@ -169,9 +176,9 @@ def test_rerun_replaces_the_partitions_without_duplicates(stack) -> None:
     b3(stack.env, "run")
     after = keys(stack.env, "refined/")
     # ativos, header, setores, then the month of historico and concentracao (no mudancas: the
-    # first captured session), and the unit's manifest (what it was refined from)
-    assert len(after) == len(before) == 84 + 1 + 1 + 1 + 1 + 1
-    assert "refined/_manifests/IBOV/2025-07-14.json" in after
+    # first captured session); the unit's manifest (what it was refined from) lives apart
+    assert len(after) == len(before) == 84 + 1 + 1 + 1 + 1
+    assert keys(stack.env, "manifests/") == ["manifests/refine/IBOV/2025-07-14.json"]
     assert len(partitions(stack.env, "carteira_ativos")) == 84
     assert len(partitions(stack.env, "ibov_ativos")) == 84
 
@@ -241,11 +248,16 @@ def test_the_job_runs_without_dagster_as_the_lambda_starts_it(stack) -> None:
     args = ["--bucket", BUCKET, "--database", "b3_refined"]
     # without its manifest the unit counts as changed (an unchanged one is skipped: see
     # tests/aws/test_unchanged_rerun.py), so the job refines and registers it again
-    moto_client(env, "s3").delete_object(
-        Bucket=BUCKET, Key="refined/_manifests/IBOV/2025-07-14.json"
-    )
+    moto_client(env, "s3").delete_object(Bucket=BUCKET, Key="manifests/refine/IBOV/2025-07-14.json")
+    since = len(MOTO_REQUESTS)
     done = run_refine_job(script, env, *args, "--units", "IBOV/2025-07-14")
     assert done.returncode == 0, done.stderr[-3000:]
+    mark = "job arguments read by awsglue.utils.getResolvedOptions: 1 unit(s), --refine daily"
+    assert mark in done.stdout
+    # Spark wrote refined/ itself (S3A's agent), boto3 only listed and deleted there
+    puts = [r for r in s3_requests(since, BUCKET, "refined/") if r.method == "PUT"]
+    assert len(puts) >= 84 and by_spark(puts)
+    assert all(k.endswith(".parquet") and "/_" not in k for k in keys(env, "refined/"))
     summary = json.loads(done.stdout.strip().splitlines()[-1])["b3_refine_summary"]
     ativos = summary["tables"]["carteira_ativos"]
     assert ativos["rows_by_unit"] == {"IBOV/2025-07-14": 84}

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import drain_events, fresh_moto_account, moto_client, notify_queue, run_refine_job
+from conftest import (
+    MOTO_REQUESTS,
+    by_spark,
+    drain_events,
+    fresh_moto_account,
+    moto_client,
+    notify_queue,
+    run_refine_job,
+    s3_requests,
+)
 
 from b3_assets.definitions import build_definitions
 from b3_assets.defs.jobs import build_jobs
@@ -27,6 +36,7 @@ from b3_contract.tables import PORTFOLIO_TABLES, PREVIEW_TABLES
 from lambda_fn import handler
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]  # the deployed Glue job runs on pyspark
+ARGUMENTS_MARK = "job arguments read by awsglue.utils.getResolvedOptions: "
 
 B3 = Path(sys.executable).parent / "b3"
 BUCKET = "b3-lake-lambda"
@@ -97,11 +107,17 @@ def test_lambda_mode_from_b3_run_to_recorded_refine(stack, monkeypatch, tmp_path
     script = tmp_path / "refine_job.py"
     script.write_bytes(s3.get_object(Bucket=BUCKET, Key="glue/refine_job.py")["Body"].read())
     args = [item for pair in job_run["Arguments"].items() for item in pair]
+    since = len(MOTO_REQUESTS)
     done = run_refine_job(script, stack, *args)
     assert done.returncode == 0, done.stderr[-3000:]
     prefix = "refined/ativos/indice=IBOV/data=2025-07-14/"
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     assert sum(page["KeyCount"] for page in pages) == 84
+    # as on Glue: Glue's parser read the arguments, Spark read raw/ and wrote refined/ itself
+    assert ARGUMENTS_MARK + "1 unit(s), --refine daily, on the local runner (S3A)" in done.stdout
+    raw_key = "raw/IBOV/2025-07-14/dados_originais.parquet"
+    assert by_spark([r for r in s3_requests(since, BUCKET, raw_key) if r.method == "GET"])
+    assert by_spark([r for r in s3_requests(since, BUCKET, "refined/") if r.method == "PUT"])
 
     # Dagster records what the Lambda's run wrote, then checks the catalog for that date
     settings = Settings(env="aws", bucket=BUCKET, data_dir=tmp_path / "data")

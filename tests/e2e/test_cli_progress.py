@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 B3 = Path(sys.executable).parent / "b3"
 COMMANDS = (
     "run", "import", "backfill", "indices", "query", "report", "upgrade", "deploy",
-    "package-lambda",
+    "package-lambda", "verify",
 )  # fmt: skip
 FILES_LINE = re.compile(
     r"b3 import: (\d+) of 30 files read( \((IBOVDia_[\d-]+\.csv)\))?, (\d+ s) elapsed"

@@ -36,7 +36,7 @@ def test_a_units_inputs_are_its_raw_object_its_neighbours_and_its_month() -> Non
         "IBOV/2025-07-11": '"2025-07-11"',
         "IBOV/2025-07-14": '"2025-07-14"',
     }
-    assert manifest_key(U("IBOV/2025-07-11")) == "refined/_manifests/IBOV/2025-07-11.json"
+    assert manifest_key(U("IBOV/2025-07-11")) == "manifests/refine/IBOV/2025-07-11.json"
 
 
 def test_unchanged_only_with_the_same_version_and_every_same_input() -> None:

@@ -228,8 +228,16 @@ def report_statements() -> dict[str, str]:
     return found
 
 
+def verify_statements() -> dict[str, str]:
+    """What `b3 verify` sends: the reserved unit read back from each compared table."""
+    from b3_assets.aws.verify import COMPARED, verify_sql
+    from b3_contract.tables import TABLES
+
+    return {f"b3 verify {name}": verify_sql(TABLES[name]) for name in COMPARED}
+
+
 def athena_statements() -> dict[str, str]:
-    return {**report_statements(), **doc_statements()}
+    return {**report_statements(), **doc_statements(), **verify_statements()}
 
 
 # --- the statements ---------------------------------------------------------------------------
@@ -298,6 +306,7 @@ def test_only_known_modules_send_sql_to_the_query_resource() -> None:
     assert users == [
         "b3_assets/analytics/report.py",  # defines load_report_data and held_range
         "b3_assets/aws/athena.py",  # AthenaQueries: the client
+        "b3_assets/aws/verify.py",  # `b3 verify`: verify_statements
         "b3_assets/cli.py",  # `b3 query` (user SQL: the docs' examples) and `b3 report`
         "b3_assets/defs/resources/__init__.py",  # the "queries" resource per environment
         "b3_assets/defs/resources/aws.py",  # AthenaResource
