@@ -7,6 +7,7 @@ from the bucket equal the local lake's, and nothing but data files is left under
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.spark
 DAY = date(2025, 7, 14)
 DATABASE = "b3_refined"
 ARGUMENTS_MARK = "job arguments read by awsglue.utils.getResolvedOptions: "
+SUMMARY_MARK = '{"b3_refine_summary"'
 
 
 @pytest.fixture
@@ -107,12 +109,23 @@ def test_the_whole_aws_run_on_s3a_equals_the_local_engine(
     ]
     assert refined and leftovers == []
 
-    # the job's arguments went through Glue's own parser in each of the three runs
+    # the job's arguments went through Glue's own parser in every run: one for `b3 run`, one per
+    # range of consecutive sessions for `b3 import` (02-20, 02-24, 03-05..06, 03-11..12) and for
+    # `b3 backfill` (those, and 07-14 of both indices)
     logs = sorted(job_logs.glob("*.log"))
-    assert len(logs) == 3  # run, import, backfill: one Glue run each
+    assert len(logs) == 1 + 4 + 5
     for log in logs:
         marks = [line for line in log.read_text().splitlines() if line.startswith(ARGUMENTS_MARK)]
         assert marks and marks[0].endswith("on the local runner (S3A)"), log.read_text()[-2000:]
+    # the backfill wrote nothing for the units whose inputs had not changed since they were
+    # refined: SMLL's 07-14 and IBOV's 03-11..12 (imported last, after their neighbours); every
+    # other unit was refined before a neighbour arrived, so its manifest was stale
+    unchanged = set()
+    for log in logs:
+        [line] = [x for x in log.read_text().splitlines() if x.startswith(SUMMARY_MARK)]
+        tables = json.loads(line)["b3_refine_summary"]["tables"]
+        unchanged |= set(tables["carteira_ativos"].get("units_unchanged", []))
+    assert unchanged == {"SMLL/2025-07-14", "IBOV/2025-03-11", "IBOV/2025-03-12"}
 
     # The local engine over the same raw objects (the bronze files the bucket holds)
     lake = data_dir / "lake"
