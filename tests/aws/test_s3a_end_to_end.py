@@ -68,7 +68,7 @@ def local_rows(root: Path) -> dict[str, list]:
 
 def _rows(path: Path) -> list[tuple]:
     """A file's rows as (column, value) tuples in column-name order (Parquet is read by name)."""
-    return [tuple(sorted(row.items())) for row in pq.read_table(path).to_pylist()]
+    return [tuple(sorted(row.items())) for row in pq.ParquetFile(path).read().to_pylist()]
 
 
 def glue_partitions(glue, table: str) -> set[tuple[str, ...]]:
