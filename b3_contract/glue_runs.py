@@ -117,24 +117,34 @@ def runs_refining(
     object as it was then (the Lambda passes the time of the S3 event it handles). A run of the
     other mode writes other tables: it does not count either.
     """
-    check_mode(mode)
     wanted, busy = set(units), {}
+    for job_run, theirs in _active_runs(runs, bucket, mode):
+        started = job_run.get("StartedOn")
+        if started_since is not None and (started is None or started < started_since):
+            continue
+        overlap = sorted(wanted.intersection(theirs))
+        if overlap:
+            busy[job_run["Id"]] = overlap
+    return busy
+
+
+def _active_runs(
+    runs: Iterable[dict[str, Any]], bucket: str, mode: str
+) -> Iterator[tuple[dict[str, Any], list[Unit]]]:
+    """(run, its units) of the active runs of `mode` in `bucket`; a run whose arguments are not
+    the job's (no units, another mode) is not one of them."""
+    check_mode(mode)
     for job_run in runs:
         arguments = job_run.get("Arguments") or {}
         if job_run.get("JobRunState") not in ACTIVE_STATES or arguments.get("--bucket") != bucket:
             continue
-        started = job_run.get("StartedOn")
-        if started_since is not None and (started is None or started < started_since):
-            continue
         try:
             if glue_run_mode(job_run) != mode:
                 continue
-            overlap = sorted(wanted.intersection(glue_run_units(job_run)))
+            theirs = glue_run_units(job_run)
         except ValueError:
             continue
-        if overlap:
-            busy[job_run["Id"]] = overlap
-    return busy
+        yield job_run, theirs
 
 
 SAME_UNIT = "the same unit"
@@ -194,18 +204,8 @@ def runs_clashing(
     {run id: {my unit: why}}, whenever they started (one that began before a new object was
     written still writes the partitions). Daily runs clash by `clashes`; preview runs write one
     partition per unit and the change lists of their own plan, so they clash on the same unit."""
-    check_mode(mode)
     wanted, busy = set(units), {}
-    for job_run in runs:
-        arguments = job_run.get("Arguments") or {}
-        if job_run.get("JobRunState") not in ACTIVE_STATES or arguments.get("--bucket") != bucket:
-            continue
-        try:
-            if glue_run_mode(job_run) != mode:
-                continue
-            theirs = glue_run_units(job_run)
-        except ValueError:
-            continue
+    for job_run, theirs in _active_runs(runs, bucket, mode):
         if mode == DAILY:
             found = clashes(wanted, theirs)
         else:
