@@ -318,6 +318,19 @@ class AwsEnv:
         return boto3.client(service, region_name="us-east-1", endpoint_url=self.endpoint)
 
 
+def create_sleeping_job(s3, glue, bucket: str, job: str, seconds: int) -> None:
+    """A Glue job on moto whose script only sleeps: a run the local runner keeps active."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(
+        Bucket=bucket, Key="glue/slow_job.py", Body=f"import time\ntime.sleep({seconds})\n".encode()
+    )
+    glue.create_job(
+        Name=job,
+        Role="arn:aws:iam::123456789012:role/x",
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/glue/slow_job.py"},
+    )
+
+
 def fresh_moto_account(endpoint: str, home: Path, bucket: str) -> dict[str, str]:
     """Resets the moto server; returns the variables of a user of it (fake keys, no files)."""
     requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()

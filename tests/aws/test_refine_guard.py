@@ -12,6 +12,7 @@ import warnings
 from datetime import date
 
 import dagster as dg
+from conftest import create_sleeping_job
 
 from b3_assets.aws import clients as aws_mod
 from b3_assets.defs.assets import build_assets, stage_keys
@@ -95,13 +96,7 @@ def test_a_refine_of_two_indices_names_the_unit_being_refined(
 def test_a_local_run_started_by_another_process_is_seen(aws, data_dir, tmp_path) -> None:
     """B3_GLUE_RUNNER=local: the runs live in processes, recorded where every process looks."""
     s3, glue = aws_mod.client("s3"), aws_mod.client("glue")
-    s3.create_bucket(Bucket=aws.bucket)
-    s3.put_object(Bucket=aws.bucket, Key="glue/slow_job.py", Body=b"import time\ntime.sleep(60)\n")
-    glue.create_job(
-        Name=JOB,
-        Role="arn:aws:iam::123456789012:role/x",
-        Command={"Name": "glueetl", "ScriptLocation": f"s3://{aws.bucket}/glue/slow_job.py"},
-    )
+    create_sleeping_job(s3, glue, aws.bucket, JOB, seconds=60)
     other_process = LocalGlueJobRuns(glue, s3, poll_wait=0)  # as another `b3` would have it
     running = other_process.start_job_run(
         JobName=JOB, Arguments={"--units": str(UNIT), "--bucket": aws.bucket}

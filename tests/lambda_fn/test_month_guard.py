@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from conftest import create_sleeping_job
 
 from b3_assets.aws import clients as aws_mod
 from b3_assets.testing.glue_local import LocalGlueJobRuns
@@ -53,13 +54,7 @@ class ClockedContext:
 def local_glue(aws, monkeypatch, tmp_path):
     """The job on moto whose runs are local processes that sleep, as the Lambda's Glue client."""
     s3, glue = aws_mod.client("s3"), aws_mod.client("glue")
-    s3.create_bucket(Bucket=aws.bucket)
-    s3.put_object(Bucket=aws.bucket, Key="glue/slow_job.py", Body=b"import time\ntime.sleep(120)\n")
-    glue.create_job(
-        Name=JOB,
-        Role="arn:aws:iam::123456789012:role/x",
-        Command={"Name": "glueetl", "ScriptLocation": f"s3://{aws.bucket}/glue/slow_job.py"},
-    )
+    create_sleeping_job(s3, glue, aws.bucket, JOB, seconds=120)
     runs = LocalGlueJobRuns(glue, s3, poll_wait=0, registry=tmp_path / "runs")
     monkeypatch.setenv("B3_GLUE_JOB", JOB)
     monkeypatch.setattr(handler, "_clients", {"glue": runs})
